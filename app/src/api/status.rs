@@ -1,0 +1,60 @@
+//! The server's health as the Status page shows it.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What the Status page reports: can we reach the database, which schema it
+/// has, which server build answers, and for how long it has been up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub database: DatabaseState,
+    pub server_version: String,
+    pub uptime_seconds: u64,
+    /// When the server made this report (RFC 3339, UTC, milliseconds).
+    pub checked_at: String,
+}
+
+/// The database as the server saw it when making a [`StatusReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DatabaseState {
+    /// Reachable, with the newest applied migration's version.
+    Reachable { schema_version: i64 },
+    /// Not reachable; the reason is safe to show (no credentials in it).
+    Unreachable { reason: String },
+}
+
+/// Fetches a fresh [`StatusReport`] from the server.
+#[server]
+pub async fn get_status() -> Result<StatusReport, ServerFnError> {
+    let source = use_context::<std::sync::Arc<dyn crate::ports::StatusSource>>()
+        .ok_or_else(|| ServerFnError::new("status source missing from context"))?;
+    Ok(source.status().await)
+}
+
+/// Formats seconds as `3d 4h 05m`, `2h 03m 04s` or `42s`.
+pub fn format_uptime(seconds: u64) -> String {
+    let (days, hours) = (seconds / 86_400, seconds / 3_600 % 24);
+    let (minutes, secs) = (seconds / 60 % 60, seconds % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, _) => format!("{minutes}m {secs:02}s"),
+        (0, _, _) => format!("{hours}h {minutes:02}m {secs:02}s"),
+        _ => format!("{days}d {hours}h {minutes:02}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_uptime;
+
+    #[test]
+    fn uptime_is_shown_in_the_largest_useful_units() {
+        assert_eq!(format_uptime(42), "42s");
+        assert_eq!(format_uptime(61), "1m 01s");
+        assert_eq!(format_uptime(3_600 + 2 * 60 + 3), "1h 02m 03s");
+        assert_eq!(
+            format_uptime(3 * 86_400 + 4 * 3_600 + 5 * 60 + 6),
+            "3d 4h 05m"
+        );
+    }
+}

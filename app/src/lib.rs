@@ -1,0 +1,24 @@
+//! The Storepulse dashboard: everything that renders on both sides of the wire.
+//!
+//! Pages, components, the data types they share with the server, and the
+//! server functions that fetch them. The `ssr` feature adds what only the
+//! server may compile (the [`ports`] the server implements); the `hydrate`
+//! feature adds the WASM entry point. The crate boundary is the
+//! browser/server boundary: nothing here touches the database directly.
+
+pub mod api;
+pub mod components;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ports;
+mod shell;
+
+pub use shell::{shell, App};
+
+/// The WASM entry point: attaches the reactive system to the server-rendered HTML.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

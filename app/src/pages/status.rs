@@ -1,0 +1,79 @@
+//! The Status page: is the server healthy, and which schema does it run?
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::status::{format_uptime, get_status, DatabaseState, StatusReport};
+
+/// Shows a fresh [`StatusReport`]; the refresh button fetches a new one
+/// (it works once the page is hydrated: without WASM, reload the page).
+#[component]
+pub fn StatusPage() -> impl IntoView {
+    let refreshes = RwSignal::new(0_u32);
+    let report = Resource::new(move || refreshes.get(), |_| get_status());
+
+    view! {
+        <Title text="Status"/>
+        <section class="status">
+            <div class="page-head">
+                <h1>"Status"</h1>
+                <button
+                    type="button"
+                    data-testid="refresh"
+                    on:click=move |_| refreshes.update(|n| *n += 1)
+                >
+                    "Refresh"
+                </button>
+            </div>
+            <Transition fallback=|| view! { <p>"Checking…"</p> }>
+                {move || {
+                    report
+                        .get()
+                        .map(|result| match result {
+                            Ok(report) => view! { <StatusTable report/> }.into_any(),
+                            Err(error) => {
+                                view! {
+                                    <p class="error" role="alert">
+                                        "Could not fetch the status: " {error.to_string()}
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                        })
+                }}
+            </Transition>
+            <p class="muted">
+                "Refreshed " <span data-testid="refresh-count">{move || refreshes.get()}</span>
+                " times on this page."
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn StatusTable(report: StatusReport) -> impl IntoView {
+    let (db_state, db_detail, schema) = match report.database {
+        DatabaseState::Reachable { schema_version } => {
+            ("reachable", String::new(), schema_version.to_string())
+        }
+        DatabaseState::Unreachable { reason } => ("unreachable", reason, "unknown".to_owned()),
+    };
+    view! {
+        <dl class="facts">
+            <dt>"Database"</dt>
+            <dd>
+                <span class=format!("badge badge-{db_state}") data-testid="db-status">{db_state}</span>
+                " "
+                <span class="muted">{db_detail}</span>
+            </dd>
+            <dt>"Schema version"</dt>
+            <dd data-testid="schema-version">{schema}</dd>
+            <dt>"Server version"</dt>
+            <dd data-testid="server-version">{report.server_version}</dd>
+            <dt>"Uptime"</dt>
+            <dd data-testid="uptime">{format_uptime(report.uptime_seconds)}</dd>
+            <dt>"Checked at"</dt>
+            <dd><time data-testid="checked-at">{report.checked_at}</time></dd>
+        </dl>
+    }
+}

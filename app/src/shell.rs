@@ -1,0 +1,73 @@
+//! The document shell and the router: the frame every page lives in.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+use crate::components::header::Header;
+use crate::pages::{not_built::NotBuilt, not_found::NotFound, status::StatusPage};
+
+/// The full HTML document the server streams for every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: header, navigation and the routed page.
+///
+/// Every route renders in `SsrMode::Async`, so the first HTML already holds
+/// the real numbers and the right status code, and reading works without
+/// JavaScript.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    mark_hydrated();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/storepulse.css"/>
+        <Title formatter=|page: String| format!("{page} · Storepulse")/>
+        <Router>
+            <Header/>
+            <main id="content">
+                <Routes fallback=NotFound>
+                    <Route path=path!("") view=|| view! { <NotBuilt page="Overview"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/hourly") view=|| view! { <NotBuilt page="Hourly Sales"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/products") view=|| view! { <NotBuilt page="Product Performance"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/realtime") view=|| view! { <NotBuilt page="Real-Time"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/users") view=|| view! { <NotBuilt page="User Activity"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/status") view=StatusPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Sets `data-hydrated="true"` on `<body>` once the WASM has taken over.
+///
+/// Effects run only in the browser, so the attribute is a reliable signal for
+/// end-to-end tests that clicks will now be handled.
+fn mark_hydrated() {
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}

@@ -1,0 +1,113 @@
+import { expect, gotoHydrated, screenshot, test } from "./fixtures";
+import { NOT_BUILT, SECTIONS, Shell } from "./pages/shell";
+import { StatusPage } from "./pages/status";
+
+const UNKNOWN_PATH = "/definitely/not/here";
+
+/** `/hourly` -> `hourly`, `/` -> `overview`: file names for screenshots. */
+function slug(path: string): string {
+  return path === "/" ? "overview" : path.slice(1).replaceAll("/", "-");
+}
+
+test.describe("header", () => {
+  test("shows the product name and links every section", async ({ page }) => {
+    await gotoHydrated(page, StatusPage.path);
+    const shell = new Shell(page);
+
+    await expect(shell.header).toContainText("Storepulse");
+    await expect(shell.nav.locator("a")).toHaveCount(SECTIONS.length);
+    for (const { path, label } of SECTIONS) {
+      await expect(shell.navLink(path)).toHaveText(label);
+    }
+  });
+
+  test("links navigate to their sections once hydrated", async ({ page }) => {
+    await gotoHydrated(page, StatusPage.path);
+    const shell = new Shell(page);
+
+    for (const { path } of NOT_BUILT) {
+      await shell.navLink(path).click();
+      await expect(page).toHaveURL(path);
+      await expect(shell.notBuilt).toBeVisible();
+    }
+    await shell.navLink(StatusPage.path).click();
+    await expect(new StatusPage(page).dbStatus).toHaveText("reachable");
+  });
+});
+
+test.describe("unbuilt sections", () => {
+  for (const { path, label } of NOT_BUILT) {
+    test(`${label} (${path}) says so and answers 501`, async ({ page }) => {
+      const response = await gotoHydrated(page, path);
+
+      expect(response?.status()).toBe(501);
+      await expect(new Shell(page).notBuilt).toBeVisible();
+    });
+  }
+});
+
+test("an unknown path answers 404 with the not-found page", async ({ page }) => {
+  const response = await gotoHydrated(page, UNKNOWN_PATH);
+
+  expect(response?.status()).toBe(404);
+  await expect(new Shell(page).notFound).toBeVisible();
+});
+
+test.describe("status page", () => {
+  test("shows the database, schema and server facts", async ({ page }) => {
+    const status = new StatusPage(page);
+    const response = await status.goto();
+
+    expect(response?.status()).toBe(200);
+    await expect(status.dbStatus).toHaveText("reachable");
+    await expect(status.schemaVersion).toHaveText(/^[1-9]\d*$/);
+    await expect(status.serverVersion).toHaveText(/^\d+\.\d+\.\d+/);
+    await expect(status.uptime).not.toBeEmpty();
+    await expect(status.checkedAt).toHaveText(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/);
+    await expect(status.refreshButton).toBeVisible();
+  });
+
+  test("refresh fetches a new report", async ({ page }) => {
+    const status = new StatusPage(page);
+    await status.goto();
+    await expect(status.refreshCount).toHaveText("0");
+    const firstCheck = await status.checkedAt.innerText();
+
+    await status.refresh();
+
+    await expect(status.refreshCount).toHaveText("1");
+    await expect(status.checkedAt).not.toHaveText(firstCheck);
+    await expect(status.dbStatus).toHaveText("reachable");
+  });
+});
+
+test.describe("server-side rendering", () => {
+  test("the raw HTML of / holds the main navigation", async ({ request }) => {
+    const response = await request.get("/");
+    const html = await response.text();
+
+    expect(html).toMatch(/<nav[^>]*aria-label="Main"/);
+    for (const { path } of SECTIONS) {
+      expect(html).toContain(`href="${path}"`);
+    }
+  });
+
+  test.describe("without JavaScript", () => {
+    test.use({ javaScriptEnabled: false });
+
+    test("the status page still reports the database", async ({ page }) => {
+      await page.goto(StatusPage.path);
+
+      await expect(new StatusPage(page).dbStatus).toHaveText("reachable");
+    });
+  });
+});
+
+test("every page hydrates without console errors", async ({ page }, testInfo) => {
+  // The fixture fails this test if any page logs an error; the screenshots
+  // land in test-results/ for a look at the layout.
+  for (const path of [...SECTIONS.map((section) => section.path), UNKNOWN_PATH]) {
+    await gotoHydrated(page, path);
+    await screenshot(page, testInfo, path === UNKNOWN_PATH ? "not-found" : slug(path));
+  }
+});

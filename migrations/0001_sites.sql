@@ -1,0 +1,16 @@
+-- Sites: one row per store being tracked. Everything else is keyed by site_id
+-- first, so the schema can later be distributed by site (e.g. Citus).
+CREATE TABLE sites (
+    site_id        INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- The public key a tracker sends ("demo"); stable, URL-safe.
+    site_key       TEXT NOT NULL UNIQUE
+                   CHECK (site_key ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    name           TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    -- Hosts allowed to send page events; empty means any.
+    domains        TEXT[] NOT NULL DEFAULT '{}',
+    timezone       TEXT NOT NULL DEFAULT 'UTC',
+    currency       CHAR(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
+    -- HMAC-SHA256 key for signed server-side events.
+    signing_secret TEXT NOT NULL CHECK (length(signing_secret) >= 32),
+    created_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+);

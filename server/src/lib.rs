@@ -1,0 +1,14 @@
+//! Storepulse server: the axum binary's library half.
+//!
+//! An event's journey through this crate follows the folders in order:
+//! `ingest` (wire payload to validated event), `aggregate` (batch to rollup
+//! deltas), `store` (SQL), `live` (push to dashboards). `config`, `startup`,
+//! `routes` and `error` are the frame around them. The binary (`main.rs`)
+//! only parses the command line and calls into here, so integration tests
+//! can start the same server on port 0.
+
+pub mod config;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,46 @@
+//! The `server` command: serve the product, or run an administrative task.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use server::{config::Config, startup::Application, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Storepulse: real-time analytics for online stores"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve ingestion, the dashboard and the APIs (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(std::env::vars()).context("loading configuration")?;
+    telemetry::init(&config.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let leptos = leptos::config::get_configuration(None)
+                .context("reading Leptos options (LEPTOS_* environment)")?
+                .leptos_options;
+            let app = Application::build(config, leptos).await?;
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            let pool = server::store::connect(&config.database)?;
+            server::store::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests: the real server on port 0 against a fresh PostgreSQL
+//! database per test (`#[sqlx::test]`), spoken to over real HTTP.
+
+mod helpers;
+mod shell;

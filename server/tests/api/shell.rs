@@ -1,0 +1,138 @@
+//! The foundation: health, migrations, the Status server function and the
+//! page shell's status codes.
+
+use app::api::status::{DatabaseState, StatusReport};
+use server_fn::ServerFn as _;
+use sqlx::{postgres::PgPoolOptions, PgPool};
+
+use crate::helpers::spawn_app;
+
+#[sqlx::test(migrations = false)]
+async fn healthz_is_ok_when_the_database_answers(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "reachable");
+}
+
+#[sqlx::test(migrations = false)]
+async fn healthz_is_503_and_says_why_when_the_database_is_gone(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    pool.close().await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "unreachable");
+    assert!(body["reason"].is_string());
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrations_apply_to_an_empty_database(pool: PgPool) {
+    let tables_before: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables_before, 0, "the test database starts empty");
+
+    spawn_app(pool.clone()).await;
+
+    let newest = server::store::MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap();
+    assert_eq!(server::store::schema_version(&pool).await.unwrap(), newest);
+    let sites: i64 = sqlx::query_scalar("SELECT count(*) FROM sites")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sites, 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn status_server_function_reports_the_schema_version(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let response = app
+        .client
+        .post(app.url(app::api::status::GetStatus::PATH))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: StatusReport = response.json().await.unwrap();
+    let newest = server::store::MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap();
+    assert_eq!(
+        report.database,
+        DatabaseState::Reachable {
+            schema_version: newest
+        }
+    );
+    assert_eq!(report.server_version, env!("CARGO_PKG_VERSION"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn status_page_is_rendered_with_real_data_in_the_first_html(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app.client.get(app.url("/status")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"aria-label="Main""#),
+        "navigation is server-rendered"
+    );
+    let db_status = html
+        .split(r#"data-testid="db-status""#)
+        .nth(1)
+        .expect("the database status is in the first HTML");
+    assert!(
+        db_status.starts_with(r#" class="badge badge-reachable">reachable<"#),
+        "{db_status}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn sections_not_built_yet_answer_501_and_unknown_paths_404(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for path in ["/", "/hourly", "/products", "/realtime", "/users"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 501, "{path}");
+        assert!(
+            response.text().await.unwrap().contains("not built yet"),
+            "{path}"
+        );
+    }
+    let response = app
+        .client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_pool_that_cannot_connect_fails_startup_with_a_clear_error(_pool: PgPool) {
+    let unreachable = PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(500))
+        .connect_lazy("postgres://nobody@127.0.0.1:9/none")
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let leptos = leptos::prelude::LeptosOptions::builder()
+        .output_name("storepulse")
+        .build();
+    let config = server::config::Config::load(Vec::new()).unwrap();
+    let error = server::startup::Application::with_pool(config, leptos, listener, unreachable)
+        .await
+        .err()
+        .expect("startup must fail without a database");
+    assert!(format!("{error:#}").contains("migrations"), "{error:#}");
+}

@@ -1,0 +1,178 @@
+//! `cargo xtask test`: everything CI checks, in order, stopping at the first
+//! failure. Steps that need a database get a fresh one on the local `test`
+//! PostgreSQL (or on the server in `DATABASE_URL`), which is stopped again
+//! however the run ends. Prints each step's time at the end.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+
+use crate::commands::setup;
+use crate::database::Database;
+use crate::exec::{self, describe, interrupted, say};
+use crate::pg::Purpose;
+
+/// The steps, in order: each is one `cargo` command line.
+const STEPS: &[Step] = &[
+    Step::cargo("fmt", "fmt --all -- --check"),
+    Step::cargo(
+        "clippy server+xtask",
+        "clippy -p server -p xtask --all-targets -- -D warnings",
+    ),
+    Step::cargo(
+        "clippy app ssr",
+        "clippy -p app --features ssr -- -D warnings",
+    ),
+    Step::cargo(
+        "clippy app hydrate",
+        "clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings",
+    ),
+    // `#[sqlx::test]` creates its own database per test from this one's URL.
+    Step::cargo("tests", "test --workspace --exclude app").with_database("storepulse_test"),
+    // On other ports than `cargo xtask dev`, so both can run at once.
+    Step::cargo("end-to-end", "leptos end-to-end --release")
+        .with_database("storepulse_e2e")
+        .with_env(&[
+            ("LEPTOS_SITE_ADDR", "127.0.0.1:3100"),
+            ("STOREPULSE_BASE_URL", "http://127.0.0.1:3100"),
+        ]),
+];
+
+struct Step {
+    name: &'static str,
+    /// Arguments to `cargo`, separated by spaces.
+    cargo: &'static str,
+    /// Recreated empty before the step and handed to it as `DATABASE_URL`.
+    database: Option<&'static str>,
+    env: &'static [(&'static str, &'static str)],
+}
+
+impl Step {
+    const fn cargo(name: &'static str, cargo: &'static str) -> Self {
+        Self {
+            name,
+            cargo,
+            database: None,
+            env: &[],
+        }
+    }
+
+    const fn with_database(self, database: &'static str) -> Self {
+        Self {
+            database: Some(database),
+            ..self
+        }
+    }
+
+    const fn with_env(self, env: &'static [(&'static str, &'static str)]) -> Self {
+        Self { env, ..self }
+    }
+}
+
+struct Timing {
+    step: &'static str,
+    passed: bool,
+    elapsed: Duration,
+}
+
+struct Failure {
+    step: &'static str,
+    error: anyhow::Error,
+}
+
+pub fn run(repo: &Path) -> Result<ExitCode> {
+    let mut timings = Vec::new();
+    let outcome = run_steps(repo, &mut timings);
+    print_timings(&timings);
+    match outcome {
+        Ok(()) => {
+            println!("xtask test: all steps passed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Failure { step, error }) => {
+            eprintln!("error: {error:#}");
+            println!("xtask test: FAILED at step {step}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Runs set-up and the steps; the database guard lives here, so PostgreSQL
+/// is stopped before the summary is printed.
+fn run_steps(repo: &Path, timings: &mut Vec<Timing>) -> Result<(), Failure> {
+    let ready = timed("setup", timings, || setup(repo, true))?;
+    let path = ready.tools.path().map_err(|error| Failure {
+        step: "setup",
+        error,
+    })?;
+    let mut database: Option<Database> = None;
+    for step in STEPS {
+        timed(step.name, timings, || {
+            let mut cargo = Command::new("cargo");
+            cargo
+                .args(step.cargo.split_whitespace())
+                .current_dir(repo)
+                .env("PATH", &path)
+                .envs(step.env.iter().copied());
+            if let Some(chromium) = &ready.system.chromium {
+                cargo.env("CHROMIUM_PATH", chromium);
+            }
+            if let Some(name) = step.database {
+                if database.is_none() {
+                    let pg = ready.system.pg.clone();
+                    database = Some(Database::from_env_or_local(repo, Purpose::Test, pg)?);
+                }
+                let server = database.as_ref().expect("opened above").server();
+                server.recreate_database(name)?;
+                cargo.env("DATABASE_URL", server.url(name));
+            }
+            say(describe(&cargo));
+            exec::run(&mut cargo)
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `action` as step `step`, recording its time and outcome. Ctrl-C
+/// fails the step even if its command happened to exit cleanly.
+fn timed<T>(
+    step: &'static str,
+    timings: &mut Vec<Timing>,
+    action: impl FnOnce() -> Result<T>,
+) -> Result<T, Failure> {
+    let start = Instant::now();
+    let result = action().and_then(|value| {
+        if interrupted() {
+            Err(anyhow!("interrupted"))
+        } else {
+            Ok(value)
+        }
+    });
+    timings.push(Timing {
+        step,
+        passed: result.is_ok(),
+        elapsed: start.elapsed(),
+    });
+    result.map_err(|error| Failure { step, error })
+}
+
+fn print_timings(timings: &[Timing]) {
+    let names = std::iter::once("setup").chain(STEPS.iter().map(|step| step.name));
+    let width = names.clone().map(str::len).max().unwrap_or(0);
+    println!("\n{:width$}  {:7}  {:>8}", "step", "result", "time");
+    for name in names {
+        let timing = timings.iter().find(|timing| timing.step == name);
+        let (result, time) = match timing {
+            Some(Timing {
+                passed: true,
+                elapsed,
+                ..
+            }) => ("ok", format!("{:.1}s", elapsed.as_secs_f64())),
+            Some(Timing { elapsed, .. }) => ("FAILED", format!("{:.1}s", elapsed.as_secs_f64())),
+            None => ("not run", String::new()),
+        };
+        println!("{name:width$}  {result:7}  {time:>8}");
+    }
+}

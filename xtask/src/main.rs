@@ -1,0 +1,75 @@
+//! `cargo xtask <command>`: the project's developer commands, written in Rust
+//! so they run the same on every machine without a shell-script zoo. `setup`
+//! installs the pinned toolchain pieces once, `dev` runs the app with live
+//! reload, `test` runs what CI runs, `db` manages a local PostgreSQL.
+
+mod commands;
+mod database;
+mod exec;
+mod pg;
+mod system;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup                          install what the other commands need (idempotent)
+  dev                            cargo leptos watch against a local PostgreSQL
+  test                           fmt, clippy, tests and end-to-end tests, as CI runs them
+  db start|stop|url [dev|test]   manage a local PostgreSQL cluster by hand (default: dev)
+
+environment:
+  STOREPULSE_TOOLS_DIR   where tools are installed (default ~/.cache/storepulse/tools)
+  STOREPULSE_PG_PORT     port of the local PostgreSQL (default dev 54329, test 54330)
+  DATABASE_URL           use this server instead of a local PostgreSQL (dev, test)
+  CHROMIUM_PATH          Chromium for the end-to-end tests (default /usr/bin/chromium)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match dispatch(&args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[&str]) -> Result<ExitCode> {
+    let repo = repo_root();
+    match args {
+        ["setup"] => commands::setup(&repo, true).map(|_| ExitCode::SUCCESS),
+        ["dev"] => {
+            exec::survive_interrupts()?;
+            commands::dev::run(&repo)
+        }
+        ["test"] => {
+            exec::survive_interrupts()?;
+            commands::test::run(&repo)
+        }
+        ["db", action] => commands::db::run(&repo, action, "dev"),
+        ["db", action, cluster] => commands::db::run(&repo, action, cluster),
+        [] | ["help" | "-h" | "--help"] => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprint!("{USAGE}");
+            bail!("unknown command line: {}", args.join(" "))
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn repo_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
