@@ -10,6 +10,11 @@ CREATE TABLE sites (
     domains        TEXT[] NOT NULL DEFAULT '{}',
     timezone       TEXT NOT NULL DEFAULT 'UTC',
     currency       CHAR(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
+    -- Price tiers by order value, in minor units of `currency`:
+    -- low below medium_from, high from high_from.
+    price_tier_medium_from BIGINT NOT NULL DEFAULT 2000 CHECK (price_tier_medium_from >= 0),
+    price_tier_high_from   BIGINT NOT NULL DEFAULT 10000
+                           CHECK (price_tier_high_from >= price_tier_medium_from),
     -- HMAC-SHA256 key for signed server-side events.
     signing_secret TEXT NOT NULL CHECK (length(signing_secret) >= 32),
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now()

@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::telemetry::{LogConfig, LogFormat};
+use crate::{
+    ingest::pipeline::IngestConfig,
+    telemetry::{LogConfig, LogFormat},
+};
 
 /// Everything the server can be told at startup.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -20,6 +23,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
+    pub ingest: IngestConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -7,7 +7,11 @@
 //! only parses the command line and calls into here, so integration tests
 //! can start the same server on port 0.
 
+pub mod aggregate;
+pub mod cli;
 pub mod config;
+pub mod ingest;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -2,7 +2,12 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use server::{config::Config, startup::Application, telemetry};
+use server::{
+    cli::{self, SiteCommand},
+    config::Config,
+    startup::Application,
+    telemetry,
+};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +26,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
 }
 
 #[tokio::main]
@@ -41,6 +49,10 @@ async fn main() -> anyhow::Result<()> {
             server::store::migrate(&pool).await?;
             tracing::info!("migrations applied");
             Ok(())
+        }
+        Command::Site(command) => {
+            let pool = server::store::connect(&config.database)?;
+            cli::site(&pool, command).await
         }
     }
 }

@@ -6,18 +6,25 @@ use std::{sync::Arc, time::Duration};
 use app::{ports::StatusSource, shell, App};
 use axum::{
     extract::{FromRef, State},
-    http::StatusCode,
+    http::{header, HeaderName, Method, StatusCode},
     response::IntoResponse,
-    routing::get,
+    routing::{get, post},
     Json, Router,
 };
 use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use serde_json::json;
 use sqlx::PgPool;
-use tower_http::{compression::CompressionLayer, trace::TraceLayer};
+use tower_http::{
+    compression::CompressionLayer,
+    cors::{Any, CorsLayer},
+    trace::TraceLayer,
+};
 
-use crate::store;
+use crate::{
+    ingest::{http, pipeline::Ingestor, signature, ws},
+    store,
+};
 
 /// How long `/healthz` waits for the database before calling it unreachable.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,6 +35,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
     pub status: Arc<dyn StatusSource>,
+    pub ingestor: Ingestor,
 }
 
 /// Builds the router: health, the Leptos pages and server functions, and the
@@ -41,8 +49,23 @@ pub fn router(state: AppState) -> Router {
         let options = state.leptos_options.clone();
         move || shell(options.clone())
     };
+    // Trackers post from any storefront origin, without credentials.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST, Method::GET, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static(signature::HEADER),
+        ])
+        .max_age(Duration::from_secs(86_400));
+    let ingestion = Router::new()
+        .route("/api/events", post(http::events_create))
+        .route("/api/events/ws", get(ws::events_socket))
+        .layer(cors);
     Router::new()
         .route("/healthz", get(health_show))
+        .route("/metrics", get(metrics_show))
+        .merge(ingestion)
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), app_shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
@@ -65,6 +88,17 @@ async fn health_show(State(pool): State<PgPool>) -> impl IntoResponse {
         Ok(Err(error)) => unhealthy(store::describe(&error)),
         Err(_) => unhealthy("timed out".to_owned()),
     }
+}
+
+/// `GET /metrics`: Prometheus/OpenMetrics text.
+async fn metrics_show(State(ingestor): State<Ingestor>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        ingestor.metrics.render(),
+    )
 }
 
 fn unhealthy(reason: String) -> (StatusCode, Json<serde_json::Value>) {

@@ -10,10 +10,13 @@ use std::{
 use anyhow::Context as _;
 use leptos::prelude::LeptosOptions;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
+    aggregate::queue::{Queue, QueueConfig},
     config::Config,
+    ingest::{pipeline::Ingestor, sites::SiteCache},
+    metrics::Metrics,
     routes::{router, AppState},
     store,
 };
@@ -22,6 +25,7 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    flusher: JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
@@ -55,14 +59,31 @@ impl Application {
         store::migrate(&pool)
             .await
             .context("applying database migrations")?;
+        let metrics = Arc::new(Metrics::new());
+        let queue_config = QueueConfig {
+            capacity: config.ingest.queue_capacity,
+            max_flush_events: config.ingest.max_flush_events,
+        };
+        let (queue, flusher) = Queue::start(pool.clone(), queue_config, metrics.clone());
+        let mut visitor_secret = [0_u8; 32];
+        getrandom::fill(&mut visitor_secret).context("reading OS randomness")?;
+        let ingestor = Ingestor {
+            config: Arc::new(config.ingest),
+            sites: SiteCache::new(pool.clone()),
+            queue,
+            metrics,
+            visitor_secret: Arc::new(visitor_secret),
+        };
         let state = AppState {
             leptos_options,
             status: Arc::new(store::PgStatus::new(pool.clone(), started)),
             pool,
+            ingestor,
         };
         Ok(Self {
             listener,
             router: router(state),
+            flusher,
             shutdown_grace: Duration::from_millis(config.http.shutdown_grace_ms),
         })
     }
@@ -96,16 +117,27 @@ impl Application {
         .with_graceful_shutdown(signal)
         .into_future();
         let grace = self.shutdown_grace;
-        let deadline = async move {
+        let (deadline_tx, deadline_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
             if stopping_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
+                let _ = deadline_tx.send(true);
             }
+        });
+        let deadline = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|passed| *passed).await;
         };
         tokio::select! {
             served = serve => served.context("serving HTTP")?,
-            () = deadline => tracing::warn!(?grace, "grace period over, closing open connections"),
+            () = deadline(deadline_rx.clone()) => {
+                tracing::warn!(?grace, "grace period over, closing open connections");
+            }
+        }
+        // The router (and with it every queue handle) is gone: the flusher
+        // drains what was queued and ends.
+        tokio::select! {
+            _ = self.flusher => tracing::info!("ingestion queue drained"),
+            () = deadline(deadline_rx) => tracing::warn!("grace period over before the queue drained"),
         }
         tracing::info!("stopped");
         Ok(())

@@ -13,6 +13,11 @@ use sqlx::{postgres::PgPoolOptions, PgPool};
 
 use crate::config::DatabaseConfig;
 
+pub mod flush;
+mod rollups;
+pub mod sites;
+mod upserts;
+
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use leptos::prelude::LeptosOptions;
+use serde_json::{json, Value};
 use server::{config::Config, startup::Application};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -36,6 +37,134 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder()
+            .user_agent(BROWSER_UA)
+            .build()
+            .expect("client"),
+    }
+}
+
+/// A desktop Chrome User-Agent: events from it are not bots.
+pub const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+
+pub const SECRET: &str = "sps_0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Creates site `key` (currency USD) with the test signing secret.
+pub async fn create_site(pool: &PgPool, key: &str) -> i32 {
+    let site = server::store::sites::insert(
+        pool,
+        &server::store::sites::NewSite {
+            site_key: key,
+            name: "Test shop",
+            timezone: "UTC",
+            currency: "USD",
+            domains: &[],
+            signing_secret: SECRET,
+        },
+    )
+    .await
+    .expect("create site");
+    site.site_id
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// An envelope for site `demo` sent now.
+pub fn envelope(events: Vec<Value>) -> Value {
+    json!({ "site": "demo", "sent_at": now_ms(), "events": events })
+}
+
+/// A page view with a fresh id unless one is given.
+pub fn page_view(id: &str) -> Value {
+    json!({
+        "id": id, "type": "page_view", "ts": now_ms(), "visitor": "v-1", "session": "s-1",
+        "url": "https://shop.example/p/blue-mug?utm_source=news", "referrer": "https://www.google.com/",
+        "title": "Blue mug"
+    })
+}
+
+/// A browser-reported purchase of two mugs at 12.99.
+pub fn purchase(id: &str, transaction: &str) -> Value {
+    json!({
+        "id": id, "type": "purchase", "ts": now_ms(), "visitor": "v-1", "session": "s-1",
+        "user_id": "cust-1", "currency": "USD", "value": 25.98, "transaction_id": transaction,
+        "items": [{"item_id": "SKU-17", "item_name": "Blue mug", "item_category": "Kitchen",
+                   "price": 12.99, "quantity": 2}]
+    })
+}
+
+impl TestApp {
+    /// Posts `body` as JSON to `/api/events`; returns status and JSON body.
+    pub async fn post_events(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/api/events"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /api/events");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Posts raw bytes with the given content type and extra headers.
+    pub async fn post_raw(
+        &self,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(self.url("/api/events"))
+            .header("content-type", content_type)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.expect("POST /api/events");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The value of a metric line (`name` or `name{labels}`) in `/metrics`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter_map(|line| line.strip_prefix(series))
+            .filter_map(|rest| rest.strip_prefix(' '))
+            .filter_map(|value| value.trim().parse::<f64>().ok())
+            .sum()
+    }
+
+    /// The sum of every series of a metric family in `/metrics`.
+    pub async fn metric_family(&self, family: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| {
+                line.starts_with(&format!("{family}{{")) || line.starts_with(&format!("{family} "))
+            })
+            .filter_map(|line| line.rsplit(' ').next())
+            .filter_map(|value| value.parse::<f64>().ok())
+            .sum()
     }
 }

@@ -2,4 +2,5 @@
 //! database per test (`#[sqlx::test]`), spoken to over real HTTP.
 
 mod helpers;
+mod ingest;
 mod shell;

@@ -1,0 +1,312 @@
+//! Folding newly stored events into rollup deltas: pure, no I/O, no clock.
+//!
+//! Only events the flush transaction really stored (new event ids, first
+//! report of an order) reach this fold, so replays never add twice. The
+//! maps are `BTreeMap`s: upserts then touch rows in key order, the same
+//! order in every server process, which keeps concurrent flushes from
+//! deadlocking each other.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+use crate::ingest::{
+    event::{Event, EventType},
+    money::Currency,
+};
+
+/// What the flush decided about an event before folding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// An ordinary event (or a refund without a known order).
+    Plain,
+    /// The first report of an order.
+    NewOrder,
+    /// A signed report of an order a browser reported before: its revenue
+    /// moves from unverified to verified; nothing else changes.
+    Verifies {
+        hour: DateTime<Utc>,
+        currency: Currency,
+        old_minor: i64,
+    },
+    /// A refund of a known order, booked to the order's hour.
+    RefundOf { hour: DateTime<Utc> },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SalesDelta {
+    pub revenue_verified: i64,
+    pub revenue_unverified: i64,
+    pub refunds: i64,
+    pub orders_verified: i64,
+    pub orders_unverified: i64,
+    pub refund_count: i64,
+    pub units: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductDelta {
+    pub item_name: String,
+    pub item_category: String,
+    pub item_brand: String,
+    pub views: i64,
+    pub add_to_carts: i64,
+    pub removals: i64,
+    pub checkouts: i64,
+    pub purchases: i64,
+    pub units: i64,
+    pub revenue: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserDelta {
+    pub user_id: Option<String>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub events: i64,
+    pub orders: i64,
+    pub spend: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionDelta {
+    pub visitor_id: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub events: i64,
+    pub pages: i64,
+    pub first_page: Option<(DateTime<Utc>, String)>,
+    pub last_page: Option<(DateTime<Utc>, String)>,
+    /// Attribution, device and source of the session's earliest event.
+    pub first: FirstTouch,
+    pub product_views: i64,
+    pub add_to_carts: i64,
+    pub checkouts: i64,
+    pub purchases: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstTouch {
+    pub referrer_host: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub source: &'static str,
+    pub device: &'static str,
+    pub browser: String,
+    pub os: String,
+}
+
+pub type SalesKey = (i32, DateTime<Utc>, Currency);
+
+/// Every rollup's deltas from one flush.
+#[derive(Debug, Default)]
+pub struct Deltas {
+    pub sales: BTreeMap<SalesKey, SalesDelta>,
+    /// (site, hour, currency, customer) of each counted purchase; the store
+    /// adds 1 to `customers` for each one that is new.
+    pub customers: BTreeMap<(SalesKey, String), ()>,
+    pub products: BTreeMap<(i32, DateTime<Utc>, String, Currency), ProductDelta>,
+    pub users: BTreeMap<(i32, String), UserDelta>,
+    pub realtime: BTreeMap<(i32, DateTime<Utc>, String, &'static str), i64>,
+    pub sessions: BTreeMap<(i32, String), SessionDelta>,
+}
+
+pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.duration_trunc(TimeDelta::hours(1)).unwrap_or(time)
+}
+
+fn minute_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.duration_trunc(TimeDelta::minutes(1)).unwrap_or(time)
+}
+
+/// Folds counted events into deltas.
+pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Deltas {
+    let mut deltas = Deltas::default();
+    for (event, fate) in counted {
+        if let Fate::Verifies {
+            hour,
+            currency,
+            old_minor,
+        } = fate
+        {
+            let sales = deltas
+                .sales
+                .entry((event.site_id, hour, currency))
+                .or_default();
+            sales.revenue_unverified -= old_minor;
+            sales.orders_unverified -= 1;
+            if let Some(money) = event.money {
+                let sales = deltas
+                    .sales
+                    .entry((event.site_id, hour, money.currency))
+                    .or_default();
+                sales.revenue_verified += money.minor;
+                sales.orders_verified += 1;
+            }
+            continue;
+        }
+        fold_sales(&mut deltas, event, fate);
+        fold_products(&mut deltas, event, fate);
+        fold_user(&mut deltas, event, fate);
+        fold_session(&mut deltas, event, fate);
+        *deltas
+            .realtime
+            .entry((
+                event.site_id,
+                minute_of(event.occurred_at),
+                event.kind.as_str().to_owned(),
+                event.source.as_str(),
+            ))
+            .or_default() += 1;
+    }
+    deltas
+}
+
+fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) {
+    let Some(money) = event.money else { return };
+    match (&event.kind, fate) {
+        (EventType::Purchase, Fate::NewOrder) => {
+            let key = (event.site_id, hour_of(event.occurred_at), money.currency);
+            let sales = deltas.sales.entry(key).or_default();
+            if event.verified {
+                sales.revenue_verified += money.minor;
+                sales.orders_verified += 1;
+            } else {
+                sales.revenue_unverified += money.minor;
+                sales.orders_unverified += 1;
+            }
+            sales.units += event.items.iter().map(|i| i.quantity).sum::<i64>();
+            let customer = event
+                .user_id
+                .clone()
+                .unwrap_or_else(|| event.visitor_id.clone());
+            deltas.customers.insert((key, customer), ());
+        }
+        (EventType::Refund, _) => {
+            let hour = match fate {
+                Fate::RefundOf { hour } => hour,
+                _ => hour_of(event.occurred_at),
+            };
+            let sales = deltas
+                .sales
+                .entry((event.site_id, hour, money.currency))
+                .or_default();
+            sales.refunds += money.minor;
+            sales.refund_count += 1;
+        }
+        _ => {}
+    }
+}
+
+/// Product rows are keyed by the event's currency, or the site's when the
+/// event carries no amount (views, carts).
+fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) {
+    let currency = event.money.map_or(event.site_currency, |m| m.currency);
+    let hour = hour_of(event.occurred_at);
+    for item in &event.items {
+        let key = (event.site_id, hour, item.item_id.clone(), currency);
+        let product = deltas.products.entry(key).or_default();
+        product.item_name.clone_from(&item.item_name);
+        product.item_category.clone_from(&item.item_category);
+        product.item_brand.clone_from(&item.item_brand);
+        match (&event.kind, fate) {
+            (EventType::ViewItem, _) => product.views += 1,
+            (EventType::AddToCart, _) => product.add_to_carts += 1,
+            (EventType::RemoveFromCart, _) => product.removals += 1,
+            (EventType::BeginCheckout, _) => product.checkouts += 1,
+            (EventType::Purchase, Fate::NewOrder) => {
+                product.purchases += 1;
+                product.units += item.quantity;
+                product.revenue += item.price.unwrap_or(0) * item.quantity;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn fold_user(deltas: &mut Deltas, event: &Event, fate: Fate) {
+    let user = deltas
+        .users
+        .entry((event.site_id, event.visitor_id.clone()))
+        .or_insert_with(|| UserDelta {
+            user_id: None,
+            first_seen: event.occurred_at,
+            last_seen: event.occurred_at,
+            events: 0,
+            orders: 0,
+            spend: 0,
+        });
+    user.first_seen = user.first_seen.min(event.occurred_at);
+    if event.occurred_at >= user.last_seen {
+        user.last_seen = event.occurred_at;
+    }
+    if event.user_id.is_some() {
+        user.user_id.clone_from(&event.user_id);
+    }
+    user.events += 1;
+    if let (EventType::Purchase, Fate::NewOrder, Some(money)) = (&event.kind, fate, event.money) {
+        user.orders += 1;
+        if money.currency == event.site_currency {
+            user.spend += money.minor;
+        }
+    }
+}
+
+fn fold_session(deltas: &mut Deltas, event: &Event, fate: Fate) {
+    let Some(session_id) = &event.session_id else {
+        return;
+    };
+    let first = FirstTouch {
+        referrer_host: event.referrer_host.clone(),
+        utm_source: event.utm.source.clone(),
+        utm_medium: event.utm.medium.clone(),
+        utm_campaign: event.utm.campaign.clone(),
+        source: event.source.as_str(),
+        device: event.client.device,
+        browser: event.client.browser.clone(),
+        os: event.client.os.clone(),
+    };
+    let at = event.occurred_at;
+    let session = deltas
+        .sessions
+        .entry((event.site_id, session_id.clone()))
+        .or_insert_with(|| SessionDelta {
+            visitor_id: event.visitor_id.clone(),
+            started_at: at,
+            last_seen: at,
+            events: 0,
+            pages: 0,
+            first_page: None,
+            last_page: None,
+            first: first.clone(),
+            product_views: 0,
+            add_to_carts: 0,
+            checkouts: 0,
+            purchases: 0,
+        });
+    if at < session.started_at {
+        session.started_at = at;
+        session.first = first;
+    }
+    session.last_seen = session.last_seen.max(at);
+    session.events += 1;
+    match (&event.kind, fate) {
+        (EventType::PageView, _) => {
+            session.pages += 1;
+            if let Some(url) = &event.url {
+                if session.first_page.as_ref().is_none_or(|(t, _)| at < *t) {
+                    session.first_page = Some((at, url.clone()));
+                }
+                if session.last_page.as_ref().is_none_or(|(t, _)| at >= *t) {
+                    session.last_page = Some((at, url.clone()));
+                }
+            }
+        }
+        (EventType::ViewItem, _) => session.product_views += 1,
+        (EventType::AddToCart, _) => session.add_to_carts += 1,
+        (EventType::BeginCheckout, _) => session.checkouts += 1,
+        (EventType::Purchase, Fate::NewOrder) => session.purchases += 1,
+        _ => {}
+    }
+}

@@ -1,0 +1,181 @@
+//! What the server adds to an event: device, browser and OS from the
+//! User-Agent, bot recognition, referrer host, UTM parameters, price tier,
+//! and a visitor id for clients that store none.
+//!
+//! The client IP is only ever an input to a daily-salted hash here; it is
+//! never stored.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{
+    event::{Client, Item, Money, Utm},
+    money::Currency,
+};
+
+/// Device, browser and OS from a User-Agent, by the `woothee` parser.
+pub fn client(user_agent: &str) -> Client {
+    static PARSER: OnceLock<woothee::parser::Parser> = OnceLock::new();
+    let parser = PARSER.get_or_init(woothee::parser::Parser::new);
+    let Some(result) = parser.parse(user_agent) else {
+        return Client {
+            device: "other",
+            browser: "Unknown".to_owned(),
+            os: "Unknown".to_owned(),
+        };
+    };
+    // woothee files tablets under "smartphone"; the UA tells them apart.
+    let tablet = user_agent.contains("iPad")
+        || user_agent.contains("Tablet")
+        || (user_agent.contains("Android") && !user_agent.contains("Mobile"));
+    let device = match result.category {
+        "pc" => "desktop",
+        "smartphone" | "mobilephone" if tablet => "tablet",
+        "smartphone" | "mobilephone" => "mobile",
+        _ => "other",
+    };
+    Client {
+        device,
+        browser: result.name.to_owned(),
+        os: result.os.to_owned(),
+    }
+}
+
+/// Why a request was classified as a bot: the label on
+/// `storepulse_events_bots_total`.
+pub fn bot_reason(user_agent: Option<&str>) -> Option<&'static str> {
+    static BOTS: OnceLock<isbot::Bots> = OnceLock::new();
+    let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
+        return Some("no_user_agent");
+    };
+    if BOTS.get_or_init(isbot::Bots::default).is_bot(ua) {
+        return Some("bot_user_agent");
+    }
+    None
+}
+
+/// The host of an http(s) URL, lower-case, without a leading `www.`.
+pub fn host(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    Some(host.strip_prefix("www.").map(str::to_owned).unwrap_or(host))
+}
+
+/// `utm_source`, `utm_medium` and `utm_campaign` from a page URL.
+pub fn utm(url: &str) -> Utm {
+    let mut utm = Utm::default();
+    let Ok(parsed) = url::Url::parse(url) else {
+        return utm;
+    };
+    for (key, value) in parsed.query_pairs() {
+        let value: String = value.chars().take(100).collect();
+        if value.is_empty() {
+            continue;
+        }
+        match key.as_ref() {
+            "utm_source" => utm.source = Some(value),
+            "utm_medium" => utm.medium = Some(value),
+            "utm_campaign" => utm.campaign = Some(value),
+            _ => {}
+        }
+    }
+    utm
+}
+
+/// `low`, `medium` or `high` by the event's value (or its dearest item), when
+/// the amount is in the site's currency; `None` when there is no amount.
+pub fn price_tier(
+    money: Option<&Money>,
+    items: &[Item],
+    site_currency: Currency,
+    event_currency: Currency,
+    (medium_from, high_from): (i64, i64),
+) -> Option<&'static str> {
+    if event_currency != site_currency {
+        return None;
+    }
+    let amount = money
+        .map(|m| m.minor)
+        .or_else(|| items.iter().filter_map(|i| i.price).max())?;
+    Some(if amount >= high_from {
+        "high"
+    } else if amount >= medium_from {
+        "medium"
+    } else {
+        "low"
+    })
+}
+
+/// A visitor id for a client that stores none (cookieless mode): a hash of
+/// site, day, IP and User-Agent under a server secret. It changes every day
+/// (UTC), so nobody can follow a visitor across days, and the IP cannot be
+/// recovered from it.
+pub fn derived_visitor(
+    secret: &[u8],
+    site_id: i32,
+    now: DateTime<Utc>,
+    ip: &str,
+    user_agent: &str,
+) -> String {
+    let mut hash = Sha256::new();
+    hash.update(secret);
+    hash.update(site_id.to_be_bytes());
+    hash.update(now.format("%Y-%m-%d").to_string());
+    hash.update(ip);
+    hash.update([0]);
+    hash.update(user_agent);
+    let digest = hash.finalize();
+    format!("h-{}", hex::encode(&digest[..12]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+    const IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+    const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+    const GOOGLEBOT: &str =
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+    #[test]
+    fn devices_are_told_apart_by_user_agent() {
+        assert_eq!(client(IPHONE).device, "mobile");
+        assert_eq!(client(IPAD).device, "tablet");
+        let desktop = client(DESKTOP);
+        assert_eq!(
+            (desktop.device, desktop.browser.as_str()),
+            ("desktop", "Chrome")
+        );
+    }
+
+    #[test]
+    fn crawlers_and_missing_user_agents_are_bots() {
+        assert_eq!(bot_reason(Some(GOOGLEBOT)), Some("bot_user_agent"));
+        assert_eq!(bot_reason(None), Some("no_user_agent"));
+        assert_eq!(bot_reason(Some(DESKTOP)), None);
+    }
+
+    #[test]
+    fn utm_parameters_and_referrer_host_are_extracted() {
+        let utm = utm("https://shop.example/?utm_source=news&utm_medium=email&utm_campaign=bf");
+        assert_eq!(utm.source.as_deref(), Some("news"));
+        assert_eq!(utm.campaign.as_deref(), Some("bf"));
+        assert_eq!(
+            host("https://www.Google.com/search?q=x").as_deref(),
+            Some("google.com")
+        );
+    }
+
+    #[test]
+    fn derived_visitor_ids_change_daily_and_hide_the_ip() {
+        let day1 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let day2 = day1 + chrono::Duration::days(1);
+        let a = derived_visitor(b"k", 1, day1, "203.0.113.9", DESKTOP);
+        assert_eq!(a, derived_visitor(b"k", 1, day1, "203.0.113.9", DESKTOP));
+        assert_ne!(a, derived_visitor(b"k", 1, day2, "203.0.113.9", DESKTOP));
+        assert!(!a.contains("203"));
+    }
+}

@@ -1,0 +1,106 @@
+//! `POST /api/events`: the HTTP edge of ingestion.
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::{to_bytes, Body},
+    extract::{ConnectInfo, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use super::{
+    pipeline::{Ingestor, Refusal, Submission},
+    signature,
+};
+
+/// Takes one envelope (`application/json`, or `text/plain` as
+/// `navigator.sendBeacon` sends it) and answers after the commit.
+pub async fn events_create(
+    State(ingestor): State<Ingestor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !is_accepted_content_type(&headers) {
+        return refuse(
+            &ingestor,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send application/json or text/plain",
+        );
+    }
+    let limit = ingestor.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return refuse(
+            &ingestor,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("body over {limit} bytes"),
+        );
+    }
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return refuse(
+            &ingestor,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("body over {limit} bytes"),
+        );
+    };
+    let submission = Submission {
+        body: &bytes,
+        signature: header_str(&headers, signature::HEADER),
+        user_agent: header_str(&headers, header::USER_AGENT.as_str()),
+        ip: peer.ip(),
+    };
+    match ingestor.ingest(submission).await {
+        Ok(receipt) => (StatusCode::ACCEPTED, Json(receipt)).into_response(),
+        Err(refusal) => refusal_response(&ingestor, &refusal),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn is_accepted_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = header_str(headers, header::CONTENT_TYPE.as_str()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(essence.as_str(), "application/json" | "text/plain")
+}
+
+/// The status code and body for a refused envelope.
+pub fn refusal_response(ingestor: &Ingestor, refusal: &Refusal) -> Response {
+    refuse(ingestor, status_of(refusal), &refusal.to_string())
+}
+
+/// The HTTP status that stands for a refusal (also sent in WebSocket errors).
+pub fn status_of(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::BadEnvelope(_) => StatusCode::BAD_REQUEST,
+        Refusal::TooManyEvents(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::UnknownSite => StatusCode::NOT_FOUND,
+        Refusal::BadSignature(_) => StatusCode::UNAUTHORIZED,
+        Refusal::Overloaded | Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn refuse(ingestor: &Ingestor, status: StatusCode, error: &str) -> Response {
+    ingestor.metrics.refuse(status.as_u16());
+    let body = Json(json!({ "error": error }));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = ingestor.config.retry_after_secs.to_string();
+        return (status, [(header::RETRY_AFTER, retry_after)], body).into_response();
+    }
+    (status, body).into_response()
+}

@@ -1,0 +1,17 @@
+//! Ingestion: from the wire to validated, enriched events.
+//!
+//! `parse` turns an envelope's raw events into [`event::Event`]s or
+//! [`rejection::Rejection`]s; `enrich` adds what the server knows;
+//! `signature` verifies the shop backend's HMAC; `http` and `ws` are the two
+//! edges that receive envelopes and wait for the group commit.
+
+pub mod enrich;
+pub mod event;
+pub mod http;
+pub mod money;
+pub mod parse;
+pub mod pipeline;
+pub mod rejection;
+pub mod signature;
+pub mod sites;
+pub mod ws;

@@ -1,0 +1,224 @@
+//! One envelope's way through ingestion, shared by the HTTP and WebSocket
+//! edges: parse the envelope, find the site, check the signature, judge each
+//! event, queue the good ones with the dead letters, wait for the commit.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    enrich,
+    parse::{parse_envelope, parse_event, Context, EnvelopeError, Limits},
+    signature,
+    sites::SiteCache,
+};
+use crate::{
+    aggregate::queue::Queue,
+    ingest::money::Currency,
+    metrics::Metrics,
+    store::flush::{DeadLetter, Outcome},
+};
+
+/// Ingestion settings beyond the per-event [`Limits`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub queue_capacity: usize,
+    pub max_flush_events: usize,
+    /// How long a request waits for its commit before answering 503.
+    pub commit_timeout_ms: u64,
+    pub signature_tolerance_secs: i64,
+    /// Seconds a client is told to wait after a 503.
+    pub retry_after_secs: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            max_body_bytes: 64 * 1024,
+            queue_capacity: 50_000,
+            max_flush_events: 5_000,
+            commit_timeout_ms: 10_000,
+            signature_tolerance_secs: 300,
+            retry_after_secs: 2,
+        }
+    }
+}
+
+/// What one envelope came with, besides its body.
+pub struct Submission<'a> {
+    pub body: &'a [u8],
+    pub signature: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub ip: IpAddr,
+}
+
+/// The answer for an envelope that was judged event by event.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Receipt {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<RejectedEvent>,
+    pub bots: usize,
+    #[serde(skip)]
+    pub seq: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RejectedEvent {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Why a whole envelope was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    BadEnvelope(String),
+    #[error("{0}")]
+    TooManyEvents(String),
+    #[error("unknown site")]
+    UnknownSite,
+    #[error("{0}")]
+    BadSignature(signature::SignatureError),
+    #[error("server is overloaded, retry later")]
+    Overloaded,
+    #[error("storage is unavailable, retry later")]
+    Unavailable,
+}
+
+/// Everything ingestion needs; cheap to clone into handlers.
+#[derive(Clone)]
+pub struct Ingestor {
+    pub config: Arc<IngestConfig>,
+    pub sites: SiteCache,
+    pub queue: Queue,
+    pub metrics: Arc<Metrics>,
+    /// Key for cookieless visitor hashes; made at startup, never stored.
+    pub visitor_secret: Arc<[u8; 32]>,
+}
+
+impl Ingestor {
+    /// Judges and stores one envelope; returns once its events are durable.
+    pub async fn ingest(&self, submission: Submission<'_>) -> Result<Receipt, Refusal> {
+        let received_at = Utc::now();
+        let limits = &self.config.limits;
+        let body = std::str::from_utf8(submission.body)
+            .map_err(|_| Refusal::BadEnvelope("body is not valid UTF-8".to_owned()))?;
+        let envelope = parse_envelope(body, limits).map_err(|error| match error {
+            EnvelopeError::NotAnEnvelope(_) => Refusal::BadEnvelope(error.to_string()),
+            EnvelopeError::TooManyEvents(..) => Refusal::TooManyEvents(error.to_string()),
+        })?;
+        let count = envelope.events.len() as u64;
+        let site = match self.sites.get(&envelope.site).await {
+            Ok(Some(site)) => site,
+            Ok(None) => {
+                return Err(self.refuse_events(Refusal::UnknownSite, "unknown_site", count))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "site lookup failed");
+                return Err(self.refuse_events(Refusal::Unavailable, "unavailable", count));
+            }
+        };
+        let verified = match submission.signature {
+            None => false,
+            Some(header) => {
+                let secret = site.signing_secret.expose_secret().as_bytes();
+                let now = received_at.timestamp();
+                signature::verify(
+                    header,
+                    submission.body,
+                    secret,
+                    now,
+                    self.config.signature_tolerance_secs,
+                )
+                .map_err(|e| {
+                    self.refuse_events(Refusal::BadSignature(e), "bad_signature", count)
+                })?;
+                true
+            }
+        };
+        self.metrics.received.inc_by(count);
+        let mut receipt = Receipt {
+            seq: envelope.seq,
+            ..Receipt::default()
+        };
+        if !verified {
+            if let Some(reason) = enrich::bot_reason(submission.user_agent) {
+                self.metrics.bot(reason, count);
+                receipt.bots = envelope.events.len();
+                return Ok(receipt);
+            }
+        }
+        let user_agent = submission.user_agent.unwrap_or_default();
+        let client = enrich::client(user_agent);
+        let ip = submission.ip.to_string();
+        let derived_visitor = enrich::derived_visitor(
+            &*self.visitor_secret,
+            site.site_id,
+            received_at,
+            &ip,
+            user_agent,
+        );
+        let cx = Context {
+            site_id: site.site_id,
+            site_currency: Currency::parse(&site.currency)
+                .unwrap_or_else(|| Currency::parse("USD").expect("USD")),
+            tiers: (site.price_tier_medium_from, site.price_tier_high_from),
+            received_at,
+            sent_at: envelope.sent_at,
+            client: &client,
+            derived_visitor: &derived_visitor,
+            verified,
+            limits,
+        };
+        let mut events = Vec::with_capacity(envelope.events.len());
+        let mut dead = Vec::new();
+        for (index, raw) in envelope.events.iter().enumerate() {
+            match parse_event(raw, &cx) {
+                Ok(event) => events.push(event),
+                Err(rejection) => {
+                    self.metrics.reject(rejection.reason.as_str(), 1);
+                    dead.push(DeadLetter {
+                        site_id: Some(site.site_id),
+                        received_at,
+                        reason: rejection.to_string(),
+                        payload: raw.get().to_owned(),
+                    });
+                    receipt.rejected.push(RejectedEvent {
+                        index,
+                        reason: rejection.to_string(),
+                    });
+                }
+            }
+        }
+        let queued = events.len() as u64;
+        let waiting = self.queue.submit(events, dead).map_err(|_| {
+            self.metrics.reject("overloaded", queued);
+            Refusal::Overloaded
+        })?;
+        let timeout = Duration::from_millis(self.config.commit_timeout_ms);
+        // On timeout the batch stays queued and will be stored; the client
+        // retries with the same ids and the dedupe keys absorb the repeat.
+        let outcomes = match tokio::time::timeout(timeout, waiting).await {
+            Ok(Ok(outcomes)) => outcomes,
+            _ => return Err(Refusal::Unavailable),
+        };
+        receipt.accepted = outcomes.iter().filter(|o| **o == Outcome::Accepted).count();
+        receipt.duplicates = outcomes.len() - receipt.accepted;
+        Ok(receipt)
+    }
+
+    /// Counts a whole refused envelope's events as received and rejected, so
+    /// the conservation law holds.
+    fn refuse_events(&self, refusal: Refusal, reason: &str, events: u64) -> Refusal {
+        self.metrics.received.inc_by(events);
+        self.metrics.reject(reason, events);
+        refusal
+    }
+}

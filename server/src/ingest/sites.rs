@@ -1,0 +1,60 @@
+//! A small cache of sites by key, so ingestion does not ask PostgreSQL for
+//! every request. Bounded; entries (including "no such site") expire after a
+//! few seconds so new sites and rotated secrets take effect quickly.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use sqlx::PgPool;
+
+use crate::store::sites::{self, Site};
+
+const TTL: Duration = Duration::from_secs(5);
+const MAX_ENTRIES: usize = 10_000;
+
+/// Site key → (when looked up, the site if it exists).
+type Entries = HashMap<String, (Instant, Option<Arc<Site>>)>;
+
+#[derive(Clone)]
+pub struct SiteCache {
+    pool: PgPool,
+    entries: Arc<Mutex<Entries>>,
+}
+
+impl SiteCache {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            entries: Arc::default(),
+        }
+    }
+
+    /// The site with this key, `None` if there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<Arc<Site>>, sqlx::Error> {
+        let now = Instant::now();
+        if let Some((at, site)) = self.lock().get(key) {
+            if now.duration_since(*at) < TTL {
+                return Ok(site.clone());
+            }
+        }
+        let site = sites::find(&self.pool, key).await?.map(Arc::new);
+        let mut entries = self.lock();
+        if entries.len() >= MAX_ENTRIES {
+            // Past the bound, start over rather than grow: a flood of made-up
+            // site keys costs a query each, never memory.
+            entries.clear();
+        }
+        entries.insert(key.to_owned(), (now, site.clone()));
+        Ok(site)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic while holding the lock leaves a usable map behind.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,166 @@
+//! `GET /api/events/ws?site=…`: the WebSocket edge of ingestion.
+//!
+//! Each text message is one envelope plus `"seq"`. Messages are ingested
+//! concurrently (up to [`IN_FLIGHT`] per socket) but acknowledged strictly in
+//! the order they arrived, each after its commit. A bad message gets an error
+//! reply for its seq; the socket stays open. Too large a message closes with
+//! 1009, a binary one with 1008.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        ConnectInfo, Query, State,
+    },
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::{
+    http::{refusal_response, status_of},
+    pipeline::{Ingestor, Receipt, Refusal, Submission},
+};
+
+/// Messages being ingested on one socket before reading pauses.
+const IN_FLIGHT: usize = 64;
+
+#[derive(Deserialize)]
+pub struct SiteQuery {
+    site: String,
+}
+
+pub async fn events_socket(
+    State(ingestor): State<Ingestor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<SiteQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    match ingestor.sites.get(&query.site).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return refusal_response(&ingestor, &Refusal::UnknownSite),
+        Err(_) => return refusal_response(&ingestor, &Refusal::Unavailable),
+    }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let limit = ingestor.config.max_body_bytes;
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve(socket, ingestor, peer, user_agent))
+        .into_response()
+}
+
+type Reply = JoinHandle<Value>;
+
+async fn serve(
+    socket: WebSocket,
+    ingestor: Ingestor,
+    peer: SocketAddr,
+    user_agent: Option<String>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (replies, mut ordered) = mpsc::channel::<Reply>(IN_FLIGHT);
+    let writer = tokio::spawn(async move {
+        while let Some(reply) = ordered.recv().await {
+            let Ok(value) = reply.await else { break };
+            if let Some(code) = value.get("close").and_then(Value::as_u64) {
+                let reason = value["error"].as_str().unwrap_or_default().to_owned();
+                let frame = CloseFrame {
+                    code: code as u16,
+                    reason: reason.into(),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
+            if sink
+                .send(Message::Text(value.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    while let Some(message) = stream.next().await {
+        let reply: Reply = match message {
+            Ok(Message::Text(text)) => {
+                let ingestor = ingestor.clone();
+                let user_agent = user_agent.clone();
+                tokio::spawn(async move {
+                    ingest_message(&ingestor, text.as_bytes(), peer, user_agent.as_deref()).await
+                })
+            }
+            Ok(Message::Binary(_)) => {
+                ingestor
+                    .metrics
+                    .refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE.as_u16());
+                let _ = replies.send(closing(1008, "send text messages")).await;
+                break;
+            }
+            Ok(Message::Close(_)) => break,
+            Ok(_) => continue,
+            Err(error) => {
+                ingestor
+                    .metrics
+                    .refuse(StatusCode::PAYLOAD_TOO_LARGE.as_u16());
+                let _ = replies
+                    .send(closing(1009, &format!("message refused: {error}")))
+                    .await;
+                break;
+            }
+        };
+        if replies.send(reply).await.is_err() {
+            break;
+        }
+    }
+    drop(replies);
+    let _ = writer.await;
+}
+
+fn closing(code: u16, error: &str) -> Reply {
+    let value = json!({ "close": code, "error": error });
+    tokio::spawn(async move { value })
+}
+
+async fn ingest_message(
+    ingestor: &Ingestor,
+    body: &[u8],
+    peer: SocketAddr,
+    user_agent: Option<&str>,
+) -> Value {
+    let seq = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("seq").and_then(Value::as_u64));
+    let submission = Submission {
+        body,
+        signature: None,
+        user_agent,
+        ip: peer.ip(),
+    };
+    match ingestor.ingest(submission).await {
+        Ok(receipt) => ack(seq, &receipt),
+        Err(refusal) => {
+            let status = status_of(&refusal);
+            ingestor.metrics.refuse(status.as_u16());
+            json!({ "ack": seq, "status": status.as_u16(), "error": refusal.to_string() })
+        }
+    }
+}
+
+fn ack(seq: Option<u64>, receipt: &Receipt) -> Value {
+    json!({
+        "ack": seq,
+        "accepted": receipt.accepted,
+        "duplicates": receipt.duplicates,
+        "rejected": receipt.rejected,
+        "bots": receipt.bots,
+    })
+}

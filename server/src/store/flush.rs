@@ -1,0 +1,150 @@
+//! The flush: one transaction that stores a batch and its rollup deltas.
+//!
+//! Raw events go in with `ON CONFLICT DO NOTHING`; only the rows that were
+//! really new, and only the first report of each order, are folded into the
+//! rollups. Everything happens in one transaction, so a crash at any point
+//! leaves either all of a batch or none of it, and the caller acknowledges
+//! requests only after `commit` returned.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::rollups;
+use crate::{
+    aggregate::fold::{fold, hour_of, Fate},
+    ingest::event::{Event, EventType},
+};
+
+/// What became of one event in a flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+}
+
+/// A rejected event, stored with its raw payload.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    pub site_id: Option<i32>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+    pub payload: String,
+}
+
+/// Stores `events` and `dead` letters and applies the rollup deltas, all in
+/// one transaction. Returns each event's outcome, in input order.
+pub async fn flush(
+    pool: &PgPool,
+    events: &[&Event],
+    dead: &[&DeadLetter],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut outcomes = vec![Outcome::Duplicate; events.len()];
+    let mut tx = pool.begin().await?;
+
+    // Same id twice in one batch: the first occurrence stands for both.
+    let mut seen = HashSet::new();
+    let mut unique: Vec<usize> = (0..events.len())
+        .filter(|&i| seen.insert((events[i].site_id, events[i].id.as_str())))
+        .collect();
+    unique.sort_by(|&a, &b| {
+        (events[a].site_id, &events[a].id).cmp(&(events[b].site_id, &events[b].id))
+    });
+    let stored = rollups::insert_events(&mut tx, unique.iter().map(|&i| events[i])).await?;
+    let new: Vec<usize> = unique
+        .into_iter()
+        .filter(|&i| stored.contains(&(events[i].site_id, events[i].id.clone())))
+        .collect();
+
+    let fates = decide_orders(&mut tx, events, &new).await?;
+    let counted: Vec<(&Event, Fate)> = new
+        .iter()
+        .filter_map(|&i| {
+            fates
+                .get(&i)
+                .copied()
+                .unwrap_or(Some(Fate::Plain))
+                .map(|fate| (i, fate))
+        })
+        .map(|(i, fate)| {
+            outcomes[i] = Outcome::Accepted;
+            (events[i], fate)
+        })
+        .collect();
+    let deltas = fold(counted);
+    rollups::apply(&mut tx, deltas).await?;
+    rollups::insert_dead_letters(&mut tx, dead).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Decides each new purchase's and refund's [`Fate`]. `None` marks a
+/// purchase whose order was already counted: it is removed again from
+/// `events` and answered as a duplicate.
+async fn decide_orders(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[&Event],
+    new: &[usize],
+) -> Result<HashMap<usize, Option<Fate>>, sqlx::Error> {
+    let mut fates = HashMap::new();
+    let purchases: Vec<usize> = new
+        .iter()
+        .copied()
+        .filter(|&i| events[i].kind == EventType::Purchase)
+        .collect();
+    let first_reports = rollups::insert_orders(tx, purchases.iter().map(|&i| events[i])).await?;
+    let mut repeated = Vec::new();
+    for &i in &purchases {
+        if first_reports.contains(&(events[i].site_id, events[i].id.clone())) {
+            fates.insert(i, Some(Fate::NewOrder));
+        } else {
+            repeated.push(i);
+        }
+    }
+    let mut orders =
+        rollups::lock_orders(tx, repeated.iter().chain(new.iter()).map(|&i| events[i])).await?;
+    let mut verified_now = Vec::new();
+    let mut duplicates = Vec::new();
+    for &i in &repeated {
+        let event = events[i];
+        let key = (
+            event.site_id,
+            event.transaction_id.clone().unwrap_or_default(),
+        );
+        match orders.get_mut(&key) {
+            Some(order) if !order.verified && event.verified => {
+                fates.insert(
+                    i,
+                    Some(Fate::Verifies {
+                        hour: order.hour,
+                        currency: order.currency,
+                        old_minor: order.value_minor,
+                    }),
+                );
+                order.verified = true;
+                verified_now.push(event);
+            }
+            _ => {
+                fates.insert(i, None);
+                duplicates.push(event);
+            }
+        }
+    }
+    rollups::verify_orders(tx, &verified_now).await?;
+    rollups::delete_events(tx, &duplicates).await?;
+    for &i in new {
+        let event = events[i];
+        if event.kind != EventType::Refund {
+            continue;
+        }
+        let key = (
+            event.site_id,
+            event.transaction_id.clone().unwrap_or_default(),
+        );
+        let hour = orders
+            .get(&key)
+            .map_or_else(|| hour_of(event.occurred_at), |o| o.hour);
+        fates.insert(i, Some(Fate::RefundOf { hour }));
+    }
+    Ok(fates)
+}

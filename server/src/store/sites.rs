@@ -1,0 +1,98 @@
+//! Sites: create, list, and look up by the public key trackers send.
+
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+/// A site as ingestion needs it.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub site_id: i32,
+    pub site_key: String,
+    pub name: String,
+    pub domains: Vec<String>,
+    pub timezone: String,
+    pub currency: String,
+    pub price_tier_medium_from: i64,
+    pub price_tier_high_from: i64,
+    pub signing_secret: SecretString,
+}
+
+/// What `server site add` supplies.
+pub struct NewSite<'a> {
+    pub site_key: &'a str,
+    pub name: &'a str,
+    pub timezone: &'a str,
+    pub currency: &'a str,
+    pub domains: &'a [String],
+    pub signing_secret: &'a str,
+}
+
+#[derive(sqlx::FromRow)]
+struct SiteRow {
+    site_id: i32,
+    site_key: String,
+    name: String,
+    domains: Vec<String>,
+    timezone: String,
+    currency: String,
+    price_tier_medium_from: i64,
+    price_tier_high_from: i64,
+    signing_secret: String,
+}
+
+impl From<SiteRow> for Site {
+    fn from(row: SiteRow) -> Self {
+        Self {
+            site_id: row.site_id,
+            site_key: row.site_key,
+            name: row.name,
+            domains: row.domains,
+            timezone: row.timezone,
+            currency: row.currency,
+            price_tier_medium_from: row.price_tier_medium_from,
+            price_tier_high_from: row.price_tier_high_from,
+            signing_secret: SecretString::from(row.signing_secret),
+        }
+    }
+}
+
+/// The columns every query returns, as a literal so statements stay static.
+macro_rules! columns {
+    () => {
+        "site_id, site_key, name, domains, timezone, currency::text AS currency, \
+         price_tier_medium_from, price_tier_high_from, signing_secret"
+    };
+}
+
+pub async fn insert(pool: &PgPool, site: &NewSite<'_>) -> Result<Site, sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO sites (site_key, name, timezone, currency, domains, signing_secret) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        columns!()
+    );
+    sqlx::query_as::<_, SiteRow>(sql)
+        .bind(site.site_key)
+        .bind(site.name)
+        .bind(site.timezone)
+        .bind(site.currency)
+        .bind(site.domains)
+        .bind(site.signing_secret)
+        .fetch_one(pool)
+        .await
+        .map(Site::from)
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<Site>, sqlx::Error> {
+    let sql = concat!("SELECT ", columns!(), " FROM sites ORDER BY site_key");
+    let rows = sqlx::query_as::<_, SiteRow>(sql).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(Site::from).collect())
+}
+
+pub async fn find(pool: &PgPool, site_key: &str) -> Result<Option<Site>, sqlx::Error> {
+    let sql = concat!("SELECT ", columns!(), " FROM sites WHERE site_key = $1");
+    let row = sqlx::query_as::<_, SiteRow>(sql)
+        .bind(site_key)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Site::from))
+}

@@ -1,0 +1,256 @@
+//! Rollup upserts: each adds a flush's deltas to its table in one statement.
+//! Rows go in key order (the deltas are `BTreeMap`s), so concurrent flushes
+//! from several server processes lock rows in the same order.
+
+use sqlx::{Postgres, Row, Transaction};
+
+use super::rollups::{NewCustomers, NewSessions};
+use crate::{aggregate::fold::Deltas, ingest::money::Currency};
+
+type Tx<'a, 'c> = &'a mut Transaction<'c, Postgres>;
+
+fn code(currency: &Currency) -> String {
+    currency.code().to_owned()
+}
+
+/// Upserts sessions; returns how many sessions each visitor started.
+pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::Error> {
+    let mut new = NewSessions::new();
+    if d.sessions.is_empty() {
+        return Ok(new);
+    }
+    let s: Vec<_> = d.sessions.iter().collect();
+    let rows = sqlx::query(
+        "INSERT INTO sessions AS s (site_id, session_id, visitor_id, started_at, last_seen, events, pages, \
+            first_page_at, last_page_at, entry_url, exit_url, referrer_host, utm_source, utm_medium, \
+            utm_campaign, source, device, browser, os, product_views, add_to_carts, checkouts, purchases) \
+         SELECT * FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
+            $6::int8[], $7::int8[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], \
+            $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
+            $19::text[], $20::int8[], $21::int8[], $22::int8[], $23::int8[]) \
+         ON CONFLICT (site_id, session_id) DO UPDATE SET \
+            started_at = LEAST(s.started_at, EXCLUDED.started_at), \
+            last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen), \
+            events = s.events + EXCLUDED.events, \
+            pages = s.pages + EXCLUDED.pages, \
+            first_page_at = LEAST(s.first_page_at, EXCLUDED.first_page_at), \
+            last_page_at = GREATEST(s.last_page_at, EXCLUDED.last_page_at), \
+            entry_url = CASE WHEN s.first_page_at IS NULL OR EXCLUDED.first_page_at < s.first_page_at \
+                THEN COALESCE(EXCLUDED.entry_url, s.entry_url) ELSE s.entry_url END, \
+            exit_url = CASE WHEN s.last_page_at IS NULL OR EXCLUDED.last_page_at >= s.last_page_at \
+                THEN COALESCE(EXCLUDED.exit_url, s.exit_url) ELSE s.exit_url END, \
+            referrer_host = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.referrer_host ELSE s.referrer_host END, \
+            utm_source = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.utm_source ELSE s.utm_source END, \
+            utm_medium = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.utm_medium ELSE s.utm_medium END, \
+            utm_campaign = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.utm_campaign ELSE s.utm_campaign END, \
+            product_views = s.product_views + EXCLUDED.product_views, \
+            add_to_carts = s.add_to_carts + EXCLUDED.add_to_carts, \
+            checkouts = s.checkouts + EXCLUDED.checkouts, \
+            purchases = s.purchases + EXCLUDED.purchases \
+         RETURNING site_id, visitor_id, (xmax = 0) AS inserted",
+    )
+    .bind(s.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
+    .bind(s.iter().map(|((_, id), _)| id.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.visitor_id.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.started_at).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.last_seen).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.events).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.pages).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first_page.as_ref().map(|p| p.0)).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.last_page.as_ref().map(|p| p.0)).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first_page.as_ref().map(|p| p.1.clone())).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.last_page.as_ref().map(|p| p.1.clone())).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.referrer_host.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.utm_source.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.utm_medium.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.utm_campaign.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.source).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.device).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.browser.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.os.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.product_views).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.add_to_carts).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.checkouts).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        if row.try_get::<bool, _>("inserted")? {
+            *new.entry((row.try_get("site_id")?, row.try_get("visitor_id")?))
+                .or_default() += 1;
+        }
+    }
+    Ok(new)
+}
+
+/// Records who bought in which hour; returns how many were new per row.
+pub async fn customers(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewCustomers, sqlx::Error> {
+    let mut new = NewCustomers::new();
+    if d.customers.is_empty() {
+        return Ok(new);
+    }
+    let keys: Vec<_> = d.customers.keys().collect();
+    let rows = sqlx::query(
+        "INSERT INTO hourly_customers (site_id, hour, currency, customer) \
+         SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[]) \
+         ON CONFLICT DO NOTHING RETURNING site_id, hour, currency::text AS currency",
+    )
+    .bind(
+        keys.iter()
+            .map(|((site, _, _), _)| *site)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|((_, hour, _), _)| *hour)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|((_, _, currency), _)| code(currency))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|(_, customer)| customer.clone())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        let currency: String = row.try_get("currency")?;
+        if let Some(currency) = Currency::parse(&currency) {
+            *new.entry((row.try_get("site_id")?, row.try_get("hour")?, currency))
+                .or_default() += 1;
+        }
+    }
+    Ok(new)
+}
+
+pub async fn hourly_sales(
+    tx: Tx<'_, '_>,
+    d: &Deltas,
+    customers: &NewCustomers,
+) -> Result<(), sqlx::Error> {
+    if d.sales.is_empty() {
+        return Ok(());
+    }
+    let s: Vec<_> = d.sales.iter().collect();
+    sqlx::query(
+        "INSERT INTO hourly_sales AS h (site_id, hour, currency, revenue_verified, revenue_unverified, \
+            refunds, orders_verified, orders_unverified, refund_count, units, customers) \
+         SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::int8[], $5::int8[], \
+            $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]) \
+         ON CONFLICT (site_id, hour, currency) DO UPDATE SET \
+            revenue_verified = h.revenue_verified + EXCLUDED.revenue_verified, \
+            revenue_unverified = h.revenue_unverified + EXCLUDED.revenue_unverified, \
+            refunds = h.refunds + EXCLUDED.refunds, \
+            orders_verified = h.orders_verified + EXCLUDED.orders_verified, \
+            orders_unverified = h.orders_unverified + EXCLUDED.orders_unverified, \
+            refund_count = h.refund_count + EXCLUDED.refund_count, \
+            units = h.units + EXCLUDED.units, \
+            customers = h.customers + EXCLUDED.customers",
+    )
+    .bind(s.iter().map(|((site, _, _), _)| *site).collect::<Vec<_>>())
+    .bind(s.iter().map(|((_, hour, _), _)| *hour).collect::<Vec<_>>())
+    .bind(s.iter().map(|((_, _, c), _)| code(c)).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.revenue_verified).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.revenue_unverified).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.refunds).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.orders_verified).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.orders_unverified).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.refund_count).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.units).collect::<Vec<_>>())
+    .bind(s.iter().map(|(k, _)| customers.get(*k).copied().unwrap_or(0)).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    if d.products.is_empty() {
+        return Ok(());
+    }
+    let p: Vec<_> = d.products.iter().collect();
+    sqlx::query(
+        "INSERT INTO product_performance AS p (site_id, hour, item_id, currency, item_name, item_category, \
+            item_brand, views, add_to_carts, removals, checkouts, purchases, units, revenue) \
+         SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
+            $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+            $13::int8[], $14::int8[]) \
+         ON CONFLICT (site_id, hour, item_id, currency) DO UPDATE SET \
+            item_name = EXCLUDED.item_name, item_category = EXCLUDED.item_category, \
+            item_brand = EXCLUDED.item_brand, views = p.views + EXCLUDED.views, \
+            add_to_carts = p.add_to_carts + EXCLUDED.add_to_carts, removals = p.removals + EXCLUDED.removals, \
+            checkouts = p.checkouts + EXCLUDED.checkouts, purchases = p.purchases + EXCLUDED.purchases, \
+            units = p.units + EXCLUDED.units, revenue = p.revenue + EXCLUDED.revenue",
+    )
+    .bind(p.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
+    .bind(p.iter().map(|((_, hour, _, _), _)| *hour).collect::<Vec<_>>())
+    .bind(p.iter().map(|((_, _, item, _), _)| item.clone()).collect::<Vec<_>>())
+    .bind(p.iter().map(|((_, _, _, c), _)| code(c)).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.item_name.clone()).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.item_category.clone()).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.item_brand.clone()).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.views).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.add_to_carts).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.removals).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.checkouts).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.units).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.revenue).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn users(tx: Tx<'_, '_>, d: &Deltas, sessions: &NewSessions) -> Result<(), sqlx::Error> {
+    if d.users.is_empty() {
+        return Ok(());
+    }
+    let u: Vec<_> = d.users.iter().collect();
+    sqlx::query(
+        "INSERT INTO user_activity AS u (site_id, visitor_id, user_id, first_seen, last_seen, sessions, \
+            events, orders, spend) \
+         SELECT * FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
+            $6::int8[], $7::int8[], $8::int8[], $9::int8[]) \
+         ON CONFLICT (site_id, visitor_id) DO UPDATE SET \
+            user_id = COALESCE(EXCLUDED.user_id, u.user_id), \
+            first_seen = LEAST(u.first_seen, EXCLUDED.first_seen), \
+            last_seen = GREATEST(u.last_seen, EXCLUDED.last_seen), \
+            sessions = u.sessions + EXCLUDED.sessions, events = u.events + EXCLUDED.events, \
+            orders = u.orders + EXCLUDED.orders, spend = u.spend + EXCLUDED.spend",
+    )
+    .bind(u.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
+    .bind(u.iter().map(|((_, visitor), _)| visitor.clone()).collect::<Vec<_>>())
+    .bind(u.iter().map(|(_, v)| v.user_id.clone()).collect::<Vec<_>>())
+    .bind(u.iter().map(|(_, v)| v.first_seen).collect::<Vec<_>>())
+    .bind(u.iter().map(|(_, v)| v.last_seen).collect::<Vec<_>>())
+    .bind(u.iter().map(|(k, _)| sessions.get(*k).copied().unwrap_or(0)).collect::<Vec<_>>())
+    .bind(u.iter().map(|(_, v)| v.events).collect::<Vec<_>>())
+    .bind(u.iter().map(|(_, v)| v.orders).collect::<Vec<_>>())
+    .bind(u.iter().map(|(_, v)| v.spend).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn realtime(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    if d.realtime.is_empty() {
+        return Ok(());
+    }
+    let r: Vec<_> = d.realtime.iter().collect();
+    sqlx::query(
+        "INSERT INTO real_time_metrics AS r (site_id, minute, event_type, source, events) \
+         SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[]) \
+         ON CONFLICT (site_id, minute, event_type, source) DO UPDATE SET events = r.events + EXCLUDED.events",
+    )
+    .bind(r.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
+    .bind(r.iter().map(|((_, minute, _, _), _)| *minute).collect::<Vec<_>>())
+    .bind(r.iter().map(|((_, _, kind, _), _)| kind.clone()).collect::<Vec<_>>())
+    .bind(r.iter().map(|((_, _, _, source), _)| *source).collect::<Vec<_>>())
+    .bind(r.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
