@@ -4,3 +4,4 @@
 mod helpers;
 mod ingest;
 mod shell;
+mod websocket;

@@ -1,0 +1,112 @@
+//! The WebSocket edge: acks in order after commit, per-message errors,
+//! close codes.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest, protocol::frame::coding::CloseCode, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+use crate::helpers::{create_site, envelope, page_view, spawn_app, TestApp, BROWSER_UA};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, site: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{}/api/events/ws?site={site}", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert("user-agent", BROWSER_UA.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        match socket.next().await.expect("socket open").expect("message") {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
+fn message(seq: u64, events: Vec<Value>) -> Message {
+    let mut body = envelope(events);
+    body["seq"] = json!(seq);
+    Message::Text(body.to_string().into())
+}
+
+#[sqlx::test(migrations = false)]
+async fn acks_come_in_order_after_the_commit(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let mut socket = connect(&app, "demo").await.unwrap();
+    for seq in 1..=20_u64 {
+        let events = (0..5).map(|i| page_view(&format!("ws-{seq}-{i}"))).collect();
+        socket.send(message(seq, events)).await.unwrap();
+    }
+    let mut accepted = 0;
+    for seq in 1..=20_u64 {
+        let ack = next_json(&mut socket).await;
+        assert_eq!(ack["ack"], seq, "{ack}");
+        accepted += ack["accepted"].as_i64().unwrap();
+        // Acknowledged means committed: the events are visible now.
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id LIKE $1")
+            .bind(format!("ws-{seq}-%"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 5);
+    }
+    assert_eq!(accepted, 100);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_bad_message_gets_an_error_for_its_seq_and_the_socket_stays_open(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let mut socket = connect(&app, "demo").await.unwrap();
+    socket.send(Message::Text(r#"{"seq": 1, "events": "nope"}"#.into())).await.unwrap();
+    socket.send(message(2, vec![page_view("ok-1")])).await.unwrap();
+    let error = next_json(&mut socket).await;
+    assert_eq!((error["ack"].as_u64(), error["status"].as_u64()), (Some(1), Some(400)), "{error}");
+    let ack = next_json(&mut socket).await;
+    assert_eq!((ack["ack"].as_u64(), ack["accepted"].as_u64()), (Some(2), Some(1)), "{ack}");
+}
+
+async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
+    while let Some(message) = socket.next().await {
+        match message {
+            Ok(Message::Close(frame)) => return frame.map(|f| f.code),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+#[sqlx::test(migrations = false)]
+async fn binary_messages_close_with_1008_and_oversized_ones_with_1009(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let mut socket = connect(&app, "demo").await.unwrap();
+    socket.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Policy));
+
+    let mut socket = connect(&app, "demo").await.unwrap();
+    let huge = "x".repeat(1024 * 1024);
+    socket.send(Message::Text(huge.into())).await.unwrap();
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Size));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_unknown_site_cannot_open_a_socket(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let refused = connect(&app, "nope").await.err().expect("upgrade refused");
+    let status = match refused {
+        tokio_tungstenite::tungstenite::Error::Http(response) => response.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    };
+    assert_eq!(status, 404);
+}
