@@ -349,4 +349,52 @@ async fn the_same_batch_sent_concurrently_to_two_servers_counts_once(pool: PgPoo
         .await,
         10
     );
+    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+    assert!(
+        drift.is_empty(),
+        "rollups differ from a recomputation: {drift:?}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn rollups_equal_a_recomputation_from_raw_events_after_a_mixed_run(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let view = |id: &str, kind: &str| {
+        json!({"id": id, "type": kind, "ts": now_ms(), "visitor": format!("v-{}", id.len() % 3),
+               "session": format!("s-{}", id.len() % 3), "currency": "USD", "value": 5,
+               "items": [{"item_id": "SKU-1", "item_name": "Mug", "price": 5, "quantity": 1}]})
+    };
+    let batches = [
+        envelope(vec![
+            page_view("x-1"),
+            view("x-22", "view_item"),
+            view("x-333", "add_to_cart"),
+        ]),
+        envelope(vec![
+            purchase("x-4", "T-40"),
+            purchase("x-5", "T-40"),
+            view("x-66", "begin_checkout"),
+        ]),
+        envelope(vec![
+            page_view("x-1"),
+            purchase("x-7", "T-41"),
+            view("x-8", "remove_from_cart"),
+        ]),
+    ];
+    for batch in &batches {
+        app.post_events(batch).await;
+    }
+    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+    assert!(
+        drift.is_empty(),
+        "rollups differ from a recomputation: {drift:?}"
+    );
+    // The check itself can fail: disturb one rollup and it must notice.
+    sqlx::query("UPDATE real_time_metrics SET events = events + 1 WHERE event_type = 'page_view'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+    assert_eq!(drift, vec![("real_time_metrics", 2)]);
 }

@@ -13,12 +13,19 @@ use crate::helpers::{create_site, envelope, page_view, spawn_app, TestApp, BROWS
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, site: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+async fn connect(
+    app: &TestApp,
+    site: &str,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let mut request = format!("ws://{}/api/events/ws?site={site}", app.addr)
         .into_client_request()
         .unwrap();
-    request.headers_mut().insert("user-agent", BROWSER_UA.parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+    request
+        .headers_mut()
+        .insert("user-agent", BROWSER_UA.parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
 }
 
 async fn next_json(socket: &mut Socket) -> Value {
@@ -43,7 +50,9 @@ async fn acks_come_in_order_after_the_commit(pool: PgPool) {
     create_site(&pool, "demo").await;
     let mut socket = connect(&app, "demo").await.unwrap();
     for seq in 1..=20_u64 {
-        let events = (0..5).map(|i| page_view(&format!("ws-{seq}-{i}"))).collect();
+        let events = (0..5)
+            .map(|i| page_view(&format!("ws-{seq}-{i}")))
+            .collect();
         socket.send(message(seq, events)).await.unwrap();
     }
     let mut accepted = 0;
@@ -67,12 +76,26 @@ async fn a_bad_message_gets_an_error_for_its_seq_and_the_socket_stays_open(pool:
     let app = spawn_app(pool.clone()).await;
     create_site(&pool, "demo").await;
     let mut socket = connect(&app, "demo").await.unwrap();
-    socket.send(Message::Text(r#"{"seq": 1, "events": "nope"}"#.into())).await.unwrap();
-    socket.send(message(2, vec![page_view("ok-1")])).await.unwrap();
+    socket
+        .send(Message::Text(r#"{"seq": 1, "events": "nope"}"#.into()))
+        .await
+        .unwrap();
+    socket
+        .send(message(2, vec![page_view("ok-1")]))
+        .await
+        .unwrap();
     let error = next_json(&mut socket).await;
-    assert_eq!((error["ack"].as_u64(), error["status"].as_u64()), (Some(1), Some(400)), "{error}");
+    assert_eq!(
+        (error["ack"].as_u64(), error["status"].as_u64()),
+        (Some(1), Some(400)),
+        "{error}"
+    );
     let ack = next_json(&mut socket).await;
-    assert_eq!((ack["ack"].as_u64(), ack["accepted"].as_u64()), (Some(2), Some(1)), "{ack}");
+    assert_eq!(
+        (ack["ack"].as_u64(), ack["accepted"].as_u64()),
+        (Some(2), Some(1)),
+        "{ack}"
+    );
 }
 
 async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
@@ -91,7 +114,10 @@ async fn binary_messages_close_with_1008_and_oversized_ones_with_1009(pool: PgPo
     let app = spawn_app(pool.clone()).await;
     create_site(&pool, "demo").await;
     let mut socket = connect(&app, "demo").await.unwrap();
-    socket.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    socket
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
     assert_eq!(close_code(&mut socket).await, Some(CloseCode::Policy));
 
     let mut socket = connect(&app, "demo").await.unwrap();

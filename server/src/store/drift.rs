@@ -1,0 +1,78 @@
+//! Recomputes rollups from the raw events and reports where the stored
+//! rollups differ: the check behind the crash tests and `server verify`.
+//!
+//! Every query is `(rollup EXCEPT recomputation) UNION ALL (recomputation
+//! EXCEPT rollup)`, so any missing, extra or different row counts.
+
+use sqlx::PgPool;
+
+/// (table, statement counting rows that differ from the recomputation).
+const CHECKS: [(&str, &str); 5] = [
+    (
+        "real_time_metrics",
+        "WITH stored AS (SELECT site_id, minute, event_type, source, events FROM real_time_metrics WHERE events <> 0), \
+         fresh AS (SELECT site_id, date_trunc('minute', occurred_at) AS minute, event_type, source, count(*) AS events \
+                   FROM events GROUP BY 1, 2, 3, 4) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "hourly_sales",
+        "WITH stored AS (SELECT site_id, hour, currency, revenue_verified + revenue_unverified AS revenue, \
+                         orders_verified + orders_unverified AS orders, customers FROM hourly_sales \
+                         WHERE orders_verified + orders_unverified <> 0), \
+         fresh AS (SELECT o.site_id, o.hour, o.currency, sum(o.value_minor)::int8 AS revenue, count(*) AS orders, \
+                          count(DISTINCT COALESCE(e.user_id, e.visitor_id)) AS customers \
+                   FROM orders o JOIN events e ON e.site_id = o.site_id AND e.transaction_id = o.transaction_id \
+                        AND e.event_type = 'purchase' AND e.event_id = o.event_id \
+                   GROUP BY 1, 2, 3) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "product_performance",
+        "WITH stored AS (SELECT site_id, hour, item_id, views, add_to_carts, purchases, units FROM product_performance), \
+         fresh AS (SELECT e.site_id, date_trunc('hour', e.occurred_at) AS hour, i->>'item_id' AS item_id, \
+                          count(*) FILTER (WHERE e.event_type = 'view_item') AS views, \
+                          count(*) FILTER (WHERE e.event_type = 'add_to_cart') AS add_to_carts, \
+                          count(*) FILTER (WHERE e.event_type = 'purchase') AS purchases, \
+                          COALESCE(sum((i->>'quantity')::int8) FILTER (WHERE e.event_type = 'purchase'), 0)::int8 AS units \
+                   FROM events e, jsonb_array_elements(e.items) i \
+                   WHERE e.event_type IN ('view_item', 'add_to_cart', 'remove_from_cart', 'begin_checkout', 'purchase', 'view_item_list', 'refund') \
+                   GROUP BY 1, 2, 3) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "user_activity",
+        "WITH stored AS (SELECT site_id, visitor_id, events, sessions, first_seen, last_seen FROM user_activity), \
+         fresh AS (SELECT site_id, visitor_id, count(*) AS events, count(DISTINCT session_id) AS sessions, \
+                          min(occurred_at) AS first_seen, max(occurred_at) AS last_seen \
+                   FROM events GROUP BY 1, 2) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "sessions",
+        "WITH stored AS (SELECT site_id, session_id, events, pages, started_at, last_seen FROM sessions), \
+         fresh AS (SELECT site_id, session_id, count(*) AS events, \
+                          count(*) FILTER (WHERE event_type = 'page_view') AS pages, \
+                          min(occurred_at) AS started_at, max(occurred_at) AS last_seen \
+                   FROM events WHERE session_id IS NOT NULL GROUP BY 1, 2) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+];
+
+/// Tables whose rollups differ from a recomputation, with the number of
+/// differing rows. Empty means the rollups are exact.
+pub async fn rollup_drift(pool: &PgPool) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
+    let mut drift = Vec::new();
+    for (table, sql) in CHECKS {
+        let rows: i64 = sqlx::query_scalar(sql).fetch_one(pool).await?;
+        if rows != 0 {
+            drift.push((table, rows));
+        }
+    }
+    Ok(drift)
+}
