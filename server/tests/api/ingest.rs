@@ -312,9 +312,9 @@ async fn the_same_batch_sent_concurrently_to_two_servers_counts_once(pool: PgPoo
     let first = spawn_app(pool.clone()).await;
     let second = spawn_app(pool.clone()).await;
     create_site(&pool, "demo").await;
-    let events: Vec<Value> = (0..40)
+    let events: Vec<Value> = (0..40_u32)
         .map(|i| {
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 purchase(&format!("cc-{i}"), &format!("T-{i}"))
             } else {
                 page_view(&format!("cc-{i}"))

@@ -129,7 +129,9 @@ async fn binary_messages_close_with_1008_and_oversized_ones_with_1009(pool: PgPo
 #[sqlx::test(migrations = false)]
 async fn an_unknown_site_cannot_open_a_socket(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    let refused = connect(&app, "nope").await.err().expect("upgrade refused");
+    let Err(refused) = connect(&app, "nope").await else {
+        panic!("the upgrade must be refused");
+    };
     let status = match refused {
         tokio_tungstenite::tungstenite::Error::Http(response) => response.status().as_u16(),
         other => panic!("expected an HTTP refusal, got {other}"),
