@@ -81,6 +81,15 @@ test.describe("status page", () => {
   });
 });
 
+test("the WASM and JS bundles are served compressed", async ({ request }) => {
+  for (const asset of ["/pkg/storepulse.wasm", "/pkg/storepulse.js"]) {
+    const response = await request.get(asset, { headers: { "accept-encoding": "gzip, br" } });
+
+    expect(response.status(), asset).toBe(200);
+    expect(response.headers()["content-encoding"], asset).toMatch(/^(br|gzip)$/);
+  }
+});
+
 test.describe("server-side rendering", () => {
   test("the raw HTML of / holds the main navigation", async ({ request }) => {
     const response = await request.get("/");

@@ -7,8 +7,12 @@ use sqlx::PgPool;
 
 use crate::{
     ingest::money::Currency,
-    store::{self, sites::NewSite},
+    store::{
+        self,
+        sites::{NewSite, Site},
+    },
 };
+use secrecy::ExposeSecret;
 
 #[derive(Subcommand)]
 pub enum SiteCommand {
@@ -35,6 +39,50 @@ pub enum SiteCommand {
     List,
 }
 
+/// Creates a site with a fresh random signing secret.
+pub async fn add_site(
+    pool: &PgPool,
+    key: &str,
+    name: &str,
+    timezone: &str,
+    currency: &str,
+    domains: &[String],
+) -> anyhow::Result<Site> {
+    anyhow::ensure!(
+        Currency::parse(currency).is_some(),
+        "{currency:?} is not an ISO 4217 currency"
+    );
+    let mut secret = [0_u8; 32];
+    getrandom::fill(&mut secret).context("reading OS randomness")?;
+    let signing_secret = format!("sps_{}", hex::encode(secret));
+    let new = NewSite {
+        site_key: key,
+        name,
+        timezone,
+        currency,
+        domains,
+        signing_secret: &signing_secret,
+    };
+    store::sites::insert(pool, &new)
+        .await
+        .context("creating the site")
+}
+
+/// Creates the `demo` site unless it exists (`bootstrap.demo_site`, which
+/// `cargo xtask dev` and the end-to-end tests switch on).
+pub async fn ensure_demo_site(pool: &PgPool) -> anyhow::Result<()> {
+    if store::sites::find(pool, "demo").await?.is_some() {
+        return Ok(());
+    }
+    let site = add_site(pool, "demo", "Demo store", "Europe/Berlin", "EUR", &[]).await?;
+    tracing::info!(
+        site = %site.site_key,
+        signing_secret = %site.signing_secret.expose_secret(),
+        "created the demo site"
+    );
+    Ok(())
+}
+
 pub async fn site(pool: &PgPool, command: SiteCommand) -> anyhow::Result<()> {
     store::migrate(pool).await.context("applying migrations")?;
     match command {
@@ -51,29 +99,15 @@ pub async fn site(pool: &PgPool, command: SiteCommand) -> anyhow::Result<()> {
                 println!("site {:?} exists ({})", site.site_key, site.name);
                 return Ok(());
             }
-            anyhow::ensure!(
-                Currency::parse(&currency).is_some(),
-                "{currency:?} is not an ISO 4217 currency"
-            );
-            let mut secret = [0_u8; 32];
-            getrandom::fill(&mut secret).context("reading OS randomness")?;
-            let signing_secret = format!("sps_{}", hex::encode(secret));
-            let new = NewSite {
-                site_key: &key,
-                name: &name,
-                timezone: &timezone,
-                currency: &currency,
-                domains: &domains,
-                signing_secret: &signing_secret,
-            };
-            let site = store::sites::insert(pool, &new)
-                .await
-                .context("creating the site")?;
+            let site = add_site(pool, &key, &name, &timezone, &currency, &domains).await?;
             println!(
                 "created site {:?} ({}, {}, {})",
                 site.site_key, site.name, site.currency, site.timezone
             );
-            println!("signing secret (keep it on your shop's backend): {signing_secret}");
+            println!(
+                "signing secret (keep it on your shop's backend): {}",
+                site.signing_secret.expose_secret()
+            );
             Ok(())
         }
         SiteCommand::List => {

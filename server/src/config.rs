@@ -24,6 +24,15 @@ pub struct Config {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub ingest: IngestConfig,
+    pub bootstrap: BootstrapConfig,
+}
+
+/// What the server creates at startup for development and demos.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct BootstrapConfig {
+    /// Create the `demo` site (EUR, Europe/Berlin) if it does not exist.
+    pub demo_site: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -72,7 +72,8 @@ pub fn router(state: AppState) -> Router {
             _,
         >(context, shell))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // Handlers log their own failures once; 501 and 503 are answers, not faults.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 

@@ -59,6 +59,9 @@ impl Application {
         store::migrate(&pool)
             .await
             .context("applying database migrations")?;
+        if config.bootstrap.demo_site {
+            crate::cli::ensure_demo_site(&pool).await?;
+        }
         let metrics = Arc::new(Metrics::new());
         let queue_config = QueueConfig {
             capacity: config.ingest.queue_capacity,

@@ -87,6 +87,7 @@ fn with_database(url: &str, database: &str) -> String {
 pub struct Database {
     server: Server,
     started: Option<Cluster>,
+    restart: Option<String>,
 }
 
 impl Database {
@@ -98,6 +99,7 @@ impl Database {
                 Ok(Self {
                     server: Server::new(&url, bin.psql),
                     started: None,
+                    restart: None,
                 })
             }
             Err(_) => Self::local(repo, purpose, bin),
@@ -111,12 +113,18 @@ impl Database {
         let started = cluster.start()?;
         Ok(Self {
             server: cluster.server(),
+            restart: Some(cluster.restart_command()),
             started: started.then_some(cluster),
         })
     }
 
     pub fn server(&self) -> &Server {
         &self.server
+    }
+
+    /// How to restart the server, when it is a local cluster.
+    pub fn restart_command(&self) -> Option<&str> {
+        self.restart.as_deref()
     }
 }
 

@@ -148,6 +148,22 @@ impl Cluster {
             .stdout(Stdio::null()))
     }
 
+    /// A shell command that restarts this cluster (the crash tests run it to
+    /// restart the database under load).
+    pub fn restart_command(&self) -> String {
+        let owner = if self.as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "cd '{}' && {owner}'{}' -D '{}' -m fast -w restart >/dev/null",
+            self.pg_root().display(),
+            self.bin.pg_ctl.display(),
+            self.dir.display()
+        )
+    }
+
     fn log_file(&self) -> PathBuf {
         self.dir.with_extension("log")
     }

@@ -39,6 +39,8 @@ pub fn run(repo: &Path) -> Result<ExitCode> {
         .env("PATH", ready.tools.path()?)
         .env("DATABASE_URL", &url)
         .env("LEPTOS_SITE_ADDR", &site)
+        // Creates the `demo` site on first start; its signing secret is logged.
+        .env("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true")
         .status()
         .context("could not start `cargo leptos watch`")?;
     // Ctrl-C is the normal way to leave `dev`.

@@ -29,15 +29,17 @@ const STEPS: &[Step] = &[
         "clippy app hydrate",
         "clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings",
     ),
-    // `#[sqlx::test]` creates its own database per test from this one's URL.
-    Step::cargo("tests", "test --workspace --exclude app").with_database("storepulse_test"),
     // On other ports than `cargo xtask dev`, so both can run at once.
     Step::cargo("end-to-end", "leptos end-to-end --release")
         .with_database("storepulse_e2e")
         .with_env(&[
             ("LEPTOS_SITE_ADDR", "127.0.0.1:3100"),
             ("STOREPULSE_BASE_URL", "http://127.0.0.1:3100"),
+            ("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true"),
         ]),
+    // After the release build: the crash tests kill and restart that binary.
+    // `#[sqlx::test]` creates its own database per test from this one's URL.
+    Step::cargo("tests", "test --workspace --features app/ssr").with_database("storepulse_test"),
 ];
 
 struct Step {
@@ -124,15 +126,26 @@ fn run_steps(repo: &Path, timings: &mut Vec<Timing>) -> Result<(), Failure> {
                     let pg = ready.system.pg.clone();
                     database = Some(Database::from_env_or_local(repo, Purpose::Test, pg)?);
                 }
-                let server = database.as_ref().expect("opened above").server();
+                let database = database.as_ref().expect("opened above");
+                let server = database.server();
                 server.recreate_database(name)?;
                 cargo.env("DATABASE_URL", server.url(name));
+                if let Some(restart) = database.restart_command() {
+                    cargo.env("STOREPULSE_PG_RESTART", restart);
+                }
+                cargo.env("STOREPULSE_SERVER_BIN", release_server(repo));
             }
             say(describe(&cargo));
             exec::run(&mut cargo)
         })?;
     }
     Ok(())
+}
+
+/// The server binary `cargo leptos end-to-end --release` built.
+fn release_server(repo: &Path) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+    repo.join(target).join("release").join("server")
 }
 
 /// Runs `action` as step `step`, recording its time and outcome. Ctrl-C

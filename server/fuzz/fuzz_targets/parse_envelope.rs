@@ -1,0 +1,32 @@
+//! Arbitrary bytes through the whole ingestion parser: envelope, then every
+//! event, with money, items, props, URLs and times. It must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use server::ingest::{
+    enrich,
+    money::Currency,
+    parse::{parse_envelope, parse_event, Context, Limits},
+};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(body) = std::str::from_utf8(data) else { return };
+    let limits = Limits::default();
+    let Ok(envelope) = parse_envelope(body, &limits) else { return };
+    let client = enrich::client(body);
+    let Some(currency) = Currency::parse("EUR") else { return };
+    let cx = Context {
+        site_id: 1,
+        site_currency: currency,
+        tiers: (2_000, 10_000),
+        received_at: chrono::Utc::now(),
+        sent_at: envelope.sent_at,
+        client: &client,
+        derived_visitor: "h-fuzz",
+        verified: data.len() % 2 == 0,
+        limits: &limits,
+    };
+    for raw in &envelope.events {
+        let _ = parse_event(raw, &cx);
+    }
+});
