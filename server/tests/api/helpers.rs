@@ -24,13 +24,17 @@ impl TestApp {
 /// Binds port 0, migrates `pool`'s database and serves in the background.
 /// The socket is bound before this returns, so requests need no waiting.
 pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, Config::load(Vec::new()).expect("default config")).await
+}
+
+/// [`spawn_app`] with a given configuration.
+pub async fn spawn_app_with(pool: PgPool, config: Config) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let leptos = LeptosOptions::builder()
         .output_name("storepulse")
         .site_addr(addr)
         .build();
-    let config = Config::load(Vec::new()).expect("default config");
     let app = Application::with_pool(config, leptos, listener, pool)
         .await
         .expect("build application");

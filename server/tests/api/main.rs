@@ -3,5 +3,6 @@
 
 mod helpers;
 mod ingest;
+mod overload;
 mod shell;
 mod websocket;

@@ -1,0 +1,73 @@
+//! Bounds under pressure: a full queue and a database that does not commit
+//! both answer 503 with `Retry-After`, never an unbounded wait.
+
+use serde_json::Value;
+use server::config::Config;
+use sqlx::PgPool;
+
+use crate::helpers::{create_site, envelope, page_view, spawn_app_with};
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    Config::load(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
+    .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_batch_that_does_not_fit_the_queue_is_refused_at_once(pool: PgPool) {
+    let app = spawn_app_with(
+        pool.clone(),
+        config(&[("STOREPULSE_INGEST__QUEUE_CAPACITY", "2")]),
+    )
+    .await;
+    create_site(&pool, "demo").await;
+    let events = (0..3).map(|i| page_view(&format!("q-{i}"))).collect();
+    let response = app
+        .client
+        .post(app.url("/api/events"))
+        .json(&envelope(events))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_eq!(
+        app.metric("storepulse_events_rejected_total{reason=\"overloaded\"}")
+            .await,
+        3.0
+    );
+    let (status, _) = app.post_events(&envelope(vec![page_view("q-ok")])).await;
+    assert_eq!(status, 202, "a batch that fits still goes through");
+}
+
+#[sqlx::test(migrations = false)]
+async fn without_a_commit_the_request_gets_503_after_the_bound(pool: PgPool) {
+    let app = spawn_app_with(
+        pool.clone(),
+        config(&[("STOREPULSE_INGEST__COMMIT_TIMEOUT_MS", "300")]),
+    )
+    .await;
+    create_site(&pool, "demo").await;
+    // Cache the site, then take the database away from this server.
+    let (status, _) = app.post_events(&envelope(vec![page_view("d-1")])).await;
+    assert_eq!(status, 202);
+    pool.close().await;
+    let response = app
+        .client
+        .post(app.url("/api/events"))
+        .json(&envelope(vec![page_view("d-2")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("retry later"),
+        "{body}"
+    );
+    assert!(app.metric("storepulse_db_errors_total").await >= 1.0);
+}
