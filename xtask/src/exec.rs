@@ -6,11 +6,13 @@ use std::ffi::OsStr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use anyhow::{bail, Context, Result};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The PID of the long-running child (`run`), 0 when there is none.
+static CHILD: AtomicU32 = AtomicU32::new(0);
 
 /// Prints a progress line.
 pub fn say(message: impl std::fmt::Display) {
@@ -20,9 +22,19 @@ pub fn say(message: impl std::fmt::Display) {
 /// Makes Ctrl-C only set a flag in xtask. The terminal sends SIGINT to the
 /// whole foreground process group, so the running child still stops; xtask
 /// then cleans up instead of dying on the spot.
+/// A SIGTERM (e.g. from a supervisor) reaches only xtask, so it is passed on
+/// to the running child, which then ends the same way.
 pub fn survive_interrupts() -> Result<()> {
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .context("could not install the Ctrl-C handler")
+    ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        let child = CHILD.load(Ordering::SeqCst);
+        if child != 0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.to_string()])
+                .status();
+        }
+    })
+    .context("could not install the Ctrl-C handler")
 }
 
 /// Whether the user pressed Ctrl-C since xtask started.
@@ -39,13 +51,23 @@ pub fn interrupted_child(status: ExitStatus) -> bool {
 
 /// Runs `command` with inherited stdio and fails unless it exits with 0.
 pub fn run(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("could not start `{}`", describe(command)))?;
+    let status = wait(command)?;
     if !status.success() {
         bail!("`{}` failed ({status})", describe(command));
     }
     Ok(())
+}
+
+/// Runs `command` with inherited stdio and returns its exit status; the
+/// interrupt handler forwards SIGINT/SIGTERM to it meanwhile.
+pub fn wait(command: &mut Command) -> Result<ExitStatus> {
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{}`", describe(command)))?;
+    CHILD.store(child.id(), Ordering::SeqCst);
+    let status = child.wait();
+    CHILD.store(0, Ordering::SeqCst);
+    status.with_context(|| format!("waiting for `{}`", describe(command)))
 }
 
 /// Runs `command` and returns its standard output; fails with its standard

@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::commands::setup;
 use crate::database::Database;
-use crate::exec::{interrupted_child, say};
+use crate::exec::{interrupted_child, say, wait};
 use crate::pg::Purpose;
 
 const SITE_ADDR: &str = "127.0.0.1:3000";
@@ -33,16 +33,16 @@ pub fn run(repo: &Path) -> Result<ExitCode> {
     say(format!(
         "cargo leptos watch, serving http://{site} (Ctrl-C stops it)"
     ));
-    let status = Command::new("cargo")
+    let mut watch = Command::new("cargo");
+    watch
         .args(["leptos", "watch"])
         .current_dir(repo)
         .env("PATH", ready.tools.path()?)
         .env("DATABASE_URL", &url)
         .env("LEPTOS_SITE_ADDR", &site)
         // Creates the `demo` site on first start; its signing secret is logged.
-        .env("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true")
-        .status()
-        .context("could not start `cargo leptos watch`")?;
+        .env("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true");
+    let status = wait(&mut watch)?;
     // Ctrl-C is the normal way to leave `dev`.
     if !status.success() && !interrupted_child(status) {
         bail!("`cargo leptos watch` failed ({status})");
