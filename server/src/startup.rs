@@ -15,7 +15,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use crate::{
     aggregate::queue::{Queue, QueueConfig},
     config::Config,
-    ingest::{pipeline::Ingestor, sites::SiteCache},
+    ingest::{limit::ClientLimiter, pipeline::Ingestor, sites::SiteCache},
     metrics::Metrics,
     routes::{router, AppState},
     store,
@@ -70,7 +70,12 @@ impl Application {
         let (queue, flusher) = Queue::start(pool.clone(), queue_config, metrics.clone());
         let mut visitor_secret = [0_u8; 32];
         getrandom::fill(&mut visitor_secret).context("reading OS randomness")?;
+        let limiter = ClientLimiter::new(
+            config.ingest.rate_limit_per_second,
+            config.ingest.rate_limit_burst,
+        );
         let ingestor = Ingestor {
+            limiter,
             config: Arc::new(config.ingest),
             sites: SiteCache::new(pool.clone()),
             queue,

@@ -1,4 +1,5 @@
-//! Crash safety of the real binary: `kill -9` at random moments under load,
+//! Several processes and crash safety of the real binary: one batch sent
+//! concurrently to two processes, `kill -9` at random moments under load,
 //! and PostgreSQL restarted under load. Every acknowledged event must be
 //! stored exactly once and every rollup must equal a recomputation from the
 //! raw events.
@@ -58,6 +59,9 @@ impl Server {
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("LEPTOS_OUTPUT_NAME", "storepulse")
             .env("RUST_LOG", "warn")
+            // All load comes from 127.0.0.1: the per-client limit would turn
+            // it into 429s instead of work.
+            .env("STOREPULSE_INGEST__RATE_LIMIT_PER_SECOND", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -371,4 +375,43 @@ async fn sigterm_under_load_answers_everything_queued_and_exits_0(pool: PgPool) 
         "exited {took:?} after SIGTERM, past the 10 s grace"
     );
     settle_and_check(&pool, &database_url, &client, pending, acked, all).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_same_batches_sent_concurrently_to_two_processes_count_once(pool: PgPool) {
+    let _serial = SERIAL.lock().await;
+    create_site(&pool).await;
+    let database_url = database_url(&pool);
+    let client = reqwest::Client::builder().user_agent(UA).build().unwrap();
+    let first = Server::start(&database_url, &client).await;
+    let second = Server::start(&database_url, &client).await;
+    let batches = ledger(50, 20, "two");
+    let sends = batches.iter().flat_map(|ids| {
+        [&first.url, &second.url, &first.url, &second.url].map(|url| {
+            let request = client.post(format!("{url}/api/events")).json(&batch(ids));
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+        })
+    });
+    let receipts = futures_util::future::join_all(sends).await;
+    let accepted: i64 = receipts
+        .iter()
+        .map(|r| r["accepted"].as_i64().unwrap())
+        .sum();
+    let duplicates: i64 = receipts
+        .iter()
+        .map(|r| r["duplicates"].as_i64().unwrap())
+        .sum();
+    assert_eq!((accepted, duplicates), (1_000, 3_000));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1_000);
+    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+    assert!(
+        drift.is_empty(),
+        "rollups differ from a recomputation: {drift:?}"
+    );
+    first.kill_9();
+    second.kill_9();
 }

@@ -24,6 +24,9 @@ pub async fn events_create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Err(wait) = ingestor.limiter.check(peer.ip()) {
+        return too_many_requests(&ingestor, wait);
+    }
     if !is_accepted_content_type(&headers) {
         return refuse(
             &ingestor,
@@ -60,6 +63,21 @@ pub async fn events_create(
         Ok(receipt) => (StatusCode::ACCEPTED, Json(receipt)).into_response(),
         Err(refusal) => refusal_response(&ingestor, &refusal),
     }
+}
+
+/// 429 with `Retry-After` in whole seconds (at least 1).
+pub fn too_many_requests(ingestor: &Ingestor, wait: std::time::Duration) -> Response {
+    ingestor
+        .metrics
+        .refuse(StatusCode::TOO_MANY_REQUESTS.as_u16());
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let body = Json(json!({ "error": "too many requests from this client, slow down" }));
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.max(1).to_string())],
+        body,
+    )
+        .into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

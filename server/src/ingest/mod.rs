@@ -8,6 +8,7 @@
 pub mod enrich;
 pub mod event;
 pub mod http;
+pub mod limit;
 pub mod money;
 pub mod parse;
 pub mod pipeline;

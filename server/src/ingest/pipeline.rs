@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     enrich,
+    limit::ClientLimiter,
     parse::{parse_envelope, parse_event, Context, EnvelopeError, Limits},
     signature,
     sites::SiteCache,
@@ -34,6 +35,9 @@ pub struct IngestConfig {
     pub signature_tolerance_secs: i64,
     /// Seconds a client is told to wait after a 503.
     pub retry_after_secs: u64,
+    /// Requests (or WebSocket messages) per second and client IP; 0 is off.
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
 }
 
 impl Default for IngestConfig {
@@ -46,6 +50,8 @@ impl Default for IngestConfig {
             commit_timeout_ms: 10_000,
             signature_tolerance_secs: 300,
             retry_after_secs: 2,
+            rate_limit_per_second: 1_000,
+            rate_limit_burst: 2_000,
         }
     }
 }
@@ -99,6 +105,7 @@ pub struct Ingestor {
     pub sites: SiteCache,
     pub queue: Queue,
     pub metrics: Arc<Metrics>,
+    pub limiter: ClientLimiter,
     /// Key for cookieless visitor hashes; made at startup, never stored.
     pub visitor_secret: Arc<[u8; 32]>,
 }

@@ -136,9 +136,20 @@ async fn ingest_message(
     peer: SocketAddr,
     user_agent: Option<&str>,
 ) -> Value {
-    let seq = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("seq").and_then(Value::as_u64));
+    // The seq is read again only for an error reply; acks carry the
+    // envelope's own.
+    let seq = || {
+        serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("seq").and_then(Value::as_u64))
+    };
+    if let Err(wait) = ingestor.limiter.check(peer.ip()) {
+        ingestor
+            .metrics
+            .refuse(StatusCode::TOO_MANY_REQUESTS.as_u16());
+        let retry_after = wait.as_secs_f64().ceil().max(1.0);
+        return json!({ "ack": seq(), "status": 429, "error": "too many messages, slow down", "retry_after": retry_after });
+    }
     let submission = Submission {
         body,
         signature: None,
@@ -146,11 +157,11 @@ async fn ingest_message(
         ip: peer.ip(),
     };
     match ingestor.ingest(submission).await {
-        Ok(receipt) => ack(seq, &receipt),
+        Ok(receipt) => ack(receipt.seq, &receipt),
         Err(refusal) => {
             let status = status_of(&refusal);
             ingestor.metrics.refuse(status.as_u16());
-            json!({ "ack": seq, "status": status.as_u16(), "error": refusal.to_string() })
+            json!({ "ack": seq(), "status": status.as_u16(), "error": refusal.to_string() })
         }
     }
 }

@@ -71,3 +71,33 @@ async fn without_a_commit_the_request_gets_503_after_the_bound(pool: PgPool) {
     );
     assert!(app.metric("storepulse_db_errors_total").await >= 1.0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_client_sending_too_fast_gets_429_with_retry_after(pool: PgPool) {
+    let limits = [
+        ("STOREPULSE_INGEST__RATE_LIMIT_PER_SECOND", "1"),
+        ("STOREPULSE_INGEST__RATE_LIMIT_BURST", "2"),
+    ];
+    let app = spawn_app_with(pool.clone(), config(&limits)).await;
+    create_site(&pool, "demo").await;
+    for i in 0..2 {
+        let (status, _) = app
+            .post_events(&envelope(vec![page_view(&format!("l-{i}"))]))
+            .await;
+        assert_eq!(status, 202);
+    }
+    let response = app
+        .client
+        .post(app.url("/api/events"))
+        .json(&envelope(vec![page_view("l-3")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(
+        app.metric("storepulse_requests_refused_total{status=\"429\"}")
+            .await,
+        1.0
+    );
+}
