@@ -66,6 +66,7 @@ impl Application {
         let queue_config = QueueConfig {
             capacity: config.ingest.queue_capacity,
             max_flush_events: config.ingest.max_flush_events,
+            flushers: config.ingest.flushers,
         };
         let (queue, flusher) = Queue::start(pool.clone(), queue_config, metrics.clone());
         let mut visitor_secret = [0_u8; 32];

@@ -53,6 +53,8 @@ pub struct QueueConfig {
     pub capacity: usize,
     /// Events one flush transaction takes at most.
     pub max_flush_events: usize,
+    /// Flush transactions in flight at once.
+    pub flushers: usize,
 }
 
 impl Queue {
@@ -107,6 +109,11 @@ async fn run_flusher(
     config: QueueConfig,
     metrics: Arc<Metrics>,
 ) {
+    // Several flushes may be in flight: while one waits for its commit to
+    // reach the disk, the next is already inserting. Locks are taken in
+    // key order in every flush, so they cannot deadlock each other.
+    let flushers = u32::try_from(config.flushers.max(1)).unwrap_or(1);
+    let in_flight = Arc::new(Semaphore::new(flushers as usize));
     while let Some(first) = receiver.recv().await {
         let mut jobs = vec![first];
         let mut size = jobs[0].events.len();
@@ -119,15 +126,24 @@ async fn run_flusher(
                 Err(_) => break,
             }
         }
-        let outcomes = flush_with_retry(&pool, &jobs, &metrics).await;
-        metrics.queue_depth.dec_by(size as i64);
-        let mut outcomes = outcomes.into_iter();
-        for job in jobs {
-            let mine: Vec<Outcome> = outcomes.by_ref().take(job.events.len()).collect();
-            // The requester may have given up (timeout); its events are stored anyway.
-            let _ = job.reply.send(mine);
-        }
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (pool, metrics) = (pool.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let outcomes = flush_with_retry(&pool, &jobs, &metrics).await;
+            metrics.queue_depth.dec_by(size as i64);
+            let mut outcomes = outcomes.into_iter();
+            for job in jobs {
+                let mine: Vec<Outcome> = outcomes.by_ref().take(job.events.len()).collect();
+                // The requester may have given up (timeout); its events are stored anyway.
+                let _ = job.reply.send(mine);
+            }
+            drop(permit);
+        });
     }
+    // Every sender is gone: wait for the flushes still in flight.
+    let _ = in_flight.acquire_many(flushers).await;
 }
 
 /// Flushes until it succeeds, backing off from 50 ms to 2 s between tries.

@@ -30,6 +30,8 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     pub queue_capacity: usize,
     pub max_flush_events: usize,
+    /// Flush transactions in flight at once (each holds a connection).
+    pub flushers: usize,
     /// How long a request waits for its commit before answering 503.
     pub commit_timeout_ms: u64,
     pub signature_tolerance_secs: i64,
@@ -47,6 +49,7 @@ impl Default for IngestConfig {
             max_body_bytes: 64 * 1024,
             queue_capacity: 50_000,
             max_flush_events: 5_000,
+            flushers: 4,
             commit_timeout_ms: 10_000,
             signature_tolerance_secs: 300,
             retry_after_secs: 2,
