@@ -136,31 +136,114 @@ fn batch(ids: &[String]) -> Value {
 
 /// Sends every pending batch to `url` until the server stops answering.
 /// Acknowledged ids move to `acked`; unacknowledged batches stay pending.
-async fn drive(
+/// One test's load: the batches still to be acknowledged and the ids that
+/// were. Cheap to clone into driver tasks.
+#[derive(Clone)]
+struct Ledger {
+    database_url: String,
     client: reqwest::Client,
-    url: String,
     pending: Arc<Mutex<Vec<Vec<String>>>>,
     acked: Arc<Mutex<HashSet<String>>>,
-) {
-    loop {
-        let Some(ids) = pending.lock().unwrap().pop() else {
-            return;
-        };
-        let sent = client
-            .post(format!("{url}/api/events"))
-            .json(&batch(&ids))
-            .send()
-            .await;
-        match sent {
-            Ok(response) if response.status() == 202 => {
-                acked.lock().unwrap().extend(ids);
-            }
-            _ => {
-                pending.lock().unwrap().insert(0, ids);
+    all: usize,
+}
+
+impl Ledger {
+    /// Creates the `demo` site in `pool`'s database and `batches` batches of
+    /// 10 events with ids `<prefix>-<batch>-<n>`.
+    async fn new(pool: &PgPool, batches: usize, prefix: &str) -> Self {
+        create_site(pool).await;
+        let pending: Vec<Vec<String>> = (0..batches)
+            .map(|b| (0..10).map(|i| format!("{prefix}-{b}-{i}")).collect())
+            .collect();
+        Self {
+            database_url: database_url(pool),
+            client: reqwest::Client::builder().user_agent(UA).build().unwrap(),
+            all: batches * 10,
+            pending: Arc::new(Mutex::new(pending)),
+            acked: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    async fn start_server(&self) -> Server {
+        Server::start(&self.database_url, &self.client).await
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    async fn wait_for_acks(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.acked() < count.min(self.all) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Eight concurrent senders to `url`.
+    fn drivers(&self, url: &str) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..8)
+            .map(|_| tokio::spawn(self.clone().drive(url.to_owned())))
+            .collect()
+    }
+
+    /// Sends pending batches to `url` until none is left or the server stops
+    /// answering 202; a batch without an answer stays pending.
+    async fn drive(self, url: String) {
+        loop {
+            let Some(ids) = self.pending.lock().unwrap().pop() else {
                 return;
+            };
+            let sent = self
+                .client
+                .post(format!("{url}/api/events"))
+                .json(&batch(&ids))
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status() == 202 => {
+                    self.acked.lock().unwrap().extend(ids);
+                }
+                _ => {
+                    self.pending.lock().unwrap().insert(0, ids);
+                    return;
+                }
             }
         }
     }
+
+    /// Sends everything still pending to a fresh server, then checks that
+    /// exactly the acknowledged events are stored and the rollups are exact.
+    async fn settle_and_check(self, pool: &PgPool) {
+        let server = self.start_server().await;
+        while !self.pending.lock().unwrap().is_empty() {
+            self.clone().drive(server.url.clone()).await;
+        }
+        server.kill_9();
+        let acked = self.acked.lock().unwrap().clone();
+        assert_eq!(
+            acked.len(),
+            self.all,
+            "every event was acknowledged in the end"
+        );
+        let stored: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let stored: HashSet<String> = stored.into_iter().collect();
+        assert_eq!(
+            stored, acked,
+            "stored events are exactly the acknowledged ones"
+        );
+        assert_rollups_exact(pool).await;
+    }
+}
+
+async fn assert_rollups_exact(pool: &PgPool) {
+    let drift = server::store::drift::rollup_drift(pool).await.unwrap();
+    assert!(
+        drift.is_empty(),
+        "rollups differ from a recomputation: {drift:?}"
+    );
 }
 
 async fn create_site(pool: &PgPool) {
@@ -180,139 +263,55 @@ async fn create_site(pool: &PgPool) {
     .unwrap();
 }
 
-/// Sends everything still pending to a fresh server, then checks the ledger.
-async fn settle_and_check(
-    pool: &PgPool,
-    database_url: &str,
-    client: &reqwest::Client,
-    pending: Arc<Mutex<Vec<Vec<String>>>>,
-    acked: Arc<Mutex<HashSet<String>>>,
-    all: usize,
-) {
-    let server = Server::start(database_url, client).await;
-    while !pending.lock().unwrap().is_empty() {
-        drive(
-            client.clone(),
-            server.url.clone(),
-            pending.clone(),
-            acked.clone(),
-        )
-        .await;
-    }
-    server.kill_9();
-    let acked = acked.lock().unwrap().clone();
-    assert_eq!(acked.len(), all, "every event was acknowledged in the end");
-    let stored: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events")
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    let stored: HashSet<String> = stored.into_iter().collect();
-    assert_eq!(
-        stored, acked,
-        "stored events are exactly the acknowledged ones"
-    );
-    let drift = server::store::drift::rollup_drift(pool).await.unwrap();
-    assert!(
-        drift.is_empty(),
-        "rollups differ from a recomputation: {drift:?}"
-    );
-}
-
-fn ledger(batches: usize, size: usize, prefix: &str) -> Vec<Vec<String>> {
-    (0..batches)
-        .map(|b| (0..size).map(|i| format!("{prefix}-{b}-{i}")).collect())
-        .collect()
-}
-
-#[sqlx::test(migrations = false)]
-async fn kill_9_at_random_moments_loses_and_doubles_nothing(pool: PgPool) {
-    let _serial = SERIAL.lock().await;
-    create_site(&pool).await;
-    let database_url = database_url(&pool);
-    let client = reqwest::Client::builder().user_agent(UA).build().unwrap();
-    let batches = ledger(1_200, 10, "k");
-    let all = batches.len() * 10;
-    let pending = Arc::new(Mutex::new(batches));
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let mut random = XorShift(0x5eed_1234_abcd);
-    for _cycle in 0..20 {
-        let server = Server::start(&database_url, &client).await;
-        let drivers: Vec<_> = (0..8)
-            .map(|_| {
-                tokio::spawn(drive(
-                    client.clone(),
-                    server.url.clone(),
-                    pending.clone(),
-                    acked.clone(),
-                ))
-            })
-            .collect();
-        // Let a random number of acknowledgements happen, then pull the plug.
-        let target = acked.lock().unwrap().len() + 50 + (random.next() % 400) as usize;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while acked.lock().unwrap().len() < target.min(all) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        server.kill_9();
-        for driver in drivers {
-            driver.await.unwrap();
-        }
-    }
-    settle_and_check(&pool, &database_url, &client, pending, acked, all).await;
-}
-
 /// Runs the tests in this file one at a time: one of them restarts the
 /// database the others use.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[sqlx::test(migrations = false)]
+async fn kill_9_at_random_moments_loses_and_doubles_nothing(pool: PgPool) {
+    let _serial = SERIAL.lock().await;
+    let ledger = Ledger::new(&pool, 1_200, "k").await;
+    let mut random = XorShift(0x5eed_1234_abcd);
+    for _cycle in 0..20 {
+        let server = ledger.start_server().await;
+        let drivers = ledger.drivers(&server.url);
+        // Let a random number of acknowledgements happen, then pull the plug.
+        ledger
+            .wait_for_acks(ledger.acked() + 50 + (random.next() % 400) as usize)
+            .await;
+        server.kill_9();
+        for driver in drivers {
+            driver.await.unwrap();
+        }
+    }
+    ledger.settle_and_check(&pool).await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_database_restart_under_load_loses_nothing_acknowledged(pool: PgPool) {
     let _serial = SERIAL.lock().await;
-    create_site(&pool).await;
-    let database_url = database_url(&pool);
-    let client = reqwest::Client::builder().user_agent(UA).build().unwrap();
-    let batches = ledger(600, 10, "r");
-    let all = batches.len() * 10;
-    let pending = Arc::new(Mutex::new(batches));
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let server = Server::start(&database_url, &client).await;
+    let ledger = Ledger::new(&pool, 600, "r").await;
+    let server = ledger.start_server().await;
     let load = {
-        let (client, url, pending, acked) = (
-            client.clone(),
-            server.url.clone(),
-            pending.clone(),
-            acked.clone(),
-        );
+        let (ledger, url) = (ledger.clone(), server.url.clone());
         tokio::spawn(async move {
             // Drivers stop at the first refusal (503 while the database is
             // down); keep starting them until everything is acknowledged.
-            while !pending.lock().unwrap().is_empty() {
-                let drivers: Vec<_> = (0..8)
-                    .map(|_| {
-                        tokio::spawn(drive(
-                            client.clone(),
-                            url.clone(),
-                            pending.clone(),
-                            acked.clone(),
-                        ))
-                    })
-                    .collect();
-                for driver in drivers {
+            while !ledger.pending.lock().unwrap().is_empty() {
+                for driver in ledger.drivers(&url) {
                     driver.await.unwrap();
                 }
             }
         })
     };
-    while acked.lock().unwrap().len() < 500 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    ledger.wait_for_acks(500).await;
     restart_database(&pool).await;
     load.await.unwrap();
     assert!(
         server.terminate().success(),
         "the server exits cleanly after SIGTERM"
     );
-    settle_and_check(&pool, &database_url, &client, pending, acked, all).await;
+    ledger.settle_and_check(&pool).await;
 }
 
 /// Restarts PostgreSQL with the command in `STOREPULSE_PG_RESTART` (set by
@@ -341,27 +340,10 @@ async fn restart_database(pool: &PgPool) {
 #[sqlx::test(migrations = false)]
 async fn sigterm_under_load_answers_everything_queued_and_exits_0(pool: PgPool) {
     let _serial = SERIAL.lock().await;
-    create_site(&pool).await;
-    let database_url = database_url(&pool);
-    let client = reqwest::Client::builder().user_agent(UA).build().unwrap();
-    let batches = ledger(2_000, 10, "t");
-    let all = batches.len() * 10;
-    let pending = Arc::new(Mutex::new(batches));
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let server = Server::start(&database_url, &client).await;
-    let drivers: Vec<_> = (0..8)
-        .map(|_| {
-            tokio::spawn(drive(
-                client.clone(),
-                server.url.clone(),
-                pending.clone(),
-                acked.clone(),
-            ))
-        })
-        .collect();
-    while acked.lock().unwrap().len() < 300 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let ledger = Ledger::new(&pool, 2_000, "t").await;
+    let server = ledger.start_server().await;
+    let drivers = ledger.drivers(&server.url);
+    ledger.wait_for_acks(300).await;
     let stopping = Instant::now();
     let status = server.terminate();
     let took = stopping.elapsed();
@@ -374,18 +356,19 @@ async fn sigterm_under_load_answers_everything_queued_and_exits_0(pool: PgPool) 
         took < Duration::from_secs(10),
         "exited {took:?} after SIGTERM, past the 10 s grace"
     );
-    settle_and_check(&pool, &database_url, &client, pending, acked, all).await;
+    ledger.settle_and_check(&pool).await;
 }
 
 #[sqlx::test(migrations = false)]
 async fn the_same_batches_sent_concurrently_to_two_processes_count_once(pool: PgPool) {
     let _serial = SERIAL.lock().await;
-    create_site(&pool).await;
-    let database_url = database_url(&pool);
-    let client = reqwest::Client::builder().user_agent(UA).build().unwrap();
-    let first = Server::start(&database_url, &client).await;
-    let second = Server::start(&database_url, &client).await;
-    let batches = ledger(50, 20, "two");
+    let ledger = Ledger::new(&pool, 100, "two").await;
+    let (client, batches) = (
+        ledger.client.clone(),
+        ledger.pending.lock().unwrap().clone(),
+    );
+    let first = ledger.start_server().await;
+    let second = ledger.start_server().await;
     let sends = batches.iter().flat_map(|ids| {
         [&first.url, &second.url, &first.url, &second.url].map(|url| {
             let request = client.post(format!("{url}/api/events")).json(&batch(ids));
@@ -407,11 +390,7 @@ async fn the_same_batches_sent_concurrently_to_two_processes_count_once(pool: Pg
         .await
         .unwrap();
     assert_eq!(stored, 1_000);
-    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
-    assert!(
-        drift.is_empty(),
-        "rollups differ from a recomputation: {drift:?}"
-    );
+    assert_rollups_exact(&pool).await;
     first.kill_9();
     second.kill_9();
 }

@@ -46,28 +46,32 @@ pub fn verify(
     if (now - timestamp).abs() > tolerance_secs {
         return Err(SignatureError::Stale);
     }
-    for candidate in candidates {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        // Constant-time comparison.
-        if mac.verify_slice(&candidate).is_ok() {
-            return Ok(());
-        }
+    let signed = mac(secret, timestamp, body);
+    // `verify_slice` compares in constant time.
+    if candidates
+        .iter()
+        .any(|c| signed.clone().verify_slice(c).is_ok())
+    {
+        return Ok(());
     }
     Err(SignatureError::Mismatch)
+}
+
+/// HMAC-SHA256 of `"<t>.<body>"` under `secret`.
+fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length; this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC key");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
 }
 
 /// Makes the header value for `body` (the demo shop's backend, the
 /// simulator and tests sign with this).
 pub fn sign(body: &[u8], secret: &[u8], now: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(now.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("t={now},v1={}", hex::encode(mac.finalize().into_bytes()))
+    let signed = mac(secret, now, body).finalize().into_bytes();
+    format!("t={now},v1={}", hex::encode(signed))
 }
 
 #[cfg(test)]

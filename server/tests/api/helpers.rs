@@ -136,15 +136,7 @@ impl TestApp {
 
     /// The value of a metric line (`name` or `name{labels}`) in `/metrics`.
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.metrics_text().await;
         text.lines()
             .filter_map(|line| line.strip_prefix(series))
             .filter_map(|rest| rest.strip_prefix(' '))
@@ -154,15 +146,7 @@ impl TestApp {
 
     /// The sum of every series of a metric family in `/metrics`.
     pub async fn metric_family(&self, family: &str) -> f64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.metrics_text().await;
         text.lines()
             .filter(|line| {
                 line.starts_with(&format!("{family}{{")) || line.starts_with(&format!("{family} "))
@@ -170,5 +154,10 @@ impl TestApp {
             .filter_map(|line| line.rsplit(' ').next())
             .filter_map(|value| value.parse::<f64>().ok())
             .sum()
+    }
+
+    async fn metrics_text(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await;
+        response.unwrap().text().await.unwrap()
     }
 }
