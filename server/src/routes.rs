@@ -38,8 +38,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
 }
 
-/// Builds the router: health, the Leptos pages and server functions, and the
-/// static files (compressed: the `.wasm` is most of a first visit's bytes).
+/// Builds the router: health, metrics, ingestion, the Leptos pages and
+/// server functions, and the static files.
 pub fn router(state: AppState) -> Router {
     let context = {
         let status = state.status.clone();
@@ -62,16 +62,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", post(http::events_create))
         .route("/api/events/ws", get(ws::events_socket))
         .layer(cors);
-    Router::new()
-        .route("/healthz", get(health_show))
+    // Pages, server functions, static files and metrics are compressed (the
+    // .wasm is most of a first visit's bytes); ingestion answers are a few
+    // dozen bytes, where compressing would only cost CPU.
+    let pages = Router::new()
         .route("/metrics", get(metrics_show))
-        .merge(ingestion)
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), app_shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
         >(context, shell))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new());
+    Router::new()
+        .route("/healthz", get(health_show))
+        .merge(ingestion)
+        .merge(pages)
         // Handlers log their own failures once; 501 and 503 are answers, not faults.
         .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)

@@ -136,3 +136,28 @@ async fn a_pool_that_cannot_connect_fails_startup_with_a_clear_error(_pool: PgPo
         .expect("startup must fail without a database");
     assert!(format!("{error:#}").contains("migrations"), "{error:#}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn pages_are_compressed_and_tiny_ingestion_answers_are_not(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    crate::helpers::create_site(&pool, "demo").await;
+    let page = app
+        .client
+        .get(app.url("/status"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+    let body = crate::helpers::envelope(vec![crate::helpers::page_view("z-1")]);
+    let answer = app
+        .client
+        .post(app.url("/api/events"))
+        .header("accept-encoding", "gzip")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    assert!(!answer.headers().contains_key("content-encoding"));
+}
