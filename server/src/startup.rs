@@ -15,7 +15,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use crate::{
     aggregate::queue::{Queue, QueueConfig},
     config::Config,
-    ingest::{limit::ClientLimiter, pipeline::Ingestor, sites::SiteCache},
+    ingest::{enrich::UserAgents, limit::ClientLimiter, pipeline::Ingestor, sites::SiteCache},
     metrics::Metrics,
     routes::{router, AppState},
     store,
@@ -77,6 +77,7 @@ impl Application {
         );
         let ingestor = Ingestor {
             limiter,
+            user_agents: UserAgents::default(),
             config: Arc::new(config.ingest),
             sites: SiteCache::new(pool.clone()),
             queue,

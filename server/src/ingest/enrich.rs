@@ -159,6 +159,21 @@ mod tests {
     }
 
     #[test]
+    fn cached_verdicts_match_a_fresh_parse_and_the_cache_stays_bounded() {
+        let cache = UserAgents::default();
+        for _ in 0..2 {
+            let judged = cache.judge(Some(IPAD));
+            assert_eq!((judged.client, judged.bot), (client(IPAD), None));
+            assert_eq!(cache.judge(Some(GOOGLEBOT)).bot, Some("bot_user_agent"));
+            assert_eq!(cache.judge(None).bot, Some("no_user_agent"));
+        }
+        for n in 0..UserAgents::MAX + 5 {
+            cache.judge(Some(&format!("{DESKTOP} build/{n}")));
+        }
+        assert!(cache.seen.lock().unwrap().len() <= UserAgents::MAX);
+    }
+
+    #[test]
     fn utm_parameters_and_referrer_host_are_extracted() {
         let utm = utm("https://shop.example/?utm_source=news&utm_medium=email&utm_campaign=bf");
         assert_eq!(utm.source.as_deref(), Some("news"));
@@ -177,5 +192,42 @@ mod tests {
         assert_eq!(a, derived_visitor(b"k", 1, day1, "203.0.113.9", DESKTOP));
         assert_ne!(a, derived_visitor(b"k", 1, day2, "203.0.113.9", DESKTOP));
         assert!(!a.contains("203"));
+    }
+}
+
+/// What a User-Agent says, cached: parsing one (woothee's rules, then the
+/// bot patterns) costs far more than the rest of an event, and a store's
+/// traffic comes from a few thousand distinct User-Agents. Bounded: past
+/// [`UserAgents::MAX`] entries it starts over.
+#[derive(Clone, Default)]
+pub struct UserAgents {
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Judged>>>,
+}
+
+/// A User-Agent's device and bot verdict.
+#[derive(Clone)]
+pub struct Judged {
+    pub client: Client,
+    pub bot: Option<&'static str>,
+}
+
+impl UserAgents {
+    const MAX: usize = 10_000;
+
+    pub fn judge(&self, user_agent: Option<&str>) -> Judged {
+        let key = user_agent.unwrap_or_default();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(judged) = seen.get(key) {
+            return judged.clone();
+        }
+        let judged = Judged {
+            client: client(key),
+            bot: bot_reason(user_agent),
+        };
+        if seen.len() >= Self::MAX {
+            seen.clear();
+        }
+        seen.insert(key.to_owned(), judged.clone());
+        judged
     }
 }

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    enrich,
+    enrich::{self, UserAgents},
     limit::ClientLimiter,
     parse::{parse_envelope, parse_event, Context, EnvelopeError, Limits},
     signature,
@@ -109,6 +109,7 @@ pub struct Ingestor {
     pub queue: Queue,
     pub metrics: Arc<Metrics>,
     pub limiter: ClientLimiter,
+    pub user_agents: UserAgents,
     /// Key for cookieless visitor hashes; made at startup, never stored.
     pub visitor_secret: Arc<[u8; 32]>,
 }
@@ -158,15 +159,14 @@ impl Ingestor {
             seq: envelope.seq,
             ..Receipt::default()
         };
-        if !verified {
-            if let Some(reason) = enrich::bot_reason(submission.user_agent) {
-                self.metrics.bot(reason, count);
-                receipt.bots = envelope.events.len();
-                return Ok(receipt);
-            }
+        let judged = self.user_agents.judge(submission.user_agent);
+        if let (false, Some(reason)) = (verified, judged.bot) {
+            self.metrics.bot(reason, count);
+            receipt.bots = envelope.events.len();
+            return Ok(receipt);
         }
         let user_agent = submission.user_agent.unwrap_or_default();
-        let client = enrich::client(user_agent);
+        let client = judged.client;
         let ip = submission.ip.to_string();
         let derived_visitor = enrich::derived_visitor(
             &*self.visitor_secret,
