@@ -126,10 +126,11 @@ async fn main() -> anyhow::Result<()> {
     let cpu_before = args.server_pid.and_then(cpu_ticks);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
+    let sender = Sender::new(&args, per_request, run, &tally);
     match (args.mode, args.rate) {
         (Mode::Ws, _) => run_ws(&args, per_request, run, deadline, &tally).await?,
-        (_, Some(rate)) => run_open_loop(&args, per_request, run, rate, deadline, &tally).await,
-        (_, None) => run_closed_loop(&args, per_request, run, deadline, &tally).await,
+        (_, Some(rate)) => run_open_loop(&args, sender, rate, deadline).await,
+        (_, None) => run_closed_loop(&args, sender, deadline).await,
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = match (cpu_before, args.server_pid.and_then(cpu_ticks)) {
@@ -172,81 +173,72 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: String, events: usize, tally: &Tally) {
-    let started = Instant::now();
-    let ok = match client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-    {
-        Ok(response) => response.status().as_u16() == 202,
-        Err(_) => false,
-    };
-    tally.record(started, events, ok);
-}
-
-async fn run_closed_loop(
-    args: &Args,
+/// Posts one envelope of `per_request` events and records the outcome.
+#[derive(Clone)]
+struct Sender {
+    client: reqwest::Client,
+    url: String,
+    site: String,
     per_request: usize,
     run: u64,
-    deadline: Instant,
-    tally: &Arc<Tally>,
-) {
-    let client = reqwest::Client::builder()
-        .user_agent(UA)
-        .build()
-        .expect("client");
-    let url = format!("{}/api/events", args.url);
+    tally: Arc<Tally>,
+}
+
+impl Sender {
+    fn new(args: &Args, per_request: usize, run: u64, tally: &Arc<Tally>) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .user_agent(UA)
+                .build()
+                .expect("client"),
+            url: format!("{}/api/events", args.url),
+            site: args.site.clone(),
+            per_request,
+            run,
+            tally: tally.clone(),
+        }
+    }
+
+    async fn send(&self) {
+        let body = envelope(&self.site, self.per_request, self.run).to_string();
+        let started = Instant::now();
+        let request = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json");
+        let ok = match request.body(body).send().await {
+            Ok(response) => response.status().as_u16() == 202,
+            Err(_) => false,
+        };
+        self.tally.record(started, self.per_request, ok);
+    }
+}
+
+async fn run_closed_loop(args: &Args, sender: Sender, deadline: Instant) {
     let workers = (0..args.concurrency).map(|_| {
-        let (client, url, tally, site) = (
-            client.clone(),
-            url.clone(),
-            tally.clone(),
-            args.site.clone(),
-        );
+        let sender = sender.clone();
         tokio::spawn(async move {
             while Instant::now() < deadline {
-                let body = envelope(&site, per_request, run).to_string();
-                post(&client, &url, body, per_request, &tally).await;
+                sender.send().await;
             }
         })
     });
     futures_util::future::join_all(workers).await;
 }
 
-async fn run_open_loop(
-    args: &Args,
-    per_request: usize,
-    run: u64,
-    rate: u64,
-    deadline: Instant,
-    tally: &Arc<Tally>,
-) {
-    let client = reqwest::Client::builder()
-        .user_agent(UA)
-        .build()
-        .expect("client");
-    let url = format!("{}/api/events", args.url);
+async fn run_open_loop(args: &Args, sender: Sender, rate: u64, deadline: Instant) {
     let in_flight = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     while Instant::now() < deadline {
         ticker.tick().await;
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            tally.skipped.fetch_add(1, Ordering::Relaxed);
+            sender.tally.skipped.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let (client, url, tally, site) = (
-            client.clone(),
-            url.clone(),
-            tally.clone(),
-            args.site.clone(),
-        );
+        let sender = sender.clone();
         tokio::spawn(async move {
-            let body = envelope(&site, per_request, run).to_string();
-            post(&client, &url, body, per_request, &tally).await;
+            sender.send().await;
             drop(permit);
         });
     }
