@@ -5,16 +5,19 @@
 -- changed by adding deltas of newly stored events inside the flush
 -- transaction that stored them (rules 1 and 2), so they always equal a
 -- recomputation from `events`.
+--
+-- Identifiers are compared byte by byte (COLLATE "C"): they are opaque keys,
+-- and the locale-aware comparison showed up in profiles of the flush.
 
 CREATE TABLE events (
     site_id        INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
-    event_id       TEXT NOT NULL,
-    event_type     TEXT NOT NULL,
+    event_id       TEXT COLLATE "C" NOT NULL,
+    event_type     TEXT COLLATE "C" NOT NULL,
     occurred_at    TIMESTAMPTZ NOT NULL,
     received_at    TIMESTAMPTZ NOT NULL,
-    visitor_id     TEXT NOT NULL,
-    session_id     TEXT,
-    user_id        TEXT,
+    visitor_id     TEXT COLLATE "C" NOT NULL,
+    session_id     TEXT COLLATE "C",
+    user_id        TEXT COLLATE "C",
     source         TEXT NOT NULL CHECK (source IN ('web', 'app', 'server')),
     url            TEXT,
     referrer       TEXT,
@@ -25,7 +28,7 @@ CREATE TABLE events (
     utm_campaign   TEXT,
     currency       CHAR(3),
     value_minor    BIGINT,
-    transaction_id TEXT,
+    transaction_id TEXT COLLATE "C",
     search_term    TEXT,
     items          JSONB NOT NULL DEFAULT '[]',
     props          JSONB NOT NULL DEFAULT '{}',
@@ -42,13 +45,13 @@ CREATE INDEX events_site_time ON events (site_id, occurred_at);
 -- same transaction_id is a duplicate) and the hour refunds are booked to.
 CREATE TABLE orders (
     site_id        INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
-    transaction_id TEXT NOT NULL,
-    event_id       TEXT NOT NULL,
+    transaction_id TEXT COLLATE "C" NOT NULL,
+    event_id       TEXT COLLATE "C" NOT NULL,
     hour           TIMESTAMPTZ NOT NULL,
     currency       CHAR(3) NOT NULL,
     value_minor    BIGINT NOT NULL,
     verified       BOOLEAN NOT NULL,
-    visitor_id     TEXT NOT NULL,
+    visitor_id     TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (site_id, transaction_id)
 );
 
@@ -82,14 +85,14 @@ CREATE TABLE hourly_customers (
     site_id     INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
     hour        TIMESTAMPTZ NOT NULL,
     currency    CHAR(3) NOT NULL,
-    customer    TEXT NOT NULL,
+    customer    TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (site_id, hour, currency, customer)
 );
 
 CREATE TABLE product_performance (
     site_id       INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
     hour          TIMESTAMPTZ NOT NULL,
-    item_id       TEXT NOT NULL,
+    item_id       TEXT COLLATE "C" NOT NULL,
     currency      CHAR(3) NOT NULL,
     item_name     TEXT NOT NULL DEFAULT '',
     item_category TEXT NOT NULL DEFAULT '',
@@ -106,8 +109,8 @@ CREATE TABLE product_performance (
 
 CREATE TABLE user_activity (
     site_id     INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
-    visitor_id  TEXT NOT NULL,
-    user_id     TEXT,
+    visitor_id  TEXT COLLATE "C" NOT NULL,
+    user_id     TEXT COLLATE "C",
     first_seen  TIMESTAMPTZ NOT NULL,
     last_seen   TIMESTAMPTZ NOT NULL,
     sessions    BIGINT NOT NULL DEFAULT 0,
@@ -121,7 +124,7 @@ CREATE TABLE user_activity (
 CREATE TABLE real_time_metrics (
     site_id    INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
     minute     TIMESTAMPTZ NOT NULL,
-    event_type TEXT NOT NULL,
+    event_type TEXT COLLATE "C" NOT NULL,
     source     TEXT NOT NULL,
     events     BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (site_id, minute, event_type, source)
@@ -129,8 +132,8 @@ CREATE TABLE real_time_metrics (
 
 CREATE TABLE sessions (
     site_id          INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
-    session_id       TEXT NOT NULL,
-    visitor_id       TEXT NOT NULL,
+    session_id       TEXT COLLATE "C" NOT NULL,
+    visitor_id       TEXT COLLATE "C" NOT NULL,
     started_at       TIMESTAMPTZ NOT NULL,
     last_seen        TIMESTAMPTZ NOT NULL,
     events           BIGINT NOT NULL DEFAULT 0,
