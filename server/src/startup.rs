@@ -15,7 +15,10 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use crate::{
     aggregate::queue::{Queue, QueueConfig},
     config::Config,
-    ingest::{enrich::UserAgents, limit::ClientLimiter, pipeline::Ingestor, sites::SiteCache},
+    ingest::{
+        enrich::UserAgents, limit::ClientLimiter, pipeline::Ingestor, rejection::Reason,
+        sites::SiteCache,
+    },
     metrics::Metrics,
     routes::{router, AppState},
     store,
@@ -63,6 +66,11 @@ impl Application {
             crate::cli::ensure_demo_site(&pool).await?;
         }
         let metrics = Arc::new(Metrics::new());
+        // Every reason shows on /metrics from the start, at zero, so rates
+        // and alerts work before the first rejection.
+        for reason in Reason::ALL {
+            metrics.reject(reason.as_str(), 0);
+        }
         let queue_config = QueueConfig {
             capacity: config.ingest.queue_capacity,
             max_flush_events: config.ingest.max_flush_events,

@@ -77,11 +77,6 @@ pub fn parse_minor(raw: &RawValue, currency: Currency) -> Result<i64, MoneyError
         .ok_or(MoneyError::OutOfRange)
 }
 
-/// Formats minor units as a plain decimal string (`1234` USD → `12.34`).
-pub fn format_minor(minor: i64, currency: Currency) -> String {
-    Decimal::new(minor, u32::from(currency.exponent())).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,8 +111,6 @@ mod tests {
         let kwd = Currency::parse("KWD").unwrap();
         assert_eq!(parse_minor(&raw("1500"), jpy), Ok(1500));
         assert_eq!(parse_minor(&raw("1.234"), kwd), Ok(1234));
-        assert_eq!(format_minor(1234, kwd), "1.234");
-        assert_eq!(format_minor(2598, usd()), "25.98");
     }
 
     #[test]

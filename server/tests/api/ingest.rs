@@ -398,3 +398,27 @@ async fn rollups_equal_a_recomputation_from_raw_events_after_a_mixed_run(pool: P
     let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
     assert_eq!(drift, vec![("real_time_metrics", 2)]);
 }
+
+#[sqlx::test(migrations = false)]
+async fn every_rejection_reason_is_exported_at_zero_before_traffic(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for reason in server::ingest::rejection::Reason::ALL {
+        let series = format!(
+            "storepulse_events_rejected_total{{reason=\"{}\"}}",
+            reason.as_str()
+        );
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.lines().any(|line| line == format!("{series} 0")),
+            "{series} missing"
+        );
+    }
+}
