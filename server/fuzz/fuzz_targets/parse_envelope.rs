@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         received_at: chrono::Utc::now(),
         sent_at: envelope.sent_at,
         client: &client,
-        derived_visitor: "h-fuzz",
+        derived_visitor: &|| "h-fuzz".to_owned(),
         verified: data.len() % 2 == 0,
         limits: &limits,
     };

@@ -127,8 +127,8 @@ pub struct Context<'a> {
     pub received_at: DateTime<Utc>,
     pub sent_at: Option<i64>,
     pub client: &'a Client,
-    /// The visitor id the server derives when the client sends none.
-    pub derived_visitor: &'a str,
+    /// Makes the visitor id the server derives when the client sends none.
+    pub derived_visitor: &'a dyn Fn() -> String,
     /// The request carried a valid signature from the shop's backend.
     pub verified: bool,
     pub limits: &'a Limits,
@@ -171,7 +171,7 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         Some(visitor) => visitor,
         None => match &user_id {
             Some(user) => format!("u-{user}"),
-            None => cx.derived_visitor.to_owned(),
+            None => (cx.derived_visitor)(),
         },
     };
     let session_id = match opt_text("session", wire.session, limits.max_id_len)? {

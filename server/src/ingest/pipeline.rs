@@ -167,46 +167,54 @@ impl Ingestor {
         }
         let user_agent = submission.user_agent.unwrap_or_default();
         let client = judged.client;
-        let ip = submission.ip.to_string();
-        let derived_visitor = enrich::derived_visitor(
-            &*self.visitor_secret,
-            site.site_id,
-            received_at,
-            &ip,
-            user_agent,
-        );
-        let cx = Context {
-            site_id: site.site_id,
-            site_currency: Currency::parse(&site.currency)
-                .unwrap_or_else(|| Currency::parse("USD").expect("USD")),
-            tiers: (site.price_tier_medium_from, site.price_tier_high_from),
-            received_at,
-            sent_at: envelope.sent_at,
-            client: &client,
-            derived_visitor: &derived_visitor,
-            verified,
-            limits,
-        };
-        let mut events = Vec::with_capacity(envelope.events.len());
-        let mut dead = Vec::new();
-        for (index, raw) in envelope.events.iter().enumerate() {
-            match parse_event(raw, &cx) {
-                Ok(event) => events.push(event),
-                Err(rejection) => {
-                    self.metrics.reject(rejection.reason.as_str(), 1);
-                    dead.push(DeadLetter {
-                        site_id: Some(site.site_id),
-                        received_at,
-                        reason: rejection.to_string(),
-                        payload: raw.get().to_owned(),
-                    });
-                    receipt.rejected.push(RejectedEvent {
-                        index,
-                        reason: rejection.to_string(),
-                    });
+        // A block, so the non-Send hashing state is gone before the await.
+        let (events, dead) = {
+            // Hashed at most once per request, and only when an event lacks a
+            // visitor id (cookieless tracking).
+            let derived = std::cell::OnceCell::new();
+            let derived_visitor = || {
+                derived
+                    .get_or_init(|| {
+                        let ip = submission.ip.to_string();
+                        let secret = &*self.visitor_secret;
+                        enrich::derived_visitor(secret, site.site_id, received_at, &ip, user_agent)
+                    })
+                    .clone()
+            };
+            let cx = Context {
+                site_id: site.site_id,
+                site_currency: Currency::parse(&site.currency)
+                    .unwrap_or_else(|| Currency::parse("USD").expect("USD")),
+                tiers: (site.price_tier_medium_from, site.price_tier_high_from),
+                received_at,
+                sent_at: envelope.sent_at,
+                client: &client,
+                derived_visitor: &derived_visitor,
+                verified,
+                limits,
+            };
+            let mut events = Vec::with_capacity(envelope.events.len());
+            let mut dead = Vec::new();
+            for (index, raw) in envelope.events.iter().enumerate() {
+                match parse_event(raw, &cx) {
+                    Ok(event) => events.push(event),
+                    Err(rejection) => {
+                        self.metrics.reject(rejection.reason.as_str(), 1);
+                        dead.push(DeadLetter {
+                            site_id: Some(site.site_id),
+                            received_at,
+                            reason: rejection.to_string(),
+                            payload: raw.get().to_owned(),
+                        });
+                        receipt.rejected.push(RejectedEvent {
+                            index,
+                            reason: rejection.to_string(),
+                        });
+                    }
                 }
             }
-        }
+            (events, dead)
+        };
         let queued = events.len() as u64;
         let waiting = self.queue.submit(events, dead).map_err(|_| {
             self.metrics.reject("overloaded", queued);

@@ -422,3 +422,20 @@ async fn every_rejection_reason_is_exported_at_zero_before_traffic(pool: PgPool)
         );
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn events_without_a_visitor_get_one_derived_id_per_client_and_day(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let anonymous =
+        |id: &str| json!({"id": id, "type": "page_view", "url": "https://shop.example/"});
+    app.post_events(&envelope(vec![anonymous("a-1"), anonymous("a-2")]))
+        .await;
+    app.post_events(&envelope(vec![anonymous("a-3")])).await;
+    let visitors: Vec<String> = sqlx::query_scalar("SELECT DISTINCT visitor_id FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(visitors.len(), 1, "{visitors:?}");
+    assert!(visitors[0].starts_with("h-") && !visitors[0].contains("127.0.0.1"));
+}
