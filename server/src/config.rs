@@ -31,7 +31,8 @@ pub struct Config {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct BootstrapConfig {
-    /// Create the `demo` site (EUR, Europe/Berlin) if it does not exist.
+    /// Create the `demo` site (EUR, Europe/Berlin) if it does not exist, and
+    /// serve the demo store that reports to it at `/demo`.
     pub demo_site: bool,
 }
 

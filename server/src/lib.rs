@@ -3,13 +3,15 @@
 //! An event's journey through this crate follows the folders in order:
 //! `ingest` (wire payload to validated event), `aggregate` (batch to rollup
 //! deltas), `store` (SQL), `live` (push to dashboards). `config`, `startup`,
-//! `routes` and `error` are the frame around them. The binary (`main.rs`)
+//! `routes` and `error` are the frame around them; `demo` is the demo
+//! storefront. The binary (`main.rs`)
 //! only parses the command line and calls into here, so integration tests
 //! can start the same server on port 0.
 
 pub mod aggregate;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod metrics;
 pub mod routes;

@@ -22,6 +22,7 @@ use tower_http::{
 };
 
 use crate::{
+    demo,
     ingest::{http, pipeline::Ingestor, signature, ws},
     store,
 };
@@ -39,8 +40,8 @@ pub struct AppState {
 }
 
 /// Builds the router: health, metrics, ingestion, the Leptos pages and
-/// server functions, and the static files.
-pub fn router(state: AppState) -> Router {
+/// server functions, the static files and, with `demo_store`, the demo shop.
+pub fn router(state: AppState, demo_store: bool) -> Router {
     let context = {
         let status = state.status.clone();
         move || provide_context(status.clone())
@@ -73,9 +74,13 @@ pub fn router(state: AppState) -> Router {
             _,
         >(context, shell))
         .layer(CompressionLayer::new());
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(health_show))
-        .merge(ingestion)
+        .merge(ingestion);
+    if demo_store {
+        router = router.merge(demo::router(state.ingestor.clone()));
+    }
+    router
         .merge(pages)
         // Handlers log their own failures once; 501 and 503 are answers, not faults.
         .layer(TraceLayer::new_for_http().on_failure(()))

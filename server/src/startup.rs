@@ -62,7 +62,8 @@ impl Application {
         store::migrate(&pool)
             .await
             .context("applying database migrations")?;
-        if config.bootstrap.demo_site {
+        let demo_store = config.bootstrap.demo_site;
+        if demo_store {
             crate::cli::ensure_demo_site(&pool).await?;
         }
         let metrics = Arc::new(Metrics::new());
@@ -100,7 +101,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, demo_store),
             flusher,
             shutdown_grace: Duration::from_millis(config.http.shutdown_grace_ms),
         })
