@@ -148,19 +148,39 @@ impl Tools {
 /// In `end2end/`: Playwright from the lockfile, without its browser download
 /// (the tests use the system Chromium).
 pub fn end2end_packages(repo: &Path) -> Result<()> {
-    let dir = repo.join("end2end");
-    if dir.join("node_modules/@playwright/test").exists() {
-        say("end2end npm packages present");
-        return Ok(());
-    }
-    let verb = if dir.join("package-lock.json").exists() {
-        "ci"
-    } else {
-        "install"
-    };
-    say(format!("npm {verb} in end2end/"));
+    npm_packages(&repo.join("end2end"))
+}
+
+/// Builds `public/tracker.js` from `tracker/src/` (esbuild, from npm), which
+/// cargo-leptos then copies into the site like every other static file.
+pub fn tracker(repo: &Path) -> Result<()> {
+    let dir = repo.join("tracker");
+    npm_packages(&dir)?;
+    say("building public/tracker.js");
     run(Command::new("npm")
-        .args([verb, "--no-audit", "--no-fund"])
+        .args(["run", "--silent", "build"])
+        .current_dir(dir))
+}
+
+/// `npm ci` in `dir` unless its `node_modules` matches the lockfile (npm
+/// writes the hidden lockfile last, so an interrupted install is redone).
+fn npm_packages(dir: &Path) -> Result<()> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let modified = |path: PathBuf| fs::metadata(path).and_then(|m| m.modified()).ok();
+    match (
+        modified(dir.join("node_modules/.package-lock.json")),
+        modified(dir.join("package-lock.json")),
+    ) {
+        (_, None) => bail!("{name}/package-lock.json is missing"),
+        (Some(installed), Some(locked)) if installed >= locked => {
+            say(format!("{name} npm packages present"));
+            return Ok(());
+        }
+        _ => {}
+    }
+    say(format!("npm ci in {name}/"));
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(dir)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }

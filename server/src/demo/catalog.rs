@@ -179,7 +179,9 @@ impl Catalog {
                 let adjective = department.adjectives.choose(rng).expect("not empty");
                 let noun = department.nouns.choose(rng).expect("not empty");
                 let name = format!("{adjective} {noun}");
-                if !names.contains(&name) {
+                // "Smart Smartwatch" is not a product name.
+                let repeats = noun.to_lowercase().contains(&adjective.to_lowercase());
+                if !repeats && !names.contains(&name) {
                     names.push(name);
                 }
             }

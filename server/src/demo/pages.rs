@@ -45,6 +45,7 @@ pub fn document(frame: Frame<'_>, main: impl IntoView + 'static) -> String {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <title>{title}</title>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <link rel="stylesheet" href="/demo/shop.css" />
                 <script defer src="/tracker.js" data-site="demo"></script>
                 <script defer src="/demo/shop.js"></script>

@@ -1,0 +1,236 @@
+// Storepulse tracker (see ../README.md). The served file must stay under
+// 1.5 KB gzip, so this is written for the minifier: everything lives in one
+// closure (esbuild renames it all), helpers are tiny arrow functions, and the
+// only names that survive are the wire-format keys the server reads
+// (server/src/ingest/parse.rs is the contract).
+(() => {
+  var w = window;
+  var d = document;
+  var nav = navigator;
+  var now = Date.now;
+  var script = d.currentScript;
+  var opts = script.dataset;
+  var stub = w.storepulse;
+
+  // Do Not Track / Global Privacy Control, when the site asked us to honour
+  // them: the API stays callable so the shop's code still works; nothing is
+  // sent, nothing stored. (Boolean attributes: present means on.)
+  if ("respectDnt" in opts && (nav.doNotTrack == 1 || nav.globalPrivacyControl))
+    return (w.storepulse = () => {});
+
+  // The API, the wrapped history and dataLayer methods, the timers and the
+  // socket's messages go through `guard`: a bug or odd input here must never
+  // surface as an exception in the shop's page.
+  var guard =
+    (f) =>
+    (...args) => {
+      try {
+        return f(...args);
+      } catch (e) {}
+    };
+
+  var site = opts.site;
+  var endpoint = opts.endpoint || new URL("/api/events", script.src).href;
+  var cookieless = "cookieless" in opts;
+
+  // Storage, or a plain object that keeps values for this page only (storage
+  // is used through properties, localStorage.sp_q): cookieless mode stores
+  // nothing, and storage may be missing (blocked cookies).
+  var local = {};
+  var session = {};
+  try {
+    cookieless || ((local = localStorage), (session = sessionStorage));
+  } catch (e) {}
+  var QUEUE = "sp_q";
+  var load = guard((store, key) => JSON.parse(store[key] || null));
+  var save = guard((store, key, value) => (store[key] = JSON.stringify(value)));
+
+  // randomUUID exists only in secure contexts; elsewhere 128 bits from
+  // getRandomValues make an id just as unique (the server wants 1 to 100
+  // printable characters, not a UUID).
+  var c = crypto;
+  var uuid = () => (c.randomUUID ? c.randomUUID() : c.getRandomValues(new Uint32Array(4)).join("-"));
+
+  // Cookieless: no ids at all; the server derives a daily-salted visitor
+  // hash, and a session from it.
+  var visitor;
+  cookieless || (visitor = load(local, "sp_v")) || save(local, "sp_v", (visitor = uuid()));
+
+  // ---- Delivery -----------------------------------------------------------
+  //
+  // Every event is written to the queue in localStorage before any attempt to
+  // send it and leaves it only after a 2xx (or a WebSocket ack), so events
+  // survive page loads and outages; the server dedupes by event id, which
+  // makes every resend harmless. `sending` marks the ids this page has in its
+  // one request in flight (1) or handed to a beacon (2), so no event goes out
+  // twice at once from one page. Other tabs share the queue: whichever gets
+  // the 2xx first removes the events for all.
+
+  var queue = () => load(local, QUEUE) || [];
+  var sending = {};
+  var busy; // a request in flight, or the backoff timer after a failure
+  var failures = 0;
+  var seq = 0;
+  var socket = {};
+  var socketFailures = 0;
+  var acked; // completes the batch in flight on the socket
+
+  // A string body goes out as text/plain;charset=UTF-8: no CORS preflight,
+  // and the server takes it like JSON.
+  var post = (body) => fetch(endpoint, { method: "POST", body, keepalive: true });
+
+  // WebSocket transport (data-transport="ws"): used whenever the socket is
+  // open; while it connects, or if it cannot, batches go over HTTP. A closed
+  // socket reconnects after 1 s, 2 s, 4 s… (reset by the first reply).
+  var connect = guard(() => {
+    if (opts.transport == "ws") {
+      socket = new WebSocket(endpoint.replace(/^http/, "ws") + "/ws?site=" + site);
+      // One message is in flight at a time, so any reply answers it: an ack,
+      // or an error carrying the HTTP status it stands for.
+      socket.onmessage = guard((m) => {
+        socketFailures = 0;
+        m = JSON.parse(m.data);
+        acked(m.status || 202, m.retry_after);
+      });
+      // An unacked batch is resent (over HTTP, after the backoff).
+      socket.onclose = guard(() => {
+        setTimeout(connect, 1e3 * 2 ** socketFailures++);
+        acked();
+      });
+    }
+  });
+
+  // Sends up to 20 queued events that are not out already. `hide` (the page
+  // is going away; the pagehide listener passes its event) hands them to
+  // sendBeacon, which answers nothing: they stay queued (marked, so this page
+  // does not send them again) and the next page resends them; the server
+  // drops the copy if the beacon got through.
+  var flush = guard((hide, batch, body) => {
+    batch = queue().filter((e) => !sending[e.id]).slice(0, 20);
+    if (batch[0] && (hide || !busy)) {
+      batch.map((e) => (sending[e.id] = hide ? 2 : 1));
+      body = JSON.stringify({ site, sent_at: now(), seq: ++seq, events: batch });
+      if (hide) return nav.sendBeacon(endpoint, body) || post(body).catch(() => {});
+      busy = 1;
+      // Network error, rate limit or overload: the same events (same ids) go
+      // again, after Retry-After if we could read it. Anything else leaves
+      // the queue: a 2xx means stored (or refused one by one and
+      // dead-lettered by the server), another 4xx would fail again.
+      var done = (status, retryAfter, retry) => {
+        acked = 0;
+        // A failed fetch passes its error, a closed socket nothing: neither
+        // is below 500.
+        retry = status == 429 || !(status < 500);
+        retry || save(local, QUEUE, queue().filter((e) => sending[e.id] != 1));
+        batch.map((e) => delete sending[e.id]);
+        busy = setTimeout(
+          () => flush((busy = 0)),
+          retry ? retryAfter * 1e3 || Math.min(6e4, 1e3 * 2 ** failures++) : (failures = 0),
+        );
+      };
+      socket.readyState == 1
+        ? socket.send(body, (acked = done)) // (send ignores a second argument)
+        : post(body).then((r) => done(r.status, r.headers.get("Retry-After")), done);
+    }
+  });
+
+  // ---- Events ---------------------------------------------------------------
+
+  var pageUrl;
+  var referrer = /^http/.test(d.referrer) ? d.referrer : undefined;
+
+  // storepulse(name, params): GA4 names and parameter shapes. The protocol's
+  // own fields are lifted out; other scalars become props (the server takes
+  // at most 20, landing UTM included).
+  var api = guard((name, params, s, event, props, key, value) => {
+    // The session record: id, last activity, landing UTM and user id. A
+    // visit ends after 30 minutes without an event; the user id outlives it.
+    //
+    // The server reads UTM only from an event's own URL (enrich::utm), so a
+    // session's later pages would lose the campaign: the landing page's
+    // utm_source/medium/campaign are kept with the session and sent as
+    // props on every event of it.
+    s = load(session, "sp_s");
+    value = now();
+    if (!s || value - s.t > 18e5) {
+      s = { i: uuid(), u: {}, d: s && s.d };
+      new URLSearchParams(location.search).forEach(
+        (v, k) => /^utm_(source|medium|campaign)$/.test(k) && (s.u[k] = v),
+      );
+    }
+    s.t = value;
+    save(session, "sp_s", s);
+    if (name == "user") return save(session, "sp_s", ((s.d = params && "" + params), s));
+    props = { ...s.u };
+    event = {
+      id: uuid(),
+      type: name,
+      ts: value,
+      visitor,
+      session: visitor && s.i,
+      user_id: s.d,
+      source: "web",
+      url: location.href.slice(0, 2e3),
+      referrer,
+      title: d.title.slice(0, 500),
+      props,
+    };
+    for (key in params) {
+      value = params[key];
+      if (/^(currency|value|items|transaction_id|search_term)$/.test(key)) event[key] = value;
+      else if (!Object.keys(props)[19] && value !== Object(value)) props[key] = value;
+    }
+    // Bounded: beyond 100 stored events the oldest go; events older than
+    // about six days would be refused as too old, so they go too.
+    value = queue().filter((e) => event.ts - e.ts < 5e8);
+    value.push(event);
+    save(local, QUEUE, value.slice(-100));
+    // Batches: what comes within a second goes together, 20 go at once.
+    setTimeout(flush, value[19] ? 0 : 1e3);
+  });
+
+  // A page view whenever the URL changes: on load, on SPA navigations and
+  // on back/forward. The referrer of an SPA page is the previous URL.
+  var pageView = () => {
+    if (location.href != pageUrl) {
+      referrer = pageUrl || referrer;
+      pageUrl = location.href;
+      api("page_view");
+    }
+  };
+
+  w.storepulse = api;
+  // Calls queued by the snippet's stub before the script loaded, then the
+  // first page view (which so carries a user id set by them).
+  ((stub && stub.q) || []).map((args) => api(...args));
+  pageView();
+
+  ["pushState", "replaceState"].map((method, original) => {
+    original = history[method];
+    // Both return nothing, so neither does the wrapper.
+    history[method] = function () {
+      original.apply(this, arguments);
+      pageView();
+    };
+  });
+  addEventListener("popstate", pageView);
+
+  // GA4 e-commerce objects the shop already pushes for Google Tag Manager,
+  // those already in the array and those pushed later.
+  if ("datalayer" in opts) {
+    var layer = (w.dataLayer = w.dataLayer || []);
+    var push = layer.push;
+    var take = (o) => o && o.ecommerce && api(o.event, o.ecommerce);
+    layer.map(take);
+    layer.push = function () {
+      [].map.call(arguments, take);
+      return push.apply(this, arguments);
+    };
+  }
+
+  // Leaving (pagehide) or hidden (tab or app switch, often the last moment
+  // a mobile page gets): beacon what is queued.
+  addEventListener("pagehide", flush);
+  addEventListener("visibilitychange", () => d.hidden && flush(1));
+  connect();
+})();
