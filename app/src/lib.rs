@@ -7,11 +7,14 @@
 //! browser/server boundary: nothing here touches the database directly.
 
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod charts;
 pub mod components;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ports;
 mod shell;
+pub mod stats;
 
 pub use shell::{shell, App};
 

@@ -7,9 +7,19 @@
 use async_trait::async_trait;
 
 use crate::api::status::StatusReport;
+use crate::stats::{HourlySales, Overview, ProductPerformance, RangeQuery, StatsError};
 
 /// Answers the Status page: database reachability, schema, version, uptime.
 #[async_trait]
 pub trait StatusSource: Send + Sync + 'static {
     async fn status(&self) -> StatusReport;
+}
+
+/// Answers the dashboard's pages and the stats API from the rollup tables.
+/// Charts are left empty: the pages render them, the API does not need them.
+#[async_trait]
+pub trait StatsSource: Send + Sync + 'static {
+    async fn overview(&self, query: &RangeQuery) -> Result<Overview, StatsError>;
+    async fn hourly_sales(&self, query: &RangeQuery) -> Result<HourlySales, StatsError>;
+    async fn products(&self, query: &RangeQuery) -> Result<ProductPerformance, StatsError>;
 }

@@ -8,7 +8,10 @@ use leptos_router::{
 };
 
 use crate::components::header::Header;
-use crate::pages::{not_built::NotBuilt, not_found::NotFound, status::StatusPage};
+use crate::pages::{
+    hourly::HourlyPage, not_built::NotBuilt, not_found::NotFound, overview::OverviewPage,
+    products::ProductsPage, status::StatusPage,
+};
 
 /// The full HTML document the server streams for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -48,9 +51,9 @@ pub fn App() -> impl IntoView {
             <Header/>
             <main id="content">
                 <Routes fallback=NotFound>
-                    <Route path=path!("") view=|| view! { <NotBuilt page="Overview"/> } ssr=SsrMode::Async/>
-                    <Route path=path!("/hourly") view=|| view! { <NotBuilt page="Hourly Sales"/> } ssr=SsrMode::Async/>
-                    <Route path=path!("/products") view=|| view! { <NotBuilt page="Product Performance"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("") view=OverviewPage ssr=SsrMode::Async/>
+                    <Route path=path!("/hourly") view=HourlyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/products") view=ProductsPage ssr=SsrMode::Async/>
                     <Route path=path!("/realtime") view=|| view! { <NotBuilt page="Real-Time"/> } ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=|| view! { <NotBuilt page="User Activity"/> } ssr=SsrMode::Async/>
                     <Route path=path!("/status") view=StatusPage ssr=SsrMode::Async/>

@@ -3,7 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use app::{ports::StatusSource, shell, App};
+use app::{
+    ports::{StatsSource, StatusSource},
+    shell, App,
+};
 use axum::{
     extract::{FromRef, State},
     http::{header, HeaderName, Method, StatusCode},
@@ -22,7 +25,7 @@ use tower_http::{
 };
 
 use crate::{
-    demo,
+    dashboard, demo,
     ingest::{http, pipeline::Ingestor, signature, ws},
     store,
 };
@@ -36,6 +39,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
     pub status: Arc<dyn StatusSource>,
+    pub stats: Arc<dyn StatsSource>,
     pub ingestor: Ingestor,
 }
 
@@ -44,7 +48,11 @@ pub struct AppState {
 pub fn router(state: AppState, demo_store: bool) -> Router {
     let context = {
         let status = state.status.clone();
-        move || provide_context(status.clone())
+        let stats = state.stats.clone();
+        move || {
+            provide_context(status.clone());
+            provide_context(stats.clone());
+        }
     };
     let app_shell = {
         let options = state.leptos_options.clone();
@@ -58,6 +66,9 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
             header::CONTENT_TYPE,
             HeaderName::from_static(signature::HEADER),
         ])
+        // The tracker honours Retry-After on 429/503; cross-origin it may
+        // only read the headers listed here.
+        .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(86_400));
     let ingestion = Router::new()
         .route("/api/events", post(http::events_create))
@@ -76,7 +87,8 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
         .layer(CompressionLayer::new());
     let mut router = Router::new()
         .route("/healthz", get(health_show))
-        .merge(ingestion);
+        .merge(ingestion)
+        .merge(dashboard::api::router(state.stats.clone()).layer(CompressionLayer::new()));
     if demo_store {
         router = router.merge(demo::router(state.ingestor.clone()));
     }

@@ -96,6 +96,7 @@ impl Application {
         let state = AppState {
             leptos_options,
             status: Arc::new(store::PgStatus::new(pool.clone(), started)),
+            stats: crate::dashboard::PgStats::new(pool.clone()),
             pool,
             ingestor,
         };

@@ -1,5 +1,6 @@
 //! Data shared by server and browser, and the server functions that fetch it.
 
+pub mod stats;
 pub mod status;
 
 /// Sets the HTTP status of the page being rendered on the server. A no-op in

@@ -1,3 +1,5 @@
 //! Building blocks shared by several pages.
 
+pub mod figures;
 pub mod header;
+pub mod range;

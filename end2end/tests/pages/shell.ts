@@ -11,7 +11,7 @@ export const SECTIONS = [
 ] as const;
 
 /** Sections that show the "not built yet" placeholder and answer 501. */
-export const NOT_BUILT = SECTIONS.filter((section) => section.path !== "/status");
+export const NOT_BUILT = SECTIONS.filter((section) => ["/realtime", "/users"].includes(section.path));
 
 /** The frame around every page: header, main navigation and the placeholders. */
 export class Shell {

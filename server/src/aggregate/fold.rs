@@ -97,6 +97,16 @@ pub struct FirstTouch {
     pub os: String,
 }
 
+impl FirstTouch {
+    /// No referrer and no UTM: nothing to attribute the visit to.
+    pub fn is_blank(&self) -> bool {
+        self.referrer_host.is_none()
+            && self.utm_source.is_none()
+            && self.utm_medium.is_none()
+            && self.utm_campaign.is_none()
+    }
+}
+
 pub type SalesKey = (i32, DateTime<Utc>, Currency);
 
 /// Every rollup's deltas from one flush.
@@ -285,10 +295,13 @@ fn fold_session(deltas: &mut Deltas, event: &Event, fate: Fate) {
             checkouts: 0,
             purchases: 0,
         });
-    if at < session.started_at {
-        session.started_at = at;
+    // The visit's first touch is its earliest event; of events at the same
+    // instant, one that says where the visit came from wins (the order of
+    // events inside a flush is not theirs to decide).
+    if (at, first.is_blank()) < (session.started_at, session.first.is_blank()) {
         session.first = first;
     }
+    session.started_at = session.started_at.min(at);
     session.last_seen = session.last_seen.max(at);
     session.events += 1;
     match (&event.kind, fate) {

@@ -17,6 +17,7 @@ pub mod drift;
 pub mod flush;
 mod rollups;
 pub mod sites;
+pub mod stats;
 mod upserts;
 
 /// The migrations in `migrations/`, embedded in the binary.

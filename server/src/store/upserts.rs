@@ -39,10 +39,14 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
                 THEN COALESCE(EXCLUDED.entry_url, s.entry_url) ELSE s.entry_url END, \
             exit_url = CASE WHEN s.last_page_at IS NULL OR EXCLUDED.last_page_at >= s.last_page_at \
                 THEN COALESCE(EXCLUDED.exit_url, s.exit_url) ELSE s.exit_url END, \
-            referrer_host = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.referrer_host ELSE s.referrer_host END, \
-            utm_source = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.utm_source ELSE s.utm_source END, \
-            utm_medium = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.utm_medium ELSE s.utm_medium END, \
-            utm_campaign = CASE WHEN EXCLUDED.started_at < s.started_at THEN EXCLUDED.utm_campaign ELSE s.utm_campaign END, \
+            referrer_host = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
+                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.referrer_host ELSE s.referrer_host END, \
+            utm_source = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
+                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.utm_source ELSE s.utm_source END, \
+            utm_medium = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
+                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.utm_medium ELSE s.utm_medium END, \
+            utm_campaign = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
+                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.utm_campaign ELSE s.utm_campaign END, \
             product_views = s.product_views + EXCLUDED.product_views, \
             add_to_carts = s.add_to_carts + EXCLUDED.add_to_carts, \
             checkouts = s.checkouts + EXCLUDED.checkouts, \

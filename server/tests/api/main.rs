@@ -6,4 +6,5 @@ mod helpers;
 mod ingest;
 mod overload;
 mod shell;
+mod stats;
 mod websocket;

@@ -99,9 +99,20 @@ async fn status_page_is_rendered_with_real_data_in_the_first_html(pool: PgPool) 
 }
 
 #[sqlx::test(migrations = false)]
-async fn sections_not_built_yet_answer_501_and_unknown_paths_404(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    for path in ["/", "/hourly", "/products", "/realtime", "/users"] {
+async fn report_pages_answer_sections_not_built_yet_501_and_unknown_paths_404(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    for path in ["/", "/hourly", "/products"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path} without any site");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("no site exists yet"), "{path}: {html}");
+    }
+    crate::helpers::create_site(&pool, "demo").await;
+    for path in ["/", "/hourly", "/products"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path} with a site");
+    }
+    for path in ["/realtime", "/users"] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 501, "{path}");
         assert!(

@@ -1,0 +1,67 @@
+//! The server functions behind the Overview, Hourly Sales and Product
+//! Performance pages: they ask the server's [`crate::ports::StatsSource`]
+//! and add the charts (rendered here, on the server, to SVG).
+
+use leptos::prelude::*;
+
+use crate::stats::{HourlySales, Overview, ProductPerformance, RangeQuery};
+
+#[server]
+pub async fn get_overview(query: RangeQuery) -> Result<Overview, ServerFnError> {
+    let mut overview = answer(source()?.overview(&query).await)?;
+    let hourly = overview.period.from == overview.period.to;
+    overview.revenue_chart = crate::charts::bars(
+        if hourly {
+            "Revenue per hour"
+        } else {
+            "Revenue per day"
+        },
+        if hourly { "Hour" } else { "Day" },
+        &overview.period.currency,
+        &overview.revenue_series,
+    );
+    Ok(overview)
+}
+
+#[server]
+pub async fn get_hourly_sales(query: RangeQuery) -> Result<HourlySales, ServerFnError> {
+    let mut sales = answer(source()?.hourly_sales(&query).await)?;
+    let buckets: Vec<crate::stats::Bucket> = sales
+        .rows
+        .iter()
+        .map(|row| crate::stats::Bucket {
+            label: row.hour.clone(),
+            value: row.net(),
+        })
+        .collect();
+    sales.chart = crate::charts::bars(
+        "Net revenue per hour",
+        "Hour",
+        &sales.period.currency,
+        &buckets,
+    );
+    Ok(sales)
+}
+
+#[server]
+pub async fn get_products(query: RangeQuery) -> Result<ProductPerformance, ServerFnError> {
+    answer(source()?.products(&query).await)
+}
+
+#[cfg(feature = "ssr")]
+fn source() -> Result<std::sync::Arc<dyn crate::ports::StatsSource>, ServerFnError> {
+    use_context::<std::sync::Arc<dyn crate::ports::StatsSource>>()
+        .ok_or_else(|| ServerFnError::new("stats source missing from context"))
+}
+
+/// Passes the numbers on, or sets the page's status (404 for an unknown
+/// site, 400 for a bad range, 503 without a database) and says why.
+#[cfg(feature = "ssr")]
+fn answer<T>(result: Result<T, crate::stats::StatsError>) -> Result<T, ServerFnError> {
+    result.map_err(|error| {
+        if let Ok(status) = http::StatusCode::from_u16(error.status()) {
+            super::set_status(status);
+        }
+        ServerFnError::new(error.to_string())
+    })
+}

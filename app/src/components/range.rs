@@ -1,0 +1,100 @@
+//! The range bar every report page starts with: site, presets, a custom
+//! range and the comparison toggle. Plain links and a GET form, so it works
+//! before (and without) hydration, and every view is a shareable URL.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::stats::{Period, RangeQuery, PRESETS};
+
+/// The range in the current URL.
+pub fn use_range_query() -> Memo<RangeQuery> {
+    let params = use_query_map();
+    Memo::new(move |_| {
+        params.with(|p| RangeQuery {
+            site: p.get("site"),
+            range: p.get("range"),
+            from: p.get("from"),
+            to: p.get("to"),
+            compare: p.get("compare"),
+        })
+    })
+}
+
+/// `path` with the current range changed by `change`.
+fn link(path: &str, query: &RangeQuery, change: impl FnOnce(&mut RangeQuery)) -> String {
+    let mut query = query.clone();
+    change(&mut query);
+    format!("{path}{}", query.to_query())
+}
+
+#[component]
+pub fn RangeBar(path: &'static str, query: RangeQuery, period: Period) -> impl IntoView {
+    let presets = PRESETS
+        .iter()
+        .map(|(key, label)| {
+            let href = link(path, &query, |q| {
+                q.range = Some((*key).to_owned());
+                q.from = None;
+                q.to = None;
+            });
+            let current = (period.range == *key).then_some("page");
+            view! { <a href=href aria-current=current class="chip">{*label}</a> }
+        })
+        .collect_view();
+    let comparing = query.compares();
+    let compare_href = link(path, &query, |q| {
+        q.compare = (!comparing).then(|| "previous".to_owned());
+    });
+    let compare_label = if comparing {
+        "Stop comparing"
+    } else {
+        "Compare with previous period"
+    };
+    let sites = (period.sites.len() > 1).then(|| {
+        let options = period
+            .sites
+            .iter()
+            .map(|(key, name)| {
+                let selected = *key == period.site;
+                view! { <option value=key.clone() selected=selected>{name.clone()}</option> }
+            })
+            .collect_view();
+        view! {
+            <label>"Site " <select name="site">{options}</select></label>
+        }
+    });
+    let span = if period.from == period.to {
+        period.from.clone()
+    } else {
+        format!("{} – {}", period.from, period.to)
+    };
+    view! {
+        <div class="range-bar">
+            <p class="range-site">
+                <strong>{period.site_name.clone()}</strong>
+                <span class="muted">{format!(" · {span} · {} · {}", period.timezone, period.currency)}</span>
+            </p>
+            <nav aria-label="Range" class="chips">{presets}</nav>
+            <form method="get" action=path class="custom-range">
+                {sites}
+                <input type="hidden" name="range" value="custom" />
+                <label>"From " <input type="date" name="from" value=period.from.clone() required /></label>
+                <label>"To " <input type="date" name="to" value=period.to.clone() required /></label>
+                {comparing.then(|| view! { <input type="hidden" name="compare" value="previous" /> })}
+                <button type="submit">"Apply"</button>
+            </form>
+            <a href=compare_href class="compare-toggle">{compare_label}</a>
+        </div>
+    }
+}
+
+/// What a page shows when its numbers could not be had.
+#[component]
+pub fn StatsFailure(error: ServerFnError) -> impl IntoView {
+    let message = match error {
+        ServerFnError::ServerError(message) => message,
+        other => other.to_string(),
+    };
+    view! { <p class="error" role="alert">{message}</p> }
+}

@@ -1,0 +1,163 @@
+//! Overview: the figures a store owner opens every morning.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    api::stats::get_overview,
+    components::{
+        figures::{Chart, Kpi},
+        range::{use_range_query, RangeBar, StatsFailure},
+    },
+    stats::{average, change, count, money, percent, Figure, Overview, Share},
+};
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let query = use_range_query();
+    let data = Resource::new(move || query.get(), get_overview);
+    view! {
+        <Title text="Overview"/>
+        <section class="report">
+            <h1>"Overview"</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || {
+                    data.get()
+                        .map(|result| match result {
+                            Ok(overview) => view! { <OverviewReport overview query=query.get_untracked()/> }.into_any(),
+                            Err(error) => view! { <StatsFailure error/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl IntoView {
+    let cur = overview.period.currency.clone();
+    let aov = |revenue: i64, orders: i64| average(revenue, orders).unwrap_or(0);
+    let aov_figure = Figure {
+        current: aov(overview.revenue.current, overview.orders.current),
+        previous: overview
+            .revenue
+            .previous
+            .zip(overview.orders.previous)
+            .map(|(r, o)| aov(r, o)),
+    };
+    // Conversion in basis points, so the change compares rates.
+    let bp = |part: i64, whole: i64| if whole == 0 { 0 } else { part * 10_000 / whole };
+    let conversion = Figure {
+        current: bp(overview.converted.current, overview.sessions.current),
+        previous: overview
+            .converted
+            .previous
+            .zip(overview.sessions.previous)
+            .map(|(c, s)| bp(c, s)),
+    };
+    let funnel_top = overview.funnel.first().map_or(0, |s| s.sessions);
+    let mut before = funnel_top;
+    let funnel = overview
+        .funnel
+        .iter()
+        .map(|step| {
+            let of_previous = percent(step.sessions, before);
+            before = step.sessions;
+            view! {
+                <tr>
+                    <th scope="row">{step.step.clone()}</th>
+                    <td class="num">{count(step.sessions)}</td>
+                    <td class="num">{of_previous}</td>
+                    <td class="num">{percent(step.sessions, funnel_top)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let series = overview
+        .revenue_series
+        .iter()
+        .map(|b| view! { <tr><td>{b.label.clone()}</td><td class="num">{money(b.value, &cur)}</td></tr> })
+        .collect_view();
+    let products = overview
+        .top_products
+        .iter()
+        .map(|p| {
+            view! {
+                <tr>
+                    <td>{p.name.clone()}</td>
+                    <td class="num">{count(p.views)}</td>
+                    <td class="num">{count(p.units)}</td>
+                    <td class="num">{money(p.revenue, &cur)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let chart_label = format!(
+        "Revenue from {} to {}",
+        overview.period.from, overview.period.to
+    );
+    view! {
+        <RangeBar path="/" query period=overview.period.clone()/>
+        <div class="kpis">
+            <Kpi label="Revenue" value=money(overview.revenue.current, &cur) change=change(&overview.revenue)/>
+            <Kpi label="Orders" value=count(overview.orders.current) change=change(&overview.orders)/>
+            <Kpi label="Conversion rate" value=percent(overview.converted.current, overview.sessions.current) change=change(&conversion)/>
+            <Kpi label="Average order value" value=money(aov_figure.current, &cur) change=change(&aov_figure)/>
+            <Kpi label="Visitors" value=count(overview.visitors.current) change=change(&overview.visitors)/>
+        </div>
+        <div class="panel">
+            <Chart svg=overview.revenue_chart.clone() label=chart_label/>
+            <details>
+                <summary>"Revenue table"</summary>
+                <table class="numbers"><thead><tr><th>"Bucket"</th><th class="num">"Revenue"</th></tr></thead><tbody>{series}</tbody></table>
+            </details>
+        </div>
+        <div class="columns">
+            <section class="panel">
+                <h2>"Funnel"</h2>
+                <table class="numbers" data-testid="funnel">
+                    <thead><tr><th>"Step"</th><th class="num">"Sessions"</th><th class="num">"Of previous step"</th><th class="num">"Of all sessions"</th></tr></thead>
+                    <tbody>{funnel}</tbody>
+                </table>
+            </section>
+            <section class="panel">
+                <h2>"Top products"</h2>
+                <table class="numbers" data-testid="top-products">
+                    <thead><tr><th>"Product"</th><th class="num">"Views"</th><th class="num">"Units"</th><th class="num">"Revenue"</th></tr></thead>
+                    <tbody>{products}</tbody>
+                </table>
+            </section>
+            <section class="panel">
+                <h2>"Sources"</h2>
+                <ShareTable rows=overview.sources.clone() testid="sources"/>
+            </section>
+            <section class="panel">
+                <h2>"Devices"</h2>
+                <ShareTable rows=overview.devices.clone() testid="devices"/>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn ShareTable(rows: Vec<Share>, testid: &'static str) -> impl IntoView {
+    let total: i64 = rows.iter().map(|r| r.sessions).sum();
+    if rows.is_empty() {
+        return view! { <p class="empty">"No sessions in this range."</p> }.into_any();
+    }
+    let body = rows
+        .into_iter()
+        .map(|r| {
+            view! {
+                <tr><td>{r.name}</td><td class="num">{count(r.sessions)}</td><td class="num">{percent(r.sessions, total)}</td></tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="numbers" data-testid=testid>
+            <thead><tr><th>"Name"</th><th class="num">"Sessions"</th><th class="num">"Share"</th></tr></thead>
+            <tbody>{body}</tbody>
+        </table>
+    }
+    .into_any()
+}

@@ -1,0 +1,305 @@
+//! Product Performance: per product and per category, sortable, searchable
+//! and filterable through the URL (so it works without JavaScript and every
+//! view is a link), with a CSV download of the same rows.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    api::stats::get_products,
+    components::range::{use_range_query, RangeBar, StatsFailure},
+    stats::{count, money, percent, ProductPerformance, ProductRow, RangeQuery},
+};
+
+/// Sortable columns: (key, heading).
+const COLUMNS: &[(&str, &str)] = &[
+    ("name", "Product"),
+    ("views", "Views"),
+    ("add_to_carts", "Add to cart"),
+    ("removals", "Removals"),
+    ("checkouts", "Checkouts"),
+    ("purchases", "Purchases"),
+    ("units", "Units"),
+    ("revenue", "Revenue"),
+    ("conversion", "View → purchase"),
+];
+
+/// The table's own view settings from the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableView {
+    pub sort: String,
+    pub descending: bool,
+    pub search: String,
+    pub category: String,
+}
+
+/// Filters and sorts `rows` as the URL asks.
+pub fn arrange(rows: &[ProductRow], view: &TableView) -> Vec<ProductRow> {
+    let needle = view.search.to_lowercase();
+    let mut rows: Vec<ProductRow> = rows
+        .iter()
+        .filter(|r| {
+            needle.is_empty()
+                || r.name.to_lowercase().contains(&needle)
+                || r.item_id.to_lowercase().contains(&needle)
+        })
+        .filter(|r| view.category.is_empty() || r.category == view.category)
+        .cloned()
+        .collect();
+    let conversion = |r: &ProductRow| {
+        if r.views == 0 {
+            0
+        } else {
+            r.purchases * 1_000_000 / r.views
+        }
+    };
+    rows.sort_by(|a, b| {
+        let order = match view.sort.as_str() {
+            "name" => a.name.cmp(&b.name),
+            "views" => a.views.cmp(&b.views),
+            "add_to_carts" => a.add_to_carts.cmp(&b.add_to_carts),
+            "removals" => a.removals.cmp(&b.removals),
+            "checkouts" => a.checkouts.cmp(&b.checkouts),
+            "purchases" => a.purchases.cmp(&b.purchases),
+            "units" => a.units.cmp(&b.units),
+            "conversion" => conversion(a).cmp(&conversion(b)),
+            _ => a.revenue.cmp(&b.revenue),
+        };
+        let order = if view.descending {
+            order.reverse()
+        } else {
+            order
+        };
+        order.then_with(|| a.item_id.cmp(&b.item_id))
+    });
+    rows
+}
+
+#[component]
+pub fn ProductsPage() -> impl IntoView {
+    let query = use_range_query();
+    let params = use_query_map();
+    let table = Memo::new(move |_| {
+        params.with(|p| TableView {
+            sort: p.get("sort").unwrap_or_else(|| "revenue".to_owned()),
+            descending: p.get("dir").as_deref() != Some("asc"),
+            search: p.get("q").unwrap_or_default(),
+            category: p.get("category").unwrap_or_default(),
+        })
+    });
+    let data = Resource::new(move || query.get(), get_products);
+    view! {
+        <Title text="Product Performance"/>
+        <section class="report">
+            <h1>"Product Performance"</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || {
+                    data.get()
+                        .map(|result| match result {
+                            Ok(products) => view! {
+                                <ProductsReport products query=query.get() table=table.get()/>
+                            }.into_any(),
+                            Err(error) => view! { <StatsFailure error/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ProductsReport(
+    products: ProductPerformance,
+    query: RangeQuery,
+    table: TableView,
+) -> impl IntoView {
+    let cur = products.period.currency.clone();
+    let rows = arrange(&products.rows, &table);
+    let extra = |pairs: &[(&str, &str)]| {
+        let mut q = query.to_query();
+        for (key, value) in pairs {
+            if !value.is_empty() {
+                q.push(if q.is_empty() { '?' } else { '&' });
+                q.push_str(&format!("{key}={}", urlencode(value)));
+            }
+        }
+        q
+    };
+    let headings = COLUMNS
+        .iter()
+        .map(|(key, heading)| {
+            let active = table.sort == *key;
+            let dir = if active && table.descending {
+                "asc"
+            } else {
+                "desc"
+            };
+            let href = format!(
+                "/products{}",
+                extra(&[
+                    ("sort", key),
+                    ("dir", dir),
+                    ("q", &table.search),
+                    ("category", &table.category)
+                ])
+            );
+            let sort = match (active, table.descending) {
+                (true, true) => "descending",
+                (true, false) => "ascending",
+                _ => "none",
+            };
+            let class = if *key == "name" { "" } else { "num" };
+            view! { <th class=class aria-sort=sort><a href=href>{*heading}</a></th> }
+        })
+        .collect_view();
+    let body = rows
+        .iter()
+        .map(|r| {
+            view! {
+                <tr>
+                    <th scope="row">{r.name.clone()} <span class="muted small">{format!(" {}", r.item_id)}</span></th>
+                    <td class="num">{count(r.views)}</td>
+                    <td class="num">{count(r.add_to_carts)}</td>
+                    <td class="num">{count(r.removals)}</td>
+                    <td class="num">{count(r.checkouts)}</td>
+                    <td class="num">{count(r.purchases)}</td>
+                    <td class="num">{count(r.units)}</td>
+                    <td class="num">{money(r.revenue, &cur)}</td>
+                    <td class="num">{percent(r.purchases, r.views)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let categories = products
+        .categories
+        .iter()
+        .map(|c| {
+            view! {
+                <tr>
+                    <th scope="row">{c.category.clone()}</th>
+                    <td class="num">{count(c.views)}</td>
+                    <td class="num">{count(c.add_to_carts)}</td>
+                    <td class="num">{count(c.purchases)}</td>
+                    <td class="num">{count(c.units)}</td>
+                    <td class="num">{money(c.revenue, &cur)}</td>
+                    <td class="num">{percent(c.purchases, c.views)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let options = products
+        .categories
+        .iter()
+        .map(|c| {
+            let selected = c.category == table.category;
+            view! { <option value=c.category.clone() selected=selected>{c.category.clone()}</option> }
+        })
+        .collect_view();
+    let csv = format!(
+        "/api/v1/sites/{}/products.csv{}",
+        products.period.site,
+        RangeQuery {
+            site: None,
+            ..query.clone()
+        }
+        .to_query()
+    );
+    let shown = format!("{} of {} products", rows.len(), products.rows.len());
+    view! {
+        <RangeBar path="/products" query=query.clone() period=products.period.clone()/>
+        <form method="get" action="/products" class="filters" role="search">
+            {query.site.clone().map(|s| view! { <input type="hidden" name="site" value=s /> })}
+            {query.range.clone().map(|s| view! { <input type="hidden" name="range" value=s /> })}
+            {query.from.clone().map(|s| view! { <input type="hidden" name="from" value=s /> })}
+            {query.to.clone().map(|s| view! { <input type="hidden" name="to" value=s /> })}
+            <label>"Search " <input type="search" name="q" value=table.search.clone() /></label>
+            <label>"Category " <select name="category"><option value="">"All"</option>{options}</select></label>
+            <button type="submit">"Filter"</button>
+            <a href=csv download="products.csv">"Download CSV"</a>
+        </form>
+        <p class="muted">{shown}</p>
+        <div class="panel scroll">
+            <table class="numbers" data-testid="products-table">
+                <thead><tr>{headings}</tr></thead>
+                <tbody>{body}</tbody>
+            </table>
+        </div>
+        <section class="panel scroll">
+            <h2>"Categories"</h2>
+            <table class="numbers" data-testid="categories-table">
+                <thead><tr><th>"Category"</th><th class="num">"Views"</th><th class="num">"Add to cart"</th><th class="num">"Purchases"</th><th class="num">"Units"</th><th class="num">"Revenue"</th><th class="num">"View → purchase"</th></tr></thead>
+                <tbody>{categories}</tbody>
+            </table>
+        </section>
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, views: i64, purchases: i64, revenue: i64) -> ProductRow {
+        ProductRow {
+            item_id: id.into(),
+            name: format!("Product {id}"),
+            category: if id < "C" {
+                "Books".into()
+            } else {
+                "Sports".into()
+            },
+            views,
+            purchases,
+            revenue,
+            ..ProductRow::default()
+        }
+    }
+
+    #[test]
+    fn rows_are_filtered_then_sorted_with_a_stable_tie_break() {
+        let rows = vec![
+            row("A", 10, 1, 500),
+            row("B", 5, 5, 500),
+            row("C", 1, 0, 900),
+        ];
+        let view = TableView {
+            sort: "revenue".into(),
+            descending: true,
+            search: String::new(),
+            category: String::new(),
+        };
+        let ids: Vec<_> = arrange(&rows, &view)
+            .into_iter()
+            .map(|r| r.item_id)
+            .collect();
+        assert_eq!(ids, ["C", "A", "B"]);
+        let by_conversion = TableView {
+            sort: "conversion".into(),
+            ..view.clone()
+        };
+        assert_eq!(arrange(&rows, &by_conversion)[0].item_id, "B");
+        let books = TableView {
+            category: "Books".into(),
+            ..view.clone()
+        };
+        assert_eq!(arrange(&rows, &books).len(), 2);
+        let search = TableView {
+            search: "product c".into(),
+            ..view
+        };
+        assert_eq!(arrange(&rows, &search).len(), 1);
+    }
+}

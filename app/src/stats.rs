@@ -1,0 +1,371 @@
+//! The numbers the dashboard shows, as shared types: the server fills them
+//! from the rollup tables, the pages and the stats API (`/api/v1`) show them.
+//! Money stays in integer minor units with its currency until it is
+//! formatted for a person, here, in one place.
+
+use serde::{Deserialize, Serialize};
+
+/// A range and filters as they appear in a page's URL
+/// (`?site=&range=&from=&to=&compare=previous`), before the server resolves
+/// them against the site's time zone. Every field is optional: a bare URL
+/// is the first site, last 7 days.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeQuery {
+    pub site: Option<String>,
+    /// `today`, `yesterday`, `7d`, `30d` or `custom` (with `from`/`to`).
+    pub range: Option<String>,
+    /// First and last day, `YYYY-MM-DD`, in the site's time zone.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `previous`: show changes against the period just before.
+    pub compare: Option<String>,
+}
+
+impl RangeQuery {
+    /// The query string for this range with `changes` applied (for links).
+    pub fn to_query(&self) -> String {
+        let pairs = [
+            ("site", &self.site),
+            ("range", &self.range),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("compare", &self.compare),
+        ];
+        let parts: Vec<String> = pairs
+            .iter()
+            .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={}", encode(v))))
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+
+    pub fn compares(&self) -> bool {
+        self.compare.as_deref() == Some("previous")
+    }
+}
+
+/// Percent-encodes what may not stand in a query value.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The presets offered next to a custom range, with their labels.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("today", "Today"),
+    ("yesterday", "Yesterday"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+];
+
+/// A range the server resolved: what it covers, in the site's terms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub site: String,
+    pub site_name: String,
+    pub timezone: String,
+    pub currency: String,
+    /// The preset, or `custom`.
+    pub range: String,
+    /// First and last day (inclusive), `YYYY-MM-DD` in the site's zone.
+    pub from: String,
+    pub to: String,
+    /// The same length just before, when comparing.
+    pub previous: Option<(String, String)>,
+    /// Other sites, for the site switcher: (key, name).
+    pub sites: Vec<(String, String)>,
+}
+
+/// A figure now and, when comparing, in the previous period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figure {
+    pub current: i64,
+    pub previous: Option<i64>,
+}
+
+impl Figure {
+    /// The change in percent against the previous period, when there is
+    /// one and it was not zero.
+    pub fn change_percent(&self) -> Option<f64> {
+        let previous = self.previous?;
+        (previous != 0).then(|| (self.current - previous) as f64 * 100.0 / previous as f64)
+    }
+}
+
+/// Overview: the headline figures, the funnel, and what drove them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub period: Period,
+    /// Gross revenue, minor units of the site currency (verified and not).
+    pub revenue: Figure,
+    pub orders: Figure,
+    pub visitors: Figure,
+    pub sessions: Figure,
+    /// Sessions that purchased, for the conversion rate.
+    pub converted: Figure,
+    pub funnel: Vec<FunnelStep>,
+    pub top_products: Vec<ProductRow>,
+    pub sources: Vec<Share>,
+    pub devices: Vec<Share>,
+    /// Revenue per bucket (hour for one day, else day) for the chart.
+    pub revenue_series: Vec<Bucket>,
+    /// The chart of `revenue_series`, SVG rendered on the server.
+    pub revenue_chart: String,
+}
+
+/// Sessions that reached a step of the funnel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunnelStep {
+    pub step: String,
+    pub sessions: i64,
+}
+
+/// A share of sessions: a source or a device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub name: String,
+    pub sessions: i64,
+}
+
+/// One bucket of a time series: its label in the site's zone and a value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub label: String,
+    pub value: i64,
+}
+
+/// Hourly Sales: one row per hour with sales.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HourlySales {
+    pub period: Period,
+    pub rows: Vec<HourRow>,
+    pub totals: HourRow,
+    pub chart: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourRow {
+    /// `YYYY-MM-DD HH:00` in the site's zone (empty for totals).
+    pub hour: String,
+    pub revenue_verified: i64,
+    pub revenue_unverified: i64,
+    pub refunds: i64,
+    pub orders: i64,
+    pub units: i64,
+    pub customers: i64,
+}
+
+impl HourRow {
+    pub fn revenue(&self) -> i64 {
+        self.revenue_verified + self.revenue_unverified
+    }
+
+    pub fn net(&self) -> i64 {
+        self.revenue() - self.refunds
+    }
+
+    /// Average order value, minor units (rounded half up), if any orders.
+    pub fn aov(&self) -> Option<i64> {
+        average(self.revenue(), self.orders)
+    }
+}
+
+/// Product Performance: one row per product.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductPerformance {
+    pub period: Period,
+    pub rows: Vec<ProductRow>,
+    pub categories: Vec<ProductRow>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRow {
+    /// Empty for category rows.
+    pub item_id: String,
+    pub name: String,
+    pub category: String,
+    pub views: i64,
+    pub add_to_carts: i64,
+    pub removals: i64,
+    pub checkouts: i64,
+    pub purchases: i64,
+    pub units: i64,
+    pub revenue: i64,
+}
+
+/// Why the numbers for a page could not be had. Safe to show: no internal
+/// detail in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatsError {
+    /// No site exists yet.
+    NoSites,
+    /// No site with this key (or not one this user may see).
+    UnknownSite(String),
+    /// The range in the URL is not one we understand.
+    BadRange(String),
+    /// The database did not answer.
+    Unavailable,
+}
+
+impl std::fmt::Display for StatsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSites => write!(f, "no site exists yet: create one with `server site add`"),
+            Self::UnknownSite(key) => write!(f, "no site {key:?}"),
+            Self::BadRange(why) => write!(f, "bad range: {why}"),
+            Self::Unavailable => write!(f, "the database is unavailable, try again shortly"),
+        }
+    }
+}
+
+impl std::error::Error for StatsError {}
+
+impl StatsError {
+    /// The HTTP status that stands for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NoSites | Self::UnknownSite(_) => 404,
+            Self::BadRange(_) => 400,
+            Self::Unavailable => 503,
+        }
+    }
+}
+
+/// `part / whole` rounded half up, `None` when `whole` is zero.
+pub fn average(part: i64, whole: i64) -> Option<i64> {
+    (whole > 0).then(|| (2 * part + whole) / (2 * whole))
+}
+
+/// A rate as `12.3%`, or `–` without a base.
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        return "–".to_owned();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// A change as `+12.3%` / `−4.0%`, or `new` when there was nothing before.
+pub fn change(figure: &Figure) -> Option<String> {
+    let previous = figure.previous?;
+    Some(match figure.change_percent() {
+        Some(p) if p >= 0.0 => format!("+{p:.1}%"),
+        Some(p) => format!("−{:.1}%", -p),
+        None if figure.current == 0 && previous == 0 => "±0%".to_owned(),
+        None => "new".to_owned(),
+    })
+}
+
+/// Minor units as money in `currency`: `€1,234.56`, `$0.99`, `1,234 JPY`.
+/// Exact: digits come from the integer, never from a float.
+pub fn money(minor: i64, currency: &str) -> String {
+    let (symbol, decimals) = match currency {
+        "EUR" => ("€", 2),
+        "USD" => ("$", 2),
+        "GBP" => ("£", 2),
+        "JPY" | "KRW" => ("", 0),
+        _ => ("", 2),
+    };
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let scale = 10_u64.pow(decimals);
+    let whole = group(abs / scale);
+    let fraction = if decimals > 0 {
+        format!(".{:0width$}", abs % scale, width = decimals as usize)
+    } else {
+        String::new()
+    };
+    if symbol.is_empty() {
+        format!("{sign}{whole}{fraction} {currency}")
+    } else {
+        format!("{sign}{symbol}{whole}{fraction}")
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A count with thousands separators.
+pub fn count(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    format!("{sign}{}", group(n.unsigned_abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_formatted_exactly_from_minor_units() {
+        assert_eq!(money(123_456, "EUR"), "€1,234.56");
+        assert_eq!(money(5, "USD"), "$0.05");
+        assert_eq!(money(-1_999, "GBP"), "-£19.99");
+        assert_eq!(money(1_234, "JPY"), "1,234 JPY");
+        assert_eq!(money(100, "CHF"), "1.00 CHF");
+    }
+
+    #[test]
+    fn changes_and_rates_say_what_they_compare() {
+        let up = Figure {
+            current: 150,
+            previous: Some(100),
+        };
+        assert_eq!(change(&up).as_deref(), Some("+50.0%"));
+        let down = Figure {
+            current: 96,
+            previous: Some(100),
+        };
+        assert_eq!(change(&down).as_deref(), Some("−4.0%"));
+        let new = Figure {
+            current: 5,
+            previous: Some(0),
+        };
+        assert_eq!(change(&new).as_deref(), Some("new"));
+        assert_eq!(
+            change(&Figure {
+                current: 5,
+                previous: None
+            }),
+            None
+        );
+        assert_eq!(percent(1, 3), "33.3%");
+        assert_eq!(percent(1, 0), "–");
+    }
+
+    #[test]
+    fn averages_round_half_up() {
+        assert_eq!(average(10, 4), Some(3));
+        assert_eq!(average(9, 4), Some(2));
+        assert_eq!(average(1, 0), None);
+    }
+
+    #[test]
+    fn query_strings_keep_only_what_is_set_and_encode_it() {
+        let query = RangeQuery {
+            site: Some("my shop".into()),
+            range: Some("7d".into()),
+            ..RangeQuery::default()
+        };
+        assert_eq!(query.to_query(), "?site=my%20shop&range=7d");
+        assert_eq!(RangeQuery::default().to_query(), "");
+    }
+}

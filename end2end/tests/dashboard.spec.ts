@@ -1,0 +1,162 @@
+import { expect, gotoHydrated, screenshot, test } from "./fixtures";
+import { Report } from "./pages/report";
+import { createSite, seedShop, send, type Site } from "./seed";
+
+/**
+ * The report pages against a site seeded with known events through the real
+ * ingestion API: every number is checked exactly, as a person reads it.
+ */
+
+let site: Site;
+
+test.beforeAll(async ({ request }) => {
+  site = createSite("dash");
+  await seedShop(request, site);
+});
+
+const pages = [
+  { path: "/", name: "overview" },
+  { path: "/hourly", name: "hourly" },
+  { path: "/products", name: "products" },
+];
+
+test("Overview shows revenue, orders, conversion, AOV, visitors and the funnel", async ({ page }) => {
+  await gotoHydrated(page, `/?site=${site.key}&range=7d`);
+  const report = new Report(page);
+  await expect(report.kpi("Revenue")).toHaveText("$40.00");
+  await expect(report.kpi("Orders")).toHaveText("3");
+  await expect(report.kpi("Conversion rate")).toHaveText("66.7%");
+  await expect(report.kpi("Average order value")).toHaveText("$13.33");
+  await expect(report.kpi("Visitors")).toHaveText("3");
+  expect(await report.cells("funnel", "Sessions")).toEqual(["Sessions", "3", "100.0%", "100.0%"]);
+  expect(await report.cells("funnel", "Added to cart")).toEqual(["Added to cart", "3", "100.0%", "100.0%"]);
+  expect(await report.cells("funnel", "Began checkout")).toEqual(["Began checkout", "2", "66.7%", "66.7%"]);
+  expect(await report.cells("funnel", "Purchased")).toEqual(["Purchased", "2", "100.0%", "66.7%"]);
+  expect(await report.cells("top-products", "Blue mug")).toEqual(["Blue mug", "1", "3", "$29.00"]);
+  expect(await report.cells("top-products", "Field guide")).toEqual(["Field guide", "2", "2", "$11.00"]);
+  expect(await report.cells("sources", "newsletter")).toEqual(["newsletter", "1", "33.3%"]);
+  expect(await report.cells("sources", "google.com")).toEqual(["google.com", "1", "33.3%"]);
+  expect(await report.cells("sources", "Direct")).toEqual(["Direct", "1", "33.3%"]);
+  expect(await report.cells("devices", "desktop")).toEqual(["desktop", "3", "100.0%"]);
+});
+
+test("comparing with the previous period shows the change", async ({ page }) => {
+  await gotoHydrated(page, `/?site=${site.key}&range=7d&compare=previous`);
+  const report = new Report(page);
+  await expect(report.change("Revenue")).toHaveText("new vs previous");
+  await page.getByRole("link", { name: "Stop comparing" }).click();
+  await expect(page).toHaveURL(new RegExp(`\\?site=${site.key}&range=7d$`));
+  await expect(report.change("Revenue")).toHaveCount(0);
+});
+
+test("Hourly Sales shows verified and unverified revenue apart, refunds and net", async ({ page }) => {
+  await gotoHydrated(page, `/hourly?site=${site.key}&range=7d`);
+  const report = new Report(page);
+  await expect(report.kpi("Revenue")).toHaveText("$40.00");
+  await expect(report.kpi("Verified revenue")).toHaveText("$9.00");
+  await expect(report.kpi("Unverified revenue")).toHaveText("$31.00");
+  await expect(report.kpi("Refunds")).toHaveText("$5.00");
+  await expect(report.kpi("Net revenue")).toHaveText("$35.00");
+  await expect(report.kpi("Customers")).toHaveText("2");
+  expect(await report.cells("hourly-table", "Total")).toEqual([
+    "Total", "$40.00", "$9.00", "$31.00", "$5.00", "$35.00", "3", "5", "2", "$13.33",
+  ]);
+});
+
+test("Product Performance sorts, searches and filters through the URL", async ({ page }) => {
+  await gotoHydrated(page, `/products?site=${site.key}&range=7d`);
+  const report = new Report(page);
+  expect(await report.cells("products-table", "Blue mug")).toEqual([
+    "Blue mug A", "1", "1", "0", "1", "2", "3", "$29.00", "200.0%",
+  ]);
+  expect(await report.cells("products-table", "Field guide")).toEqual([
+    "Field guide B", "2", "2", "1", "1", "1", "2", "$11.00", "50.0%",
+  ]);
+  const names = page.getByTestId("products-table").locator("tbody th");
+  await expect(names.first()).toContainText("Blue mug");
+  await page.getByRole("link", { name: "Views" }).click();
+  await expect(names.first()).toContainText("Field guide");
+  await page.getByLabel("Search").fill("mug");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(names).toHaveCount(1);
+  await expect(names.first()).toContainText("Blue mug");
+  await page.getByLabel("Search").fill("");
+  await page.getByLabel("Category").selectOption("Books");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(names).toHaveCount(1);
+  await expect(names.first()).toContainText("Field guide");
+});
+
+test("the CSV download has the same numbers", async ({ request }) => {
+  const response = await request.get(`/api/v1/sites/${site.key}/products.csv?range=7d`);
+  expect(response.status()).toBe(200);
+  expect(response.headers()["content-type"]).toContain("text/csv");
+  const lines = (await response.text()).trim().split("\r\n");
+  expect(lines[0]).toBe("item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency");
+  expect(lines).toContain("A,Blue mug,Kitchen,1,1,0,1,2,3,29.00,USD");
+});
+
+test("charts and numbers are in the server-rendered HTML", async ({ request }) => {
+  for (const { path } of pages.slice(0, 2)) {
+    const html = await (await request.get(`${path}?site=${site.key}&range=7d`)).text();
+    expect(html, path).toContain("<svg");
+    expect(html, path).toContain("$40.00");
+  }
+});
+
+test("an unknown site is 404 and a bad range 400, with the reason", async ({ page, request }) => {
+  const missing = await page.goto("/?site=no-such-site");
+  expect(missing?.status()).toBe(404);
+  await expect(page.getByRole("alert")).toContainText('no site "no-such-site"');
+  const bad = await request.get(`/hourly?site=${site.key}&range=forever`);
+  expect(bad.status()).toBe(400);
+  const api = await request.get(`/api/v1/sites/${site.key}/overview?range=custom&from=2026-02-01&to=2026-01-01`);
+  expect(api.status()).toBe(400);
+  expect((await api.json()).error).toContain("from must not be after to");
+});
+
+for (const scheme of ["light", "dark"] as const) {
+  test(`screenshots of the report pages (${scheme})`, async ({ page }, testInfo) => {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const { path, name } of pages) {
+      await gotoHydrated(page, `${path}?site=${site.key}&range=7d`);
+      await screenshot(page, testInfo, `${name}-${scheme}`);
+    }
+  });
+}
+
+test("names from the internet are shown as text, never run", async ({ page, request }) => {
+  const hostile = createSite("xss");
+  const names = ["<img src=x onerror=alert(1)>", '"><svg onload=alert(2)>', "mug \u202Egnp.exe"];
+  await send(
+    request,
+    hostile,
+    names.map((name, i) => ({
+      type: "view_item",
+      visitor: "v-x",
+      session: "s-x",
+      url: "https://shop.example/?utm_source=%3Cscript%3Ealert(3)%3C/script%3E",
+      referrer: "https://evil.example/\"><img src=x onerror=alert(4)>",
+      currency: "USD",
+      value: 1,
+      items: [{ item_id: `X-${i}`, item_name: name, item_category: "<b>bold</b>", price: 1, quantity: 1 }],
+    })),
+  );
+  const dialogs: string[] = [];
+  page.on("dialog", async (dialog) => {
+    dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  for (const path of ["/", "/products"]) {
+    await gotoHydrated(page, `${path}?site=${hostile.key}&range=7d`);
+  }
+  const table = page.getByTestId("products-table");
+  for (const name of names) {
+    await expect(table).toContainText(name);
+  }
+  await expect(page.getByTestId("categories-table")).toContainText("<b>bold</b>");
+  await gotoHydrated(page, `/?site=${hostile.key}&range=7d`);
+  await expect(page.getByTestId("sources")).toContainText("<script>alert(3)</script>");
+  expect(dialogs).toEqual([]);
+  await expect(page.locator("img[src=x], svg[onload]")).toHaveCount(0);
+});

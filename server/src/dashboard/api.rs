@@ -1,0 +1,270 @@
+//! The stats API: the dashboard's numbers as JSON under
+//! `/api/v1/sites/{site}/…`, with the pages' range parameters. Money is a
+//! decimal string with its currency (`{"amount": "12.99", "currency":
+//! "EUR"}`), never a float. Authentication will come in front of these
+//! routes without changing a URL.
+
+use std::sync::Arc;
+
+use app::{
+    ports::StatsSource,
+    stats::{Figure, HourRow, ProductRow, RangeQuery, StatsError},
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::ingest::money::Currency;
+
+/// The query string every route takes (the site is in the path).
+#[derive(Debug, Default, Deserialize)]
+pub struct RangeParams {
+    range: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    compare: Option<String>,
+}
+
+impl RangeParams {
+    fn for_site(self, site: String) -> RangeQuery {
+        RangeQuery {
+            site: Some(site),
+            range: self.range,
+            from: self.from,
+            to: self.to,
+            compare: self.compare,
+        }
+    }
+}
+
+type Stats = Arc<dyn StatsSource>;
+
+pub fn router<S: Clone + Send + Sync + 'static>(stats: Stats) -> Router<S> {
+    Router::new()
+        .route("/api/v1/sites/{site}/overview", get(overview_show))
+        .route("/api/v1/sites/{site}/hourly-sales", get(hourly_sales_show))
+        .route("/api/v1/sites/{site}/products", get(products_show))
+        .route("/api/v1/sites/{site}/products.csv", get(products_csv))
+        .with_state(stats)
+}
+
+async fn overview_show(
+    State(stats): State<Stats>,
+    Path(site): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Response {
+    let overview = match stats.overview(&params.for_site(site)).await {
+        Ok(overview) => overview,
+        Err(error) => return failure(&error),
+    };
+    let cur = overview.period.currency.clone();
+    let figure = |f: &Figure, money: bool| {
+        let show = |n: i64| if money { amount(n, &cur) } else { json!(n) };
+        json!({ "current": show(f.current), "previous": f.previous.map(show) })
+    };
+    Json(json!({
+        "period": overview.period,
+        "revenue": figure(&overview.revenue, true),
+        "orders": figure(&overview.orders, false),
+        "visitors": figure(&overview.visitors, false),
+        "sessions": figure(&overview.sessions, false),
+        "converted_sessions": figure(&overview.converted, false),
+        "funnel": overview.funnel,
+        "top_products": overview.top_products.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
+        "sources": overview.sources,
+        "devices": overview.devices,
+        "revenue_series": overview.revenue_series.iter()
+            .map(|b| json!({ "bucket": b.label, "revenue": amount(b.value, &cur) }))
+            .collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+async fn hourly_sales_show(
+    State(stats): State<Stats>,
+    Path(site): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Response {
+    match stats.hourly_sales(&params.for_site(site)).await {
+        Ok(sales) => {
+            let cur = sales.period.currency.clone();
+            Json(json!({
+                "period": sales.period,
+                "hours": sales.rows.iter().map(|r| hour(r, &cur)).collect::<Vec<_>>(),
+                "totals": hour(&sales.totals, &cur),
+            }))
+            .into_response()
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+async fn products_show(
+    State(stats): State<Stats>,
+    Path(site): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Response {
+    match stats.products(&params.for_site(site)).await {
+        Ok(products) => {
+            let cur = products.period.currency.clone();
+            Json(json!({
+                "period": products.period,
+                "products": products.rows.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
+                "categories": products.categories.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
+            }))
+            .into_response()
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+/// The product table as CSV, for spreadsheets. Product names come from the
+/// public internet: cells that a spreadsheet would run as a formula are
+/// prefixed with `'`.
+async fn products_csv(
+    State(stats): State<Stats>,
+    Path(site): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Response {
+    let products = match stats.products(&params.for_site(site)).await {
+        Ok(products) => products,
+        Err(error) => return failure(&error),
+    };
+    let cur = &products.period.currency;
+    let mut out = String::from(
+        "item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency\r\n",
+    );
+    for p in &products.rows {
+        let cells = [
+            csv_cell(&p.item_id),
+            csv_cell(&p.name),
+            csv_cell(&p.category),
+            p.views.to_string(),
+            p.add_to_carts.to_string(),
+            p.removals.to_string(),
+            p.checkouts.to_string(),
+            p.purchases.to_string(),
+            p.units.to_string(),
+            amount(p.revenue, cur)["amount"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            cur.clone(),
+        ];
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    let disposition = format!(
+        "attachment; filename=\"products-{}-{}-{}.csv\"",
+        products
+            .period
+            .site
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+        products.period.from,
+        products.period.to
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// One CSV cell: quoted when needed, formula triggers defused.
+pub fn csv_cell(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+fn hour(row: &HourRow, cur: &str) -> Value {
+    json!({
+        "hour": row.hour,
+        "revenue": amount(row.revenue(), cur),
+        "revenue_verified": amount(row.revenue_verified, cur),
+        "revenue_unverified": amount(row.revenue_unverified, cur),
+        "refunds": amount(row.refunds, cur),
+        "net_revenue": amount(row.net(), cur),
+        "orders": row.orders,
+        "units": row.units,
+        "customers": row.customers,
+        "average_order_value": row.aov().map(|v| amount(v, cur)),
+    })
+}
+
+fn product(row: &ProductRow, cur: &str) -> Value {
+    json!({
+        "item_id": row.item_id,
+        "name": row.name,
+        "category": row.category,
+        "views": row.views,
+        "add_to_carts": row.add_to_carts,
+        "removals": row.removals,
+        "checkouts": row.checkouts,
+        "purchases": row.purchases,
+        "units": row.units,
+        "revenue": amount(row.revenue, cur),
+    })
+}
+
+/// `{"amount": "12.99", "currency": "EUR"}` from minor units, exactly.
+pub fn amount(minor: i64, currency: &str) -> Value {
+    let exponent = Currency::parse(currency).map_or(2, |c| u32::from(c.exponent()));
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let scale = 10_u64.pow(exponent);
+    let text = if exponent == 0 {
+        format!("{sign}{abs}")
+    } else {
+        let width = exponent as usize;
+        format!("{sign}{}.{:0width$}", abs / scale, abs % scale)
+    };
+    json!({ "amount": text, "currency": currency })
+}
+
+fn failure(error: &StatsError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(json!({ "error": error.to_string() }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_exact_decimal_strings_in_the_currencys_unit() {
+        assert_eq!(
+            amount(1_299, "EUR"),
+            json!({"amount": "12.99", "currency": "EUR"})
+        );
+        assert_eq!(amount(-5, "USD")["amount"], "-0.05");
+        assert_eq!(amount(1_234, "JPY")["amount"], "1234");
+        assert_eq!(amount(1_234_567, "BHD")["amount"], "1234.567");
+    }
+
+    #[test]
+    fn csv_cells_defuse_formulas_and_quote_separators() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("@cmd"), "'@cmd");
+        assert_eq!(csv_cell("Mug, blue"), "\"Mug, blue\"");
+        assert_eq!(csv_cell("Mug"), "Mug");
+    }
+}

@@ -1,0 +1,293 @@
+//! The dashboard's numbers: resolves a page's range against the site and
+//! fills the shared `app::stats` types from the rollups (`store::stats`).
+//! The pages reach it through the `StatsSource` port; the stats API
+//! (`api`) calls the same code, so both always show the same numbers.
+
+pub mod api;
+pub mod range;
+
+use std::sync::Arc;
+
+use app::{
+    ports::StatsSource,
+    stats::{
+        Bucket, Figure, HourRow, HourlySales, Overview, Period, ProductPerformance, RangeQuery,
+        StatsError,
+    },
+};
+use async_trait::async_trait;
+use chrono::Utc;
+use chrono_tz::Tz;
+use sqlx::PgPool;
+
+use self::range::Span;
+use crate::store::{
+    self,
+    sites::Site,
+    stats::{self as sql, Window},
+};
+
+/// Rows of the product table at most (the catalog of a small shop; the API
+/// and the CSV say when there are more).
+pub const MAX_PRODUCTS: i64 = 1_000;
+const TOP_PRODUCTS: i64 = 5;
+const TOP_SOURCES: i64 = 10;
+
+/// The port's implementation over PostgreSQL.
+#[derive(Clone)]
+pub struct PgStats {
+    pool: PgPool,
+}
+
+impl PgStats {
+    pub fn new(pool: PgPool) -> Arc<Self> {
+        Arc::new(Self { pool })
+    }
+
+    /// The site asked for (or the first one), its zone, and the resolved
+    /// span with the previous one when comparing.
+    async fn scope(&self, query: &RangeQuery) -> Result<Scope, StatsError> {
+        let sites = store::sites::list(&self.pool).await.map_err(unavailable)?;
+        let site = match &query.site {
+            Some(key) => sites
+                .iter()
+                .find(|s| &s.site_key == key)
+                .ok_or_else(|| StatsError::UnknownSite(key.clone()))?,
+            None => sites.first().ok_or(StatsError::NoSites)?,
+        }
+        .clone();
+        let tz: Tz = site.timezone.parse().unwrap_or(Tz::UTC);
+        let today = Utc::now().with_timezone(&tz).date_naive();
+        let span = range::resolve(
+            query.range.as_deref(),
+            query.from.as_deref(),
+            query.to.as_deref(),
+            tz,
+            today,
+        )
+        .map_err(|e| StatsError::BadRange(e.to_string()))?;
+        let previous = query.compares().then(|| span.previous(tz));
+        let period = Period {
+            site: site.site_key.clone(),
+            site_name: site.name.clone(),
+            timezone: site.timezone.clone(),
+            currency: site.currency.clone(),
+            range: span.range.to_owned(),
+            from: span.from.to_string(),
+            to: span.to.to_string(),
+            previous: previous
+                .as_ref()
+                .map(|p| (p.from.to_string(), p.to.to_string())),
+            sites: sites
+                .iter()
+                .map(|s| (s.site_key.clone(), s.name.clone()))
+                .collect(),
+        };
+        Ok(Scope {
+            site,
+            tz,
+            span,
+            previous,
+            period,
+        })
+    }
+}
+
+struct Scope {
+    site: Site,
+    tz: Tz,
+    span: Span,
+    previous: Option<Span>,
+    period: Period,
+}
+
+impl Scope {
+    fn window(&self) -> Window<'_> {
+        self.window_of(&self.span)
+    }
+
+    fn window_of<'a>(&'a self, span: &Span) -> Window<'a> {
+        Window {
+            site_id: self.site.site_id,
+            currency: &self.site.currency,
+            start: span.start,
+            end: span.end,
+        }
+    }
+}
+
+/// Every hour of the day (or day of the range) in order, with zero where the
+/// rollups had nothing: a chart's gaps are news too.
+pub fn fill(span: &Span, tz: Tz, hourly: bool, found: Vec<Bucket>) -> Vec<Bucket> {
+    let mut labels: Vec<String> = Vec::new();
+    if hourly {
+        let mut at = span.start;
+        while at < span.end {
+            let label = at.with_timezone(&tz).format("%Y-%m-%d %H:00").to_string();
+            // The hour a clock goes back in appears twice; the rollup query
+            // already merged it under one label.
+            if labels.last() != Some(&label) {
+                labels.push(label);
+            }
+            at += chrono::Duration::hours(1);
+        }
+    } else {
+        labels.extend(
+            span.from
+                .iter_days()
+                .take_while(|d| *d <= span.to)
+                .map(|d| d.to_string()),
+        );
+    }
+    let mut found = found.into_iter().peekable();
+    labels
+        .into_iter()
+        .map(|label| {
+            let value = match found.peek() {
+                Some(b) if b.label == label => found.next().map_or(0, |b| b.value),
+                _ => 0,
+            };
+            Bucket { label, value }
+        })
+        .collect()
+}
+
+fn unavailable(error: sqlx::Error) -> StatsError {
+    tracing::warn!(error = %store::describe(&error), "dashboard query failed");
+    StatsError::Unavailable
+}
+
+#[async_trait]
+impl StatsSource for PgStats {
+    async fn overview(&self, query: &RangeQuery) -> Result<Overview, StatsError> {
+        let scope = self.scope(query).await?;
+        let pool = &self.pool;
+        let w = scope.window();
+        let (revenue, orders) = sql::sales(pool, w).await.map_err(unavailable)?;
+        let sessions = sql::session_counts(pool, w).await.map_err(unavailable)?;
+        let before = match &scope.previous {
+            Some(span) => {
+                let p = scope.window_of(span);
+                let sales = sql::sales(pool, p).await.map_err(unavailable)?;
+                let counts = sql::session_counts(pool, p).await.map_err(unavailable)?;
+                Some((sales, counts))
+            }
+            None => None,
+        };
+        let figure = |current: i64, pick: fn(&((i64, i64), sql::SessionCounts)) -> i64| Figure {
+            current,
+            previous: before.as_ref().map(pick),
+        };
+        let hourly = scope.span.days() == 1;
+        Ok(Overview {
+            revenue: figure(revenue, |b| b.0 .0),
+            orders: figure(orders, |b| b.0 .1),
+            visitors: figure(sessions.visitors, |b| b.1.visitors),
+            sessions: figure(sessions.sessions, |b| b.1.sessions),
+            converted: figure(sessions.purchases, |b| b.1.purchases),
+            funnel: sessions.funnel(),
+            top_products: sql::products(pool, w, false, TOP_PRODUCTS)
+                .await
+                .map_err(unavailable)?,
+            sources: sql::sources(pool, w, TOP_SOURCES)
+                .await
+                .map_err(unavailable)?,
+            devices: sql::devices(pool, w).await.map_err(unavailable)?,
+            revenue_series: fill(
+                &scope.span,
+                scope.tz,
+                hourly,
+                sql::revenue_by(pool, w, &scope.site.timezone, hourly)
+                    .await
+                    .map_err(unavailable)?,
+            ),
+            revenue_chart: String::new(),
+            period: scope.period,
+        })
+    }
+
+    async fn hourly_sales(&self, query: &RangeQuery) -> Result<HourlySales, StatsError> {
+        let scope = self.scope(query).await?;
+        let w = scope.window();
+        let rows = sql::hours(&self.pool, w, &scope.site.timezone)
+            .await
+            .map_err(unavailable)?;
+        let mut totals = rows.iter().fold(HourRow::default(), |mut t, r| {
+            t.revenue_verified += r.revenue_verified;
+            t.revenue_unverified += r.revenue_unverified;
+            t.refunds += r.refunds;
+            t.orders += r.orders;
+            t.units += r.units;
+            t
+        });
+        totals.customers = sql::customers(&self.pool, w).await.map_err(unavailable)?;
+        Ok(HourlySales {
+            period: scope.period,
+            rows,
+            totals,
+            chart: String::new(),
+        })
+    }
+
+    async fn products(&self, query: &RangeQuery) -> Result<ProductPerformance, StatsError> {
+        let scope = self.scope(query).await?;
+        let w = scope.window();
+        Ok(ProductPerformance {
+            rows: sql::products(&self.pool, w, false, MAX_PRODUCTS)
+                .await
+                .map_err(unavailable)?,
+            categories: sql::products(&self.pool, w, true, MAX_PRODUCTS)
+                .await
+                .map_err(unavailable)?,
+            period: scope.period,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    #[test]
+    fn every_day_of_the_range_gets_a_bucket() {
+        let tz: Tz = "Europe/Berlin".parse().expect("zone");
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        let span = range::resolve(Some("7d"), None, None, tz, today).expect("span");
+        let found = vec![Bucket {
+            label: "2026-11-20".into(),
+            value: 500,
+        }];
+        let filled = fill(&span, tz, false, found);
+        assert_eq!(filled.len(), 7);
+        assert_eq!(filled[0].label, "2026-11-17");
+        assert_eq!(
+            filled[3],
+            Bucket {
+                label: "2026-11-20".into(),
+                value: 500
+            }
+        );
+        assert_eq!(filled.iter().map(|b| b.value).sum::<i64>(), 500);
+    }
+
+    #[test]
+    fn a_day_has_its_hours_even_when_the_clock_changes() {
+        let tz: Tz = "Europe/Berlin".parse().expect("zone");
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        let hours = |from: &str| {
+            let span =
+                range::resolve(Some("custom"), Some(from), Some(from), tz, today).expect("span");
+            fill(&span, tz, true, Vec::new())
+        };
+        assert_eq!(hours("2026-11-23").len(), 24);
+        assert_eq!(hours("2026-03-29").len(), 23);
+        assert_eq!(
+            hours("2026-10-25").len(),
+            24,
+            "the repeated hour is one bucket"
+        );
+        assert_eq!(hours("2026-11-23")[14].label, "2026-11-23 14:00");
+    }
+}

@@ -1,0 +1,185 @@
+//! A page's range (`?range=7d`, `?range=custom&from=&to=`) resolved against
+//! the site's time zone into the UTC instants the rollups are keyed by.
+//! Pure: `today` comes in as an argument, so tests need no clock.
+
+use chrono::{DateTime, Days, NaiveDate, TimeZone as _, Utc};
+use chrono_tz::Tz;
+
+/// The longest custom range, so one request cannot ask for decades.
+pub const MAX_DAYS: u64 = 366;
+
+/// Days `from..=to` in the site's zone and the UTC span they cover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub range: &'static str,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Span {
+    pub fn days(&self) -> u64 {
+        (self.to - self.from).num_days().unsigned_abs() + 1
+    }
+
+    /// The span of the same number of days just before this one.
+    pub fn previous(&self, tz: Tz) -> Span {
+        let days = self.days();
+        let to = self.from - Days::new(1);
+        let from = self.from - Days::new(days);
+        span("previous", from, to, tz)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("range must be today, yesterday, 7d, 30d or custom")]
+    UnknownPreset,
+    #[error("a custom range needs from and to as YYYY-MM-DD")]
+    BadDate,
+    #[error("from must not be after to")]
+    Reversed,
+    #[error("a range may span at most {MAX_DAYS} days")]
+    TooLong,
+}
+
+/// Resolves a preset or custom range; no preset means the last 7 days.
+pub fn resolve(
+    range: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    tz: Tz,
+    today: NaiveDate,
+) -> Result<Span, RangeError> {
+    let back = |days: u64| today - Days::new(days);
+    let (name, from, to) = match range.unwrap_or("7d") {
+        "today" => ("today", today, today),
+        "yesterday" => ("yesterday", back(1), back(1)),
+        "7d" => ("7d", back(6), today),
+        "30d" => ("30d", back(29), today),
+        "custom" => {
+            let day = |value: Option<&str>| {
+                value
+                    .and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+                    .ok_or(RangeError::BadDate)
+            };
+            ("custom", day(from)?, day(to)?)
+        }
+        _ => return Err(RangeError::UnknownPreset),
+    };
+    if from > to {
+        return Err(RangeError::Reversed);
+    }
+    if (to - from).num_days().unsigned_abs() >= MAX_DAYS {
+        return Err(RangeError::TooLong);
+    }
+    Ok(span(name, from, to, tz))
+}
+
+fn span(range: &'static str, from: NaiveDate, to: NaiveDate, tz: Tz) -> Span {
+    Span {
+        range,
+        from,
+        to,
+        start: midnight(from, tz),
+        end: midnight(to + Days::new(1), tz),
+    }
+}
+
+/// The first instant of `day` in `tz` (days that start in a DST gap start
+/// at the first instant that exists).
+pub fn midnight(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let mut time = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    for _ in 0..4 {
+        if let Some(local) = tz.from_local_datetime(&time).earliest() {
+            return local.with_timezone(&Utc);
+        }
+        time += chrono::Duration::minutes(30);
+    }
+    Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn presets_count_back_from_today_in_the_sites_zone() {
+        let tz: Tz = "Europe/Berlin".parse().expect("zone");
+        let today = day("2026-11-23");
+        let week = resolve(None, None, None, tz, today).expect("default");
+        assert_eq!(
+            (week.range, week.from, week.to),
+            ("7d", day("2026-11-17"), today)
+        );
+        assert_eq!(week.start.to_rfc3339(), "2026-11-16T23:00:00+00:00");
+        assert_eq!(week.end.to_rfc3339(), "2026-11-23T23:00:00+00:00");
+        let yesterday = resolve(Some("yesterday"), None, None, tz, today).expect("yesterday");
+        assert_eq!(
+            (yesterday.from, yesterday.to),
+            (day("2026-11-22"), day("2026-11-22"))
+        );
+        assert_eq!(yesterday.previous(tz).from, day("2026-11-21"));
+        assert_eq!(week.previous(tz).to, day("2026-11-16"));
+        assert_eq!(week.previous(tz).days(), 7);
+    }
+
+    #[test]
+    fn a_day_with_a_clock_change_has_its_real_length() {
+        let tz: Tz = "Europe/Berlin".parse().expect("zone");
+        let span = resolve(
+            Some("custom"),
+            Some("2026-03-29"),
+            Some("2026-03-29"),
+            tz,
+            day("2026-11-23"),
+        )
+        .expect("custom");
+        assert_eq!((span.end - span.start).num_hours(), 23);
+    }
+
+    #[test]
+    fn bad_ranges_say_what_is_wrong() {
+        let tz = Tz::UTC;
+        let today = day("2026-11-23");
+        assert_eq!(
+            resolve(Some("forever"), None, None, tz, today),
+            Err(RangeError::UnknownPreset)
+        );
+        assert_eq!(
+            resolve(
+                Some("custom"),
+                Some("2026-13-01"),
+                Some("2026-01-01"),
+                tz,
+                today
+            ),
+            Err(RangeError::BadDate)
+        );
+        assert_eq!(
+            resolve(
+                Some("custom"),
+                Some("2026-02-01"),
+                Some("2026-01-01"),
+                tz,
+                today
+            ),
+            Err(RangeError::Reversed)
+        );
+        assert_eq!(
+            resolve(
+                Some("custom"),
+                Some("2020-01-01"),
+                Some("2026-01-01"),
+                tz,
+                today
+            ),
+            Err(RangeError::TooLong)
+        );
+    }
+}

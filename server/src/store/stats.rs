@@ -1,0 +1,257 @@
+//! The dashboard's reads: rollup tables only (`hourly_sales`,
+//! `hourly_customers`, `product_performance`, `sessions`), never raw events,
+//! each query on an index that starts with `(site_id, <time>)`.
+
+use app::stats::{Bucket, FunnelStep, HourRow, ProductRow, Share};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+/// One site and half-open UTC span `[start, end)`; money in `currency`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window<'a> {
+    pub site_id: i32,
+    pub currency: &'a str,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Gross revenue and orders in the window.
+pub async fn sales(pool: &PgPool, w: Window<'_>) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT coalesce(sum(revenue_verified + revenue_unverified), 0)::int8,",
+        "       coalesce(sum(orders_verified + orders_unverified), 0)::int8",
+        "  FROM hourly_sales",
+        " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(w.currency)
+    .fetch_one(pool)
+    .await
+}
+
+/// Sessions that started in the window: how many, by how many visitors, and
+/// how many reached each step of the funnel.
+pub struct SessionCounts {
+    pub sessions: i64,
+    pub visitors: i64,
+    pub product_views: i64,
+    pub carts: i64,
+    pub checkouts: i64,
+    pub purchases: i64,
+}
+
+pub async fn session_counts(pool: &PgPool, w: Window<'_>) -> Result<SessionCounts, sqlx::Error> {
+    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(concat!(
+        "SELECT count(*), count(DISTINCT visitor_id),",
+        "       count(*) FILTER (WHERE product_views > 0),",
+        "       count(*) FILTER (WHERE add_to_carts > 0),",
+        "       count(*) FILTER (WHERE checkouts > 0),",
+        "       count(*) FILTER (WHERE purchases > 0)",
+        "  FROM sessions",
+        " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .fetch_one(pool)
+    .await?;
+    Ok(SessionCounts {
+        sessions: row.0,
+        visitors: row.1,
+        product_views: row.2,
+        carts: row.3,
+        checkouts: row.4,
+        purchases: row.5,
+    })
+}
+
+impl SessionCounts {
+    pub fn funnel(&self) -> Vec<FunnelStep> {
+        [
+            ("Sessions", self.sessions),
+            ("Viewed a product", self.product_views),
+            ("Added to cart", self.carts),
+            ("Began checkout", self.checkouts),
+            ("Purchased", self.purchases),
+        ]
+        .into_iter()
+        .map(|(step, sessions)| FunnelStep {
+            step: step.to_owned(),
+            sessions,
+        })
+        .collect()
+    }
+}
+
+/// Sessions by where they came from: UTM source, else referrer host, else
+/// direct; the largest `limit`.
+pub async fn sources(pool: &PgPool, w: Window<'_>, limit: i64) -> Result<Vec<Share>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
+        "SELECT coalesce(utm_source, referrer_host, 'Direct') AS name, count(*)",
+        "  FROM sessions",
+        " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
+        " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(shares(rows))
+}
+
+/// Sessions by device type.
+pub async fn devices(pool: &PgPool, w: Window<'_>) -> Result<Vec<Share>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
+        "SELECT device, count(*) FROM sessions",
+        " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
+        " GROUP BY 1 ORDER BY 2 DESC, 1",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .fetch_all(pool)
+    .await?;
+    Ok(shares(rows))
+}
+
+fn shares(rows: Vec<(String, i64)>) -> Vec<Share> {
+    rows.into_iter()
+        .map(|(name, sessions)| Share { name, sessions })
+        .collect()
+}
+
+/// Gross revenue per local hour (`HH:00` labels) or local day
+/// (`YYYY-MM-DD`), only the buckets that had sales.
+pub async fn revenue_by(
+    pool: &PgPool,
+    w: Window<'_>,
+    tz: &str,
+    hourly: bool,
+) -> Result<Vec<Bucket>, sqlx::Error> {
+    let format = if hourly {
+        "YYYY-MM-DD HH24:00"
+    } else {
+        "YYYY-MM-DD"
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
+        "SELECT to_char(hour AT TIME ZONE $5, $6) AS bucket,",
+        "       sum(revenue_verified + revenue_unverified)::int8",
+        "  FROM hourly_sales",
+        " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+        " GROUP BY 1 ORDER BY 1",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(w.currency)
+    .bind(tz)
+    .bind(format)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(label, value)| Bucket { label, value })
+        .collect())
+}
+
+/// One row per hour with sales, labelled in the site's zone.
+pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(concat!(
+        "SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00'),",
+        "       revenue_verified, revenue_unverified, refunds,",
+        "       orders_verified + orders_unverified, units, customers",
+        "  FROM hourly_sales",
+        " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+        " ORDER BY hour",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(w.currency)
+    .bind(tz)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| HourRow {
+            hour: r.0,
+            revenue_verified: r.1,
+            revenue_unverified: r.2,
+            refunds: r.3,
+            orders: r.4,
+            units: r.5,
+            customers: r.6,
+        })
+        .collect())
+}
+
+/// Distinct customers who bought in the window (the hourly counts cannot
+/// be summed: one customer may buy in several hours).
+pub async fn customers(pool: &PgPool, w: Window<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(concat!(
+        "SELECT count(DISTINCT customer) FROM hourly_customers",
+        " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(w.currency)
+    .fetch_one(pool)
+    .await
+}
+
+/// Products (or, with `by_category`, categories) by revenue, then views.
+pub async fn products(
+    pool: &PgPool,
+    w: Window<'_>,
+    by_category: bool,
+    limit: i64,
+) -> Result<Vec<ProductRow>, sqlx::Error> {
+    let query = if by_category {
+        concat!(
+            "SELECT '' AS item_id, item_category AS name, item_category,",
+            "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
+            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
+            "  FROM product_performance",
+            " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+            " GROUP BY item_category ORDER BY 10 DESC, 4 DESC, 2 LIMIT $5",
+        )
+    } else {
+        concat!(
+            "SELECT item_id, max(item_name), max(item_category),",
+            "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
+            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
+            "  FROM product_performance",
+            " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+            " GROUP BY item_id ORDER BY 10 DESC, 4 DESC, 1 LIMIT $5",
+        )
+    };
+    type Row = (String, String, String, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(query)
+        .bind(w.site_id)
+        .bind(w.start)
+        .bind(w.end)
+        .bind(w.currency)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ProductRow {
+            item_id: r.0,
+            name: r.1,
+            category: r.2,
+            views: r.3,
+            add_to_carts: r.4,
+            removals: r.5,
+            checkouts: r.6,
+            purchases: r.7,
+            units: r.8,
+            revenue: r.9,
+        })
+        .collect())
+}

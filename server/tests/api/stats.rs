@@ -1,0 +1,241 @@
+//! The stats API (`/api/v1/sites/{site}/…`) against events sent through the
+//! real ingestion endpoint: exact money as decimal strings, the funnel, the
+//! hourly rows, products, CSV, comparison and the error answers.
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{create_site, envelope, now_ms, purchase, spawn_app, TestApp};
+
+fn event(id: &str, kind: &str, session: &str, extra: Value) -> Value {
+    let mut event = json!({
+        "id": id, "type": kind, "ts": now_ms(), "visitor": format!("v-{session}"),
+        "session": session, "url": "https://shop.example/"
+    });
+    if let (Some(map), Value::Object(extra)) = (event.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    event
+}
+
+/// Two sessions: one views, carts and buys two mugs (25.98, then 5.00
+/// refunded); one only views a product.
+async fn seed(app: &TestApp) {
+    let mug = json!([{"item_id": "SKU-17", "item_name": "Blue mug", "item_category": "Kitchen",
+                      "price": 12.99, "quantity": 2}]);
+    let events = vec![
+        event(
+            "e-1",
+            "page_view",
+            "s-1",
+            json!({"url": "https://shop.example/?utm_source=news"}),
+        ),
+        event(
+            "e-2",
+            "view_item",
+            "s-1",
+            json!({"items": mug, "currency": "USD", "value": 25.98}),
+        ),
+        event(
+            "e-3",
+            "add_to_cart",
+            "s-1",
+            json!({"items": mug, "currency": "USD", "value": 25.98}),
+        ),
+        event(
+            "e-4",
+            "begin_checkout",
+            "s-1",
+            json!({"items": mug, "currency": "USD", "value": 25.98}),
+        ),
+        purchase("e-5", "T-1"),
+        event(
+            "e-6",
+            "refund",
+            "s-1",
+            json!({"transaction_id": "T-1", "currency": "USD", "value": 5}),
+        ),
+        event(
+            "e-7",
+            "page_view",
+            "s-2",
+            json!({"referrer": "https://www.google.com/"}),
+        ),
+        event(
+            "e-8",
+            "view_item",
+            "s-2",
+            json!({"items": mug, "currency": "USD", "value": 25.98}),
+        ),
+    ];
+    let (status, body) = app.post_events(&envelope(events)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 8, "{body}");
+}
+
+async fn get(app: &TestApp, path: &str) -> (u16, Value) {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[sqlx::test(migrations = false)]
+async fn overview_counts_money_sessions_and_the_funnel_exactly(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    seed(&app).await;
+    let (status, body) = get(&app, "/api/v1/sites/demo/overview?range=today").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["revenue"]["current"],
+        json!({"amount": "25.98", "currency": "USD"})
+    );
+    assert_eq!(body["revenue"]["previous"], Value::Null);
+    assert_eq!(body["orders"]["current"], 1);
+    assert_eq!(body["visitors"]["current"], 2);
+    assert_eq!(body["sessions"]["current"], 2);
+    assert_eq!(body["converted_sessions"]["current"], 1);
+    let funnel: Vec<i64> = body["funnel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sessions"].as_i64().unwrap())
+        .collect();
+    assert_eq!(funnel, [2, 2, 1, 1, 1]);
+    assert_eq!(body["top_products"][0]["revenue"]["amount"], "25.98");
+    assert_eq!(body["top_products"][0]["views"], 2);
+    assert_eq!(
+        body["sources"],
+        json!([{"name": "google.com", "sessions": 1}, {"name": "news", "sessions": 1}])
+    );
+    assert_eq!(body["period"]["site"], "demo");
+    assert_eq!(body["period"]["currency"], "USD");
+
+    let (_, compared) = get(
+        &app,
+        "/api/v1/sites/demo/overview?range=today&compare=previous",
+    )
+    .await;
+    assert_eq!(compared["orders"], json!({"current": 1, "previous": 0}));
+    let (_, yesterday) = get(&app, "/api/v1/sites/demo/overview?range=yesterday").await;
+    assert_eq!(
+        yesterday["orders"]["current"], 0,
+        "today's order is not yesterday's"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn hourly_sales_keep_refunds_and_net_apart(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    seed(&app).await;
+    let (status, body) = get(&app, "/api/v1/sites/demo/hourly-sales?range=7d").await;
+    assert_eq!(status, 200, "{body}");
+    let hours = body["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 1);
+    let totals = &body["totals"];
+    assert_eq!(totals["revenue"]["amount"], "25.98");
+    assert_eq!(totals["revenue_unverified"]["amount"], "25.98");
+    assert_eq!(totals["revenue_verified"]["amount"], "0.00");
+    assert_eq!(totals["refunds"]["amount"], "5.00");
+    assert_eq!(totals["net_revenue"]["amount"], "20.98");
+    assert_eq!(totals["orders"], 1);
+    assert_eq!(totals["units"], 2);
+    assert_eq!(totals["customers"], 1);
+    assert_eq!(totals["average_order_value"]["amount"], "25.98");
+}
+
+#[sqlx::test(migrations = false)]
+async fn products_and_their_csv_show_the_same_numbers(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    seed(&app).await;
+    let (status, body) = get(&app, "/api/v1/sites/demo/products").await;
+    assert_eq!(status, 200, "{body}");
+    let mug = &body["products"][0];
+    assert_eq!(
+        (
+            &mug["item_id"],
+            &mug["views"],
+            &mug["add_to_carts"],
+            &mug["checkouts"],
+            &mug["purchases"],
+            &mug["units"]
+        ),
+        (
+            &json!("SKU-17"),
+            &json!(2),
+            &json!(1),
+            &json!(1),
+            &json!(1),
+            &json!(2)
+        )
+    );
+    assert_eq!(body["categories"][0]["category"], "Kitchen");
+    let csv = app
+        .client
+        .get(app.url("/api/v1/sites/demo/products.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("SKU-17,Blue mug,Kitchen,2,1,0,1,1,2,25.98,USD\r\n"),
+        "{csv}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn unknown_sites_and_bad_ranges_are_refused_with_a_reason(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let (status, body) = get(&app, "/api/v1/sites/nope/overview").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("no site \"nope\""))
+    );
+    for query in [
+        "range=forever",
+        "range=custom&from=2026-01-02&to=2026-01-01",
+        "range=custom&from=x&to=y",
+    ] {
+        let (status, body) = get(&app, &format!("/api/v1/sites/demo/hourly-sales?{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().starts_with("bad range"),
+            "{body}"
+        );
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_visit_is_attributed_to_its_touch_even_when_events_share_an_instant(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let ts = now_ms();
+    let at = |id: &str, session: &str, extra: Value| {
+        let mut e = event(id, "view_item", session, extra);
+        e["ts"] = json!(ts);
+        e
+    };
+    // Events of one batch share the instant (time = received_at - (sent_at -
+    // ts)); in one flush, in either order.
+    let referred = json!({"referrer": "https://news.example/"});
+    let batch = vec![
+        at("a-1", "s-a", json!({})),
+        at("a-2", "s-a", referred.clone()),
+    ];
+    let reversed = vec![at("b-2", "s-b", referred), at("b-1", "s-b", json!({}))];
+    for events in [batch, reversed] {
+        let body = json!({"site": "demo", "sent_at": ts, "events": events});
+        assert_eq!(app.post_events(&body).await.0, 202);
+    }
+    let (_, body) = get(&app, "/api/v1/sites/demo/overview?range=today").await;
+    assert_eq!(
+        body["sources"],
+        json!([{"name": "news.example", "sessions": 2}]),
+        "{body}"
+    );
+}
