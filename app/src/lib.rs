@@ -10,6 +10,7 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod charts;
 pub mod components;
+pub mod live;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ports;

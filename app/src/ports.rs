@@ -7,7 +7,11 @@
 use async_trait::async_trait;
 
 use crate::api::status::StatusReport;
-use crate::stats::{HourlySales, Overview, ProductPerformance, RangeQuery, StatsError};
+use crate::live::LiveSnapshot;
+use crate::stats::{
+    HourlySales, Overview, Period, ProductPerformance, RangeQuery, SessionRow, StatsError,
+    UserActivity,
+};
 
 /// Answers the Status page: database reachability, schema, version, uptime.
 #[async_trait]
@@ -22,4 +26,13 @@ pub trait StatsSource: Send + Sync + 'static {
     async fn overview(&self, query: &RangeQuery) -> Result<Overview, StatsError>;
     async fn hourly_sales(&self, query: &RangeQuery) -> Result<HourlySales, StatsError>;
     async fn products(&self, query: &RangeQuery) -> Result<ProductPerformance, StatsError>;
+    async fn users(&self, query: &RangeQuery) -> Result<UserActivity, StatsError>;
+    /// The newest sessions that started in the range, at most `limit`.
+    async fn sessions(
+        &self,
+        query: &RangeQuery,
+        limit: i64,
+    ) -> Result<(Period, Vec<SessionRow>), StatsError>;
+    /// The Real-Time page's first snapshot (the socket pushes the next).
+    async fn live(&self, query: &RangeQuery) -> Result<LiveSnapshot, StatsError>;
 }

@@ -9,8 +9,8 @@ use leptos_router::{
 
 use crate::components::header::Header;
 use crate::pages::{
-    hourly::HourlyPage, not_built::NotBuilt, not_found::NotFound, overview::OverviewPage,
-    products::ProductsPage, status::StatusPage,
+    hourly::HourlyPage, not_found::NotFound, overview::OverviewPage, products::ProductsPage,
+    realtime::RealtimePage, status::StatusPage, users::UsersPage,
 };
 
 /// The full HTML document the server streams for every page.
@@ -54,8 +54,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/hourly") view=HourlyPage ssr=SsrMode::Async/>
                     <Route path=path!("/products") view=ProductsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/realtime") view=|| view! { <NotBuilt page="Real-Time"/> } ssr=SsrMode::Async/>
-                    <Route path=path!("/users") view=|| view! { <NotBuilt page="User Activity"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/realtime") view=RealtimePage ssr=SsrMode::Async/>
+                    <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/status") view=StatusPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

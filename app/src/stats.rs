@@ -48,7 +48,7 @@ impl RangeQuery {
 }
 
 /// Percent-encodes what may not stand in a query value.
-fn encode(value: &str) -> String {
+pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
@@ -201,6 +201,65 @@ pub struct ProductRow {
     pub purchases: i64,
     pub units: i64,
     pub revenue: i64,
+}
+
+/// User Activity: visits, new and returning visitors, and who buys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserActivity {
+    pub period: Period,
+    pub sessions: i64,
+    /// Page views in those sessions, for pages per session.
+    pub pages: i64,
+    /// Summed session length in seconds, for the average.
+    pub seconds: i64,
+    /// Visitors whose first visit ever was in the range, and the others.
+    pub new_visitors: i64,
+    pub returning_visitors: i64,
+    pub customers: Vec<CustomerRow>,
+    pub devices: Vec<Share>,
+    pub browsers: Vec<Share>,
+    pub campaigns: Vec<Share>,
+}
+
+/// A customer (the shop's `user_id`, else the visitor) by lifetime spend.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    pub customer: String,
+    pub orders: i64,
+    /// Minor units of the site currency.
+    pub spend: i64,
+    /// `YYYY-MM-DD HH:MM` in the site's zone.
+    pub last_seen: String,
+}
+
+/// One visit, as the sessions list shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub visitor_id: String,
+    /// `YYYY-MM-DD HH:MM:SS` in the site's zone.
+    pub started_at: String,
+    pub seconds: i64,
+    pub pages: i64,
+    pub events: i64,
+    pub entry_url: Option<String>,
+    pub exit_url: Option<String>,
+    pub referrer_host: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub device: String,
+    pub browser: String,
+    pub purchases: i64,
+}
+
+/// `m:ss` or `h:mm:ss` for a duration in seconds.
+pub fn duration(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
 }
 
 /// Why the numbers for a page could not be had. Safe to show: no internal

@@ -160,3 +160,58 @@ test("names from the internet are shown as text, never run", async ({ page, requ
   expect(dialogs).toEqual([]);
   await expect(page.locator("img[src=x], svg[onload]")).toHaveCount(0);
 });
+
+test("Real-Time updates by itself when a purchase arrives", async ({ page, request }, testInfo) => {
+  const live = createSite("live");
+  await send(request, live, [{ type: "page_view", visitor: "v-l", session: "s-l", url: "https://shop.example/" }]);
+  await gotoHydrated(page, `/realtime?site=${live.key}`);
+  await expect(page.getByTestId("live-status")).toContainText("● Live");
+  const figure = (name: string) => page.getByTestId(name).locator(".kpi-value");
+  await expect(figure("live-visitors-now")).toHaveText("1");
+  await expect(figure("live-orders-today")).toHaveText("0");
+  // A marker on the page: it is still there after the update, so the page
+  // was not reloaded.
+  await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+  await send(request, live, [
+    {
+      type: "purchase",
+      visitor: "v-l",
+      session: "s-l",
+      transaction_id: "L-1",
+      currency: "USD",
+      value: 12.5,
+      items: [{ item_id: "A", item_name: "Blue mug", price: 12.5, quantity: 1 }],
+    },
+  ]);
+  // Pushed about once a second; the bound only keeps a broken push from
+  // hanging the suite (the freshness figure belongs to the benchmark).
+  await expect(figure("live-revenue-today")).toHaveText("$12.50", { timeout: 5_000 });
+  await expect(figure("live-orders-today")).toHaveText("1");
+  await expect(figure("live-purchased")).toHaveText("1");
+  await expect(page.getByTestId("feed").locator("tbody tr").first()).toContainText("purchase");
+  await expect(page.getByTestId("feed").locator("tbody tr").first()).toContainText("Blue mug");
+  expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await screenshot(page, testInfo, `realtime-${scheme}`);
+  }
+});
+
+test("User Activity shows sessions, new visitors, top customers and where they came from", async ({ page }, testInfo) => {
+  await gotoHydrated(page, `/users?site=${site.key}&range=7d`);
+  const report = new Report(page);
+  await expect(report.kpi("Sessions")).toHaveText("3");
+  await expect(report.kpi("New visitors")).toHaveText("3");
+  await expect(report.kpi("Returning visitors")).toHaveText("0");
+  await expect(report.kpi("Pages per session")).toHaveText("1.0");
+  // v-1 bought twice (T-1 in the browser, T-3 signed), v-3 once.
+  const customers = page.getByTestId("customers").locator("tbody tr");
+  await expect(customers).toHaveCount(2);
+  expect((await customers.nth(0).locator("th, td").allInnerTexts()).slice(0, 3)).toEqual(["v-1", "2", "$29.00"]);
+  expect((await customers.nth(1).locator("th, td").allInnerTexts()).slice(0, 3)).toEqual(["v-3", "1", "$11.00"]);
+  expect(await report.cells("user-devices", "desktop")).toEqual(["desktop", "3"]);
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await screenshot(page, testInfo, `users-${scheme}`);
+  }
+});

@@ -25,14 +25,14 @@ export const test = base.extend<{ browserErrors: string[] }>({
 
 /**
  * Chromium logs "Failed to load resource: the server responded with a status
- * of 501 (Not Implemented)" (or 404) whenever the main document answers with
- * an error status, even though the page renders fine. The unbuilt sections
- * answer 501 and unknown paths 404 on purpose, so exactly that message, for
- * the document's own URL, is not an error. The same message for any other
+ * of 404 (Not Found)" whenever the main document answers with an error
+ * status, even though the page renders fine. Unknown paths and sites answer
+ * 404 on purpose, so exactly that message, for the document's own URL, is
+ * not an error. The same message for any other
  * resource (a script, the WASM, a server function) still fails the test.
  */
 function isDeliberateDocumentStatus(message: ConsoleMessage, page: Page): boolean {
-  const deliberate = /^Failed to load resource: the server responded with a status of (404|501) \(/;
+  const deliberate = /^Failed to load resource: the server responded with a status of 404 \(/;
   return deliberate.test(message.text()) && message.location().url === page.url();
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dashboard;
 pub mod demo;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod routes;
 pub mod startup;

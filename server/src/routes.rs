@@ -27,7 +27,7 @@ use tower_http::{
 use crate::{
     dashboard, demo,
     ingest::{http, pipeline::Ingestor, signature, ws},
-    store,
+    live, store,
 };
 
 /// How long `/healthz` waits for the database before calling it unreachable.
@@ -40,6 +40,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub status: Arc<dyn StatusSource>,
     pub stats: Arc<dyn StatsSource>,
+    pub live: live::Hub,
     pub ingestor: Ingestor,
 }
 
@@ -88,7 +89,8 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(health_show))
         .merge(ingestion)
-        .merge(dashboard::api::router(state.stats.clone()).layer(CompressionLayer::new()));
+        .merge(dashboard::api::router(state.stats.clone()).layer(CompressionLayer::new()))
+        .merge(live::router(state.live.clone()));
     if demo_store {
         router = router.merge(demo::router(state.ingestor.clone()));
     }

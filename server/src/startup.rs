@@ -97,6 +97,7 @@ impl Application {
             leptos_options,
             status: Arc::new(store::PgStatus::new(pool.clone(), started)),
             stats: crate::dashboard::PgStats::new(pool.clone()),
+            live: crate::live::Hub::new(pool.clone()),
             pool,
             ingestor,
         };

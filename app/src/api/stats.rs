@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::stats::{HourlySales, Overview, ProductPerformance, RangeQuery};
 
 #[server]
-pub async fn get_overview(query: RangeQuery) -> Result<Overview, ServerFnError> {
+pub async fn get_overview(#[server(default)] query: RangeQuery) -> Result<Overview, ServerFnError> {
     let mut overview = answer(source()?.overview(&query).await)?;
     let hourly = overview.period.from == overview.period.to;
     overview.revenue_chart = crate::charts::bars(
@@ -24,7 +24,9 @@ pub async fn get_overview(query: RangeQuery) -> Result<Overview, ServerFnError> 
 }
 
 #[server]
-pub async fn get_hourly_sales(query: RangeQuery) -> Result<HourlySales, ServerFnError> {
+pub async fn get_hourly_sales(
+    #[server(default)] query: RangeQuery,
+) -> Result<HourlySales, ServerFnError> {
     let mut sales = answer(source()?.hourly_sales(&query).await)?;
     let buckets: Vec<crate::stats::Bucket> = sales
         .rows
@@ -44,8 +46,26 @@ pub async fn get_hourly_sales(query: RangeQuery) -> Result<HourlySales, ServerFn
 }
 
 #[server]
-pub async fn get_products(query: RangeQuery) -> Result<ProductPerformance, ServerFnError> {
+pub async fn get_products(
+    #[server(default)] query: RangeQuery,
+) -> Result<ProductPerformance, ServerFnError> {
     answer(source()?.products(&query).await)
+}
+
+#[server]
+pub async fn get_users(
+    #[server(default)] query: RangeQuery,
+) -> Result<crate::stats::UserActivity, ServerFnError> {
+    answer(source()?.users(&query).await)
+}
+
+/// The Real-Time page's first snapshot, so it renders with numbers before
+/// the socket takes over.
+#[server]
+pub async fn get_live(
+    #[server(default)] query: RangeQuery,
+) -> Result<crate::live::LiveSnapshot, ServerFnError> {
+    answer(source()?.live(&query).await)
 }
 
 #[cfg(feature = "ssr")]

@@ -10,20 +10,16 @@ export const SECTIONS = [
   { path: "/status", label: "Status" },
 ] as const;
 
-/** Sections that show the "not built yet" placeholder and answer 501. */
-export const NOT_BUILT = SECTIONS.filter((section) => ["/realtime", "/users"].includes(section.path));
 
-/** The frame around every page: header, main navigation and the placeholders. */
+/** The frame around every page: header, main navigation and the not-found page. */
 export class Shell {
   readonly header: Locator;
   readonly nav: Locator;
-  readonly notBuilt: Locator;
   readonly notFound: Locator;
 
   constructor(readonly page: Page) {
     this.header = page.locator("header");
     this.nav = this.header.locator('nav[aria-label="Main"]');
-    this.notBuilt = page.getByTestId("not-built");
     this.notFound = page.getByTestId("not-found");
   }
 

@@ -51,6 +51,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(stats: Stats) -> Router<S> {
         .route("/api/v1/sites/{site}/hourly-sales", get(hourly_sales_show))
         .route("/api/v1/sites/{site}/products", get(products_show))
         .route("/api/v1/sites/{site}/products.csv", get(products_csv))
+        .route("/api/v1/sites/{site}/users", get(users_show))
+        .route("/api/v1/sites/{site}/sessions", get(sessions_index))
+        .route("/api/v1/sites/{site}/realtime", get(realtime_show))
+        .route(
+            "/api/v1/sites/{site}/events/recent",
+            get(recent_events_index),
+        )
         .with_state(stats)
 }
 
@@ -119,6 +126,94 @@ async fn products_show(
                 "categories": products.categories.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
             }))
             .into_response()
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+async fn users_show(
+    State(stats): State<Stats>,
+    Path(site): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Response {
+    let users = match stats.users(&params.for_site(site)).await {
+        Ok(users) => users,
+        Err(error) => return failure(&error),
+    };
+    let cur = users.period.currency.clone();
+    Json(json!({
+        "period": users.period,
+        "sessions": users.sessions,
+        "page_views": users.pages,
+        "session_seconds_total": users.seconds,
+        "new_visitors": users.new_visitors,
+        "returning_visitors": users.returning_visitors,
+        "top_customers": users.customers.iter().map(|c| json!({
+            "customer": c.customer, "orders": c.orders,
+            "spend": amount(c.spend, &cur), "last_seen": c.last_seen,
+        })).collect::<Vec<_>>(),
+        "devices": users.devices,
+        "browsers": users.browsers,
+        "utm_campaigns": users.campaigns,
+    }))
+    .into_response()
+}
+
+/// Sessions listed at most (newest first).
+const MAX_SESSIONS: i64 = 100;
+
+async fn sessions_index(
+    State(stats): State<Stats>,
+    Path(site): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Response {
+    match stats.sessions(&params.for_site(site), MAX_SESSIONS).await {
+        Ok((period, sessions)) => {
+            Json(json!({ "period": period, "sessions": sessions })).into_response()
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+async fn realtime_show(State(stats): State<Stats>, Path(site): Path<String>) -> Response {
+    let query = RangeParams::default().for_site(site);
+    match stats.live(&query).await {
+        Ok(live) => {
+            let cur = live.currency.clone();
+            Json(json!({
+                "site": live.site,
+                "taken_at": live.taken_at,
+                "visitors_last_5_minutes": live.visitors,
+                "active_carts": live.active_carts,
+                "checking_out": live.checking_out,
+                "purchased": live.purchased,
+                "revenue_today": amount(live.revenue_today, &cur),
+                "orders_today": live.orders_today,
+                "events_per_minute": live.minutes,
+                "events_by_type": live.by_type,
+            }))
+            .into_response()
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+async fn recent_events_index(State(stats): State<Stats>, Path(site): Path<String>) -> Response {
+    let query = RangeParams::default().for_site(site);
+    match stats.live(&query).await {
+        Ok(live) => {
+            let cur = live.currency.clone();
+            let events: Vec<Value> = live
+                .feed
+                .iter()
+                .map(|e| {
+                    json!({
+                        "at": e.at, "type": e.kind, "source": e.source, "subject": e.subject,
+                        "value": e.value.map(|v| amount(v, &cur)),
+                    })
+                })
+                .collect();
+            Json(json!({ "site": live.site, "events": events })).into_response()
         }
         Err(error) => failure(&error),
     }

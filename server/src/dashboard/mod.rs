@@ -9,10 +9,11 @@ pub mod range;
 use std::sync::Arc;
 
 use app::{
+    live::LiveSnapshot,
     ports::StatsSource,
     stats::{
         Bucket, Figure, HourRow, HourlySales, Overview, Period, ProductPerformance, RangeQuery,
-        StatsError,
+        SessionRow, StatsError, UserActivity,
     },
 };
 use async_trait::async_trait;
@@ -32,6 +33,7 @@ use crate::store::{
 pub const MAX_PRODUCTS: i64 = 1_000;
 const TOP_PRODUCTS: i64 = 5;
 const TOP_SOURCES: i64 = 10;
+const TOP_CUSTOMERS: i64 = 10;
 
 /// The port's implementation over PostgreSQL.
 #[derive(Clone)]
@@ -44,11 +46,10 @@ impl PgStats {
         Arc::new(Self { pool })
     }
 
-    /// The site asked for (or the first one), its zone, and the resolved
-    /// span with the previous one when comparing.
-    async fn scope(&self, query: &RangeQuery) -> Result<Scope, StatsError> {
+    /// The site asked for, or the first one.
+    async fn site(&self, key: Option<&String>) -> Result<(Site, Vec<Site>), StatsError> {
         let sites = store::sites::list(&self.pool).await.map_err(unavailable)?;
-        let site = match &query.site {
+        let site = match key {
             Some(key) => sites
                 .iter()
                 .find(|s| &s.site_key == key)
@@ -56,6 +57,13 @@ impl PgStats {
             None => sites.first().ok_or(StatsError::NoSites)?,
         }
         .clone();
+        Ok((site, sites))
+    }
+
+    /// The site asked for (or the first one), its zone, and the resolved
+    /// span with the previous one when comparing.
+    async fn scope(&self, query: &RangeQuery) -> Result<Scope, StatsError> {
+        let (site, sites) = self.site(query.site.as_ref()).await?;
         let tz: Tz = site.timezone.parse().unwrap_or(Tz::UTC);
         let today = Utc::now().with_timezone(&tz).date_naive();
         let span = range::resolve(
@@ -227,6 +235,53 @@ impl StatsSource for PgStats {
             totals,
             chart: String::new(),
         })
+    }
+
+    async fn users(&self, query: &RangeQuery) -> Result<UserActivity, StatsError> {
+        let scope = self.scope(query).await?;
+        let (pool, w) = (&self.pool, scope.window());
+        let (sessions, pages, seconds) = sql::visits(pool, w).await.map_err(unavailable)?;
+        let (new_visitors, returning_visitors) =
+            sql::new_and_returning(pool, w).await.map_err(unavailable)?;
+        Ok(UserActivity {
+            sessions,
+            pages,
+            seconds,
+            new_visitors,
+            returning_visitors,
+            customers: sql::top_customers(pool, w, &scope.site.timezone, TOP_CUSTOMERS)
+                .await
+                .map_err(unavailable)?,
+            devices: sql::devices(pool, w).await.map_err(unavailable)?,
+            browsers: sql::sessions_by(pool, w, sql::Breakdown::Browser, TOP_SOURCES)
+                .await
+                .map_err(unavailable)?,
+            campaigns: sql::sessions_by(pool, w, sql::Breakdown::Campaign, TOP_SOURCES)
+                .await
+                .map_err(unavailable)?,
+            period: scope.period,
+        })
+    }
+
+    async fn sessions(
+        &self,
+        query: &RangeQuery,
+        limit: i64,
+    ) -> Result<(Period, Vec<SessionRow>), StatsError> {
+        let scope = self.scope(query).await?;
+        let rows = sql::session_list(&self.pool, scope.window(), &scope.site.timezone, limit)
+            .await
+            .map_err(unavailable)?;
+        Ok((scope.period, rows))
+    }
+
+    async fn live(&self, query: &RangeQuery) -> Result<LiveSnapshot, StatsError> {
+        let (site, _) = self.site(query.site.as_ref()).await?;
+        let mut snapshot = store::live::snapshot(&self.pool, &site, Utc::now())
+            .await
+            .map_err(unavailable)?;
+        snapshot.chart = crate::live::chart(&snapshot);
+        Ok(snapshot)
     }
 
     async fn products(&self, query: &RangeQuery) -> Result<ProductPerformance, StatsError> {

@@ -15,6 +15,7 @@ use crate::config::DatabaseConfig;
 
 pub mod drift;
 pub mod flush;
+pub mod live;
 mod rollups;
 pub mod sites;
 pub mod stats;

@@ -2,7 +2,7 @@
 //! `hourly_customers`, `product_performance`, `sessions`), never raw events,
 //! each query on an index that starts with `(site_id, <time>)`.
 
-use app::stats::{Bucket, FunnelStep, HourRow, ProductRow, Share};
+use app::stats::{Bucket, CustomerRow, FunnelStep, HourRow, ProductRow, SessionRow, Share};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -252,6 +252,161 @@ pub async fn products(
             purchases: r.7,
             units: r.8,
             revenue: r.9,
+        })
+        .collect())
+}
+
+/// Sessions started in the window: how many, their page views and their
+/// summed length in seconds.
+pub async fn visits(pool: &PgPool, w: Window<'_>) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT count(*), coalesce(sum(pages), 0)::int8,",
+        "       coalesce(sum(extract(epoch FROM last_seen - started_at)), 0)::int8",
+        "  FROM sessions WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .fetch_one(pool)
+    .await
+}
+
+/// Visitors of the window whose first visit was in it, and the others.
+pub async fn new_and_returning(pool: &PgPool, w: Window<'_>) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT count(*) FILTER (WHERE u.first_seen >= $2), count(*) FILTER (WHERE u.first_seen < $2)",
+        "  FROM (SELECT DISTINCT visitor_id FROM sessions",
+        "         WHERE site_id = $1 AND started_at >= $2 AND started_at < $3) v",
+        "  JOIN user_activity u ON u.site_id = $1 AND u.visitor_id = v.visitor_id",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .fetch_one(pool)
+    .await
+}
+
+/// Customers seen in the window with the highest lifetime spend.
+pub async fn top_customers(
+    pool: &PgPool,
+    w: Window<'_>,
+    tz: &str,
+    limit: i64,
+) -> Result<Vec<CustomerRow>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(concat!(
+        "SELECT coalesce(user_id, visitor_id), orders, spend,",
+        "       to_char(last_seen AT TIME ZONE $4, 'YYYY-MM-DD HH24:MI')",
+        "  FROM user_activity",
+        " WHERE site_id = $1 AND orders > 0 AND last_seen >= $2 AND first_seen < $3",
+        " ORDER BY spend DESC, 1 LIMIT $5",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(tz)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(customer, orders, spend, last_seen)| CustomerRow {
+            customer,
+            orders,
+            spend,
+            last_seen,
+        })
+        .collect())
+}
+
+/// Sessions by a column of `sessions` (browser or UTM campaign).
+pub async fn sessions_by(
+    pool: &PgPool,
+    w: Window<'_>,
+    column: Breakdown,
+    limit: i64,
+) -> Result<Vec<Share>, sqlx::Error> {
+    let query = match column {
+        Breakdown::Browser => concat!(
+            "SELECT browser, count(*) FROM sessions",
+            " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
+            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
+        ),
+        Breakdown::Campaign => concat!(
+            "SELECT utm_campaign, count(*) FROM sessions",
+            " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3 AND utm_campaign IS NOT NULL",
+            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
+        ),
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(query)
+        .bind(w.site_id)
+        .bind(w.start)
+        .bind(w.end)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(shares(rows))
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Breakdown {
+    Browser,
+    Campaign,
+}
+
+/// The newest sessions started in the window.
+pub async fn session_list(
+    pool: &PgPool,
+    w: Window<'_>,
+    tz: &str,
+    limit: i64,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    type Row = (
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT session_id, visitor_id, to_char(started_at AT TIME ZONE $4, 'YYYY-MM-DD HH24:MI:SS'),",
+        "       extract(epoch FROM last_seen - started_at)::int8, pages, events, entry_url, exit_url,",
+        "       referrer_host, utm_source, utm_campaign, device, browser, purchases",
+        "  FROM sessions WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
+        " ORDER BY started_at DESC, session_id LIMIT $5",
+    ))
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(tz)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SessionRow {
+            session_id: r.0,
+            visitor_id: r.1,
+            started_at: r.2,
+            seconds: r.3,
+            pages: r.4,
+            events: r.5,
+            entry_url: r.6,
+            exit_url: r.7,
+            referrer_host: r.8,
+            utm_source: r.9,
+            utm_campaign: r.10,
+            device: r.11,
+            browser: r.12,
+            purchases: r.13,
         })
         .collect())
 }

@@ -4,6 +4,7 @@
 mod demo;
 mod helpers;
 mod ingest;
+mod live;
 mod overload;
 mod shell;
 mod stats;

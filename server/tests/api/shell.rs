@@ -99,26 +99,18 @@ async fn status_page_is_rendered_with_real_data_in_the_first_html(pool: PgPool) 
 }
 
 #[sqlx::test(migrations = false)]
-async fn report_pages_answer_sections_not_built_yet_501_and_unknown_paths_404(pool: PgPool) {
+async fn report_pages_need_a_site_and_unknown_paths_answer_404(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    for path in ["/", "/hourly", "/products"] {
+    for path in ["/", "/hourly", "/products", "/realtime", "/users"] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 404, "{path} without any site");
         let html = response.text().await.unwrap();
         assert!(html.contains("no site exists yet"), "{path}: {html}");
     }
     crate::helpers::create_site(&pool, "demo").await;
-    for path in ["/", "/hourly", "/products"] {
+    for path in ["/", "/hourly", "/products", "/realtime", "/users"] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path} with a site");
-    }
-    for path in ["/realtime", "/users"] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), 501, "{path}");
-        assert!(
-            response.text().await.unwrap().contains("not built yet"),
-            "{path}"
-        );
     }
     let response = app
         .client
@@ -171,4 +163,30 @@ async fn pages_are_compressed_and_tiny_ingestion_answers_are_not(pool: PgPool) {
         .unwrap();
     assert_eq!(answer.status(), 202);
     assert!(!answer.headers().contains_key("content-encoding"));
+}
+
+/// What a hydrated page sends when its URL has no query string at all.
+#[sqlx::test(migrations = false)]
+async fn report_server_functions_take_an_empty_range(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    crate::helpers::create_site(&pool, "demo").await;
+    for path in [
+        app::api::stats::GetOverview::PATH,
+        app::api::stats::GetHourlySales::PATH,
+        app::api::stats::GetProducts::PATH,
+        app::api::stats::GetUsers::PATH,
+        app::api::stats::GetLive::PATH,
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains(r#""site":"demo""#), "{path}: {body}");
+    }
 }

@@ -239,3 +239,64 @@ async fn a_visit_is_attributed_to_its_touch_even_when_events_share_an_instant(po
         "{body}"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn users_sessions_realtime_and_recent_events_answer_from_the_same_data(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    seed(&app).await;
+
+    let (status, users) = get(&app, "/api/v1/sites/demo/users?range=today").await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(
+        (users["sessions"].as_i64(), users["page_views"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(users["new_visitors"], 2);
+    assert_eq!(users["returning_visitors"], 0);
+    assert_eq!(
+        users["top_customers"],
+        json!([{"customer": "cust-1", "orders": 1, "spend": {"amount": "25.98", "currency": "USD"},
+                "last_seen": users["top_customers"][0]["last_seen"]}])
+    );
+    assert_eq!(
+        users["devices"],
+        json!([{"name": "desktop", "sessions": 2}])
+    );
+
+    let (status, sessions) = get(&app, "/api/v1/sites/demo/sessions?range=today").await;
+    assert_eq!(status, 200, "{sessions}");
+    let rows = sessions["sessions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let first = rows.iter().find(|s| s["session_id"] == "s-1").expect("s-1");
+    assert_eq!(
+        (first["pages"].as_i64(), first["purchases"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(first["utm_source"], "news");
+
+    let (status, live) = get(&app, "/api/v1/sites/demo/realtime").await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["orders_today"], 1);
+    assert_eq!(live["revenue_today"]["amount"], "25.98");
+    assert_eq!(live["visitors_last_5_minutes"], 2);
+    assert_eq!(live["purchased"], 1);
+    let per_minute: i64 = live["events_per_minute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["web"].as_i64().unwrap())
+        .sum();
+    assert_eq!(per_minute, 8);
+
+    let (status, recent) = get(&app, "/api/v1/sites/demo/events/recent").await;
+    assert_eq!(status, 200, "{recent}");
+    assert_eq!(recent["events"].as_array().map(Vec::len), Some(8));
+    let refund = recent["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "refund")
+        .expect("the refund");
+    assert_eq!(refund["value"]["amount"], "5.00");
+}

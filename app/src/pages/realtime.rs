@@ -1,0 +1,206 @@
+//! Real-Time: who is on the store now, carts and checkouts in progress,
+//! today's sales, events per minute and a live feed. Rendered with a first
+//! snapshot on the server; once hydrated, a WebSocket (`/api/live/ws`)
+//! pushes a new snapshot about once a second. No polling: if the socket
+//! drops, it reconnects and the next snapshot is complete.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    api::stats::get_live,
+    components::{
+        figures::Chart,
+        range::{use_range_query, StatsFailure},
+    },
+    live::LiveSnapshot,
+    stats::{count, money},
+};
+
+#[component]
+pub fn RealtimePage() -> impl IntoView {
+    let query = use_range_query();
+    let first = Resource::new(move || query.get(), get_live);
+    let pushed: RwSignal<Option<LiveSnapshot>> = RwSignal::new(None);
+    let connected = RwSignal::new(false);
+    view! {
+        <Title text="Real-Time"/>
+        <section class="report">
+            <h1>"Real-Time"</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || {
+                    first
+                        .get()
+                        .map(|result| match result {
+                            Ok(snapshot) => {
+                                listen(&snapshot.site, pushed, connected);
+                                view! { <Live first=snapshot pushed connected/> }.into_any()
+                            }
+                            Err(error) => view! { <StatsFailure error/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Live(
+    first: LiveSnapshot,
+    pushed: RwSignal<Option<LiveSnapshot>>,
+    connected: RwSignal<bool>,
+) -> impl IntoView {
+    let snap = Memo::new(move |_| pushed.get().unwrap_or_else(|| first.clone()));
+    let figure = move |label: &'static str,
+                       value: Box<dyn Fn(&LiveSnapshot) -> String + Send + Sync>| {
+        let testid = format!("live-{}", label.to_lowercase().replace(' ', "-"));
+        view! {
+            <div class="kpi" data-testid=testid>
+                <span class="kpi-label">{label}</span>
+                <span class="kpi-value">{move || value(&snap.get())}</span>
+            </div>
+        }
+    };
+    view! {
+        <p class="live-status" data-testid="live-status">
+            {move || if connected.get() { "● Live" } else { "○ Connecting…" }}
+            <span class="muted">{move || format!(" · updated {}", snap.get().taken_at)}</span>
+        </p>
+        <div class="kpis">
+            {figure("Visitors now", Box::new(|s| count(s.visitors)))}
+            {figure("Active carts", Box::new(|s| count(s.active_carts)))}
+            {figure("Checking out", Box::new(|s| count(s.checking_out)))}
+            {figure("Purchased", Box::new(|s| count(s.purchased)))}
+            {figure("Revenue today", Box::new(|s| money(s.revenue_today, &s.currency)))}
+            {figure("Orders today", Box::new(|s| count(s.orders_today)))}
+        </div>
+        <p class="muted small">
+            "Visitors: last 5 minutes. Carts, checkouts and purchases: sessions active in the last 10 minutes."
+        </p>
+        <div class="panel">
+            {move || view! { <Chart svg=snap.get().chart label="Events per minute, last 60 minutes".to_owned()/> }}
+        </div>
+        <div class="columns">
+            <section class="panel">
+                <h2>"Last 60 minutes by type"</h2>
+                <table class="numbers" data-testid="by-type">
+                    <thead><tr><th>"Event"</th><th class="num">"Events"</th></tr></thead>
+                    <tbody>
+                        {move || snap.get().by_type.into_iter().map(|(kind, n)| view! {
+                            <tr><td>{kind}</td><td class="num">{count(n)}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                <h2>"By source"</h2>
+                <table class="numbers" data-testid="by-source">
+                    <thead><tr><th>"Source"</th><th class="num">"Events"</th></tr></thead>
+                    <tbody>
+                        {move || {
+                            let s = snap.get();
+                            let sum = |f: fn(&crate::live::MinuteRow) -> i64| s.minutes.iter().map(f).sum::<i64>();
+                            [("web", sum(|m| m.web)), ("app", sum(|m| m.app)), ("server", sum(|m| m.server))]
+                                .into_iter()
+                                .map(|(name, n)| view! { <tr><td>{name}</td><td class="num">{count(n)}</td></tr> })
+                                .collect_view()
+                        }}
+                    </tbody>
+                </table>
+            </section>
+            <section class="panel scroll">
+                <h2>"Latest events"</h2>
+                <table class="numbers" data-testid="feed">
+                    <thead><tr><th>"Time"</th><th>"Event"</th><th>"Source"</th><th>"About"</th><th class="num">"Value"</th></tr></thead>
+                    <tbody>
+                        {move || {
+                            let s = snap.get();
+                            s.feed.into_iter().map(|e| {
+                                let value = e.value.map(|v| money(v, &s.currency)).unwrap_or_default();
+                                view! {
+                                    <tr>
+                                        <td>{e.at}</td><td>{e.kind}</td><td>{e.source}</td>
+                                        <td class="subject">{e.subject}</td><td class="num">{value}</td>
+                                    </tr>
+                                }
+                            }).collect_view()
+                        }}
+                    </tbody>
+                </table>
+            </section>
+        </div>
+    }
+}
+
+/// Opens the socket (in the browser only) and keeps it open while the page
+/// is shown: every message replaces the snapshot; a closed socket is
+/// reopened after a second.
+#[cfg(feature = "hydrate")]
+fn listen(site: &str, pushed: RwSignal<Option<LiveSnapshot>>, connected: RwSignal<bool>) {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
+    let alive = Arc::new(AtomicBool::new(true));
+    let url = {
+        let location = window().location();
+        let scheme = if location.protocol().ok().as_deref() == Some("https:") {
+            "wss"
+        } else {
+            "ws"
+        };
+        let host = location.host().unwrap_or_default();
+        format!(
+            "{scheme}://{host}/api/live/ws?site={}",
+            crate::stats::encode(site)
+        )
+    };
+    open(url, pushed, connected, alive.clone());
+    on_cleanup(move || alive.store(false, Ordering::Relaxed));
+}
+
+#[cfg(feature = "hydrate")]
+fn open(
+    url: String,
+    pushed: RwSignal<Option<LiveSnapshot>>,
+    connected: RwSignal<bool>,
+    alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    use wasm_bindgen::{closure::Closure, JsCast as _};
+    use web_sys::{MessageEvent, WebSocket};
+
+    if !alive.load(Ordering::Relaxed) {
+        return;
+    }
+    let Ok(socket) = WebSocket::new(&url) else {
+        return;
+    };
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(text) = event.data().as_string() {
+            if let Ok(snapshot) = serde_json::from_str::<LiveSnapshot>(&text) {
+                connected.set(true);
+                pushed.set(Some(snapshot));
+            }
+        }
+    });
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let retry = alive.clone();
+    let on_close = Closure::<dyn FnMut()>::new(move || {
+        connected.set(false);
+        let (url, retry) = (url.clone(), retry.clone());
+        set_timeout(
+            move || open(url, pushed, connected, retry),
+            std::time::Duration::from_secs(1),
+        );
+    });
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    on_close.forget();
+    // Leaving the page closes the socket; `alive` stops the reconnect.
+    let socket = send_wrapper::SendWrapper::new(socket);
+    on_cleanup(move || {
+        let _ = socket.close();
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn listen(_site: &str, _pushed: RwSignal<Option<LiveSnapshot>>, _connected: RwSignal<bool>) {}

@@ -1,0 +1,169 @@
+//! Pushing the Real-Time page: `GET /api/live/ws?site=…` streams a
+//! [`LiveSnapshot`] about once a second.
+//!
+//! One ticker per watched site takes the snapshot from PostgreSQL (never
+//! from this process's memory, so every process behind a load balancer
+//! pushes the same numbers) and publishes it on a `watch` channel: each
+//! socket only ever holds the newest snapshot, so a slow browser skips
+//! ticks instead of growing a queue. The ticker stops when its last watcher
+//! leaves. Bounded: at most [`MAX_SITES`] sites watched and
+//! [`MAX_WATCHERS`] sockets per process; past them, 503.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use app::live::LiveSnapshot;
+use axum::{
+    extract::{
+        ws::{Message, WebSocket},
+        Query, State, WebSocketUpgrade,
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::store::{self, sites::Site};
+
+const TICK: Duration = Duration::from_secs(1);
+pub const MAX_SITES: usize = 1_000;
+pub const MAX_WATCHERS: usize = 10_000;
+
+type Snapshot = Arc<LiveSnapshot>;
+
+/// The tickers, by site key.
+#[derive(Clone)]
+pub struct Hub {
+    pool: PgPool,
+    sites: Arc<Mutex<HashMap<String, watch::Sender<Snapshot>>>>,
+}
+
+impl Hub {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            sites: Arc::default(),
+        }
+    }
+
+    /// A receiver of `site`'s snapshots, starting its ticker if needed.
+    /// `None` past the bounds.
+    fn subscribe(&self, site: Site) -> Option<watch::Receiver<Snapshot>> {
+        let mut sites = self.sites.lock().unwrap_or_else(|p| p.into_inner());
+        sites.retain(|_, sender| !sender.is_closed());
+        let watchers: usize = sites.values().map(watch::Sender::receiver_count).sum();
+        if watchers >= MAX_WATCHERS {
+            return None;
+        }
+        if let Some(sender) = sites.get(&site.site_key) {
+            return Some(sender.subscribe());
+        }
+        if sites.len() >= MAX_SITES {
+            return None;
+        }
+        let (sender, receiver) = watch::channel(Snapshot::default());
+        sites.insert(site.site_key.clone(), sender.clone());
+        tokio::spawn(tick(self.pool.clone(), site, sender));
+        Some(receiver)
+    }
+}
+
+/// Takes a snapshot every [`TICK`] while anyone watches.
+async fn tick(pool: PgPool, site: Site, sender: watch::Sender<Snapshot>) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq = 0;
+    while sender.receiver_count() > 0 {
+        interval.tick().await;
+        match store::live::snapshot(&pool, &site, Utc::now()).await {
+            Ok(mut snapshot) => {
+                seq += 1;
+                snapshot.seq = seq;
+                snapshot.chart = chart(&snapshot);
+                sender.send_replace(Arc::new(snapshot));
+            }
+            // The page keeps its last numbers; the next tick tries again.
+            Err(error) => tracing::warn!(error = %store::describe(&error), "live snapshot failed"),
+        }
+    }
+}
+
+/// Events per minute, drawn like the other charts.
+pub fn chart(snapshot: &LiveSnapshot) -> String {
+    let buckets: Vec<app::stats::Bucket> = snapshot
+        .minutes
+        .iter()
+        .map(|m| app::stats::Bucket {
+            label: format!("today {}", m.minute),
+            // The chart draws minor units; counts are whole.
+            value: m.total() * 100,
+        })
+        .collect();
+    app::charts::bars(
+        "Events per minute, last 60 minutes",
+        "Minute",
+        "Events",
+        &buckets,
+    )
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(hub: Hub) -> Router<S> {
+    Router::new()
+        .route("/api/live/ws", get(live_socket))
+        .with_state(hub)
+}
+
+#[derive(Deserialize)]
+struct LiveParams {
+    site: String,
+}
+
+async fn live_socket(
+    State(hub): State<Hub>,
+    Query(params): Query<LiveParams>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let site = match store::sites::find(&hub.pool, &params.site).await {
+        Ok(Some(site)) => site,
+        Ok(None) => return (StatusCode::NOT_FOUND, "unknown site").into_response(),
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    };
+    let Some(receiver) = hub.subscribe(site) else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many live dashboards").into_response();
+    };
+    upgrade
+        .max_message_size(1024)
+        .on_upgrade(move |socket| push(socket, receiver))
+}
+
+/// Sends each new snapshot until the browser leaves.
+async fn push(mut socket: WebSocket, mut receiver: watch::Receiver<Snapshot>) {
+    loop {
+        tokio::select! {
+            changed = receiver.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snapshot = receiver.borrow_and_update().clone();
+                let Ok(text) = serde_json::to_string(&*snapshot) else { break };
+                let send = socket.send(Message::Text(text.into()));
+                // A browser that cannot take one message in 10 s is gone.
+                if !matches!(tokio::time::timeout(Duration::from_secs(10), send).await, Ok(Ok(()))) {
+                    break;
+                }
+            }
+            message = socket.recv() => match message {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The Real-Time page's socket: a snapshot about once a second, read from
+//! the database, that shows a new purchase without being asked.
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{create_site, envelope, page_view, purchase, spawn_app, TestApp};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn watch(app: &TestApp, site: &str) -> Socket {
+    let url = format!("ws://{}/api/live/ws?site={site}", app.addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("live socket")
+        .0
+}
+
+/// Reads snapshots until one satisfies `done` (each arrives within about a
+/// second; the test's own timeout bounds the wait).
+async fn until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last_seq = 0;
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("the live socket closed");
+        };
+        let snapshot: Value = serde_json::from_str(&text).expect("JSON");
+        let seq = snapshot["seq"].as_u64().expect("seq");
+        assert!(seq > last_seq, "sequence numbers increase");
+        last_seq = seq;
+        if done(&snapshot) {
+            return snapshot;
+        }
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_purchase_appears_on_the_live_socket_by_itself(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    app.post_events(&envelope(vec![page_view("e-1")])).await;
+    let mut socket = watch(&app, "demo").await;
+    let first = until(&mut socket, |_| true).await;
+    assert_eq!(first["visitors"], 1);
+    assert_eq!(first["orders_today"], 0);
+    assert_eq!(first["minutes"].as_array().map(Vec::len), Some(60));
+    assert!(first["chart"].as_str().unwrap().starts_with("<svg"));
+
+    let (status, _) = app
+        .post_events(&envelope(vec![purchase("e-2", "T-1")]))
+        .await;
+    assert_eq!(status, 202);
+    let after = until(&mut socket, |s| s["orders_today"] == 1).await;
+    assert_eq!(after["revenue_today"], 2598);
+    assert_eq!(after["purchased"], 1);
+    assert_eq!(after["feed"][0]["kind"], "purchase");
+    assert_eq!(after["feed"][0]["value"], 2598);
+    assert_eq!(after["feed"][1]["subject"], "/p/blue-mug");
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_unknown_site_gets_no_live_socket(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let url = format!("ws://{}/api/live/ws?site=nope", app.addr);
+    let error = tokio_tungstenite::connect_async(url)
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("404"), "{error}");
+}
