@@ -51,7 +51,11 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::with_pool(config, leptos, listener, pool.clone()).await?;
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::new();
-    let q = format!("site={}&range={}", args.site, if args.days > 7 { "30d" } else { "7d" });
+    let q = format!(
+        "site={}&range={}",
+        args.site,
+        if args.days > 7 { "30d" } else { "7d" }
+    );
     let site = &args.site;
     let routes = [
         format!("/?{q}"),
@@ -72,7 +76,10 @@ async fn main() -> anyhow::Result<()> {
         .bind(site_id)
         .fetch_one(&pool)
         .await?;
-    println!("\n{stored} raw events in site {site:?}; {} timed requests per route, one at a time\n", args.requests);
+    println!(
+        "\n{stored} raw events in site {site:?}; {} timed requests per route, one at a time\n",
+        args.requests
+    );
     println!("| route | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|");
     for route in &routes {
@@ -89,8 +96,15 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         times.sort();
-        let at = |p: f64| ms(times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1]);
-        println!("| `{route}` | {:.1} | {:.1} | {:.1} |", at(0.50), at(0.99), at(1.0));
+        let at = |p: f64| {
+            ms(times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1])
+        };
+        println!(
+            "| `{route}` | {:.1} | {:.1} | {:.1} |",
+            at(0.50),
+            at(0.99),
+            at(1.0)
+        );
     }
     wasm_size();
     Ok(())
@@ -104,7 +118,17 @@ fn ms(d: Duration) -> f64 {
 async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
     let site = match store::sites::find(pool, &args.site).await? {
         Some(site) => site,
-        None => server::cli::add_site(pool, &args.site, "Benchmark shop", "Europe/Berlin", "EUR", &[]).await?,
+        None => {
+            server::cli::add_site(
+                pool,
+                &args.site,
+                "Benchmark shop",
+                "Europe/Berlin",
+                "EUR",
+                &[],
+            )
+            .await?
+        }
     };
     let have: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE site_id = $1")
         .bind(site.site_id)
@@ -113,7 +137,10 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
     if have >= args.events {
         return Ok(site.site_id);
     }
-    println!("clearing site {:?} and generating {} events over {} days", args.site, args.events, args.days);
+    println!(
+        "clearing site {:?} and generating {} events over {} days",
+        args.site, args.events, args.days
+    );
     for table in CLEAR {
         sqlx::query(table).bind(site.site_id).execute(pool).await?;
     }
@@ -134,8 +161,15 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
     }
     for (table, sql) in ROLLUPS {
         let t = Instant::now();
-        let rows = sqlx::query(sql).bind(site.site_id).execute(pool).await?.rows_affected();
-        println!("  {table}: {rows} rows ({:.0} s)", t.elapsed().as_secs_f64());
+        let rows = sqlx::query(sql)
+            .bind(site.site_id)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        println!(
+            "  {table}: {rows} rows ({:.0} s)",
+            t.elapsed().as_secs_f64()
+        );
     }
     sqlx::query("ANALYZE").execute(pool).await?;
     Ok(site.site_id)
@@ -250,7 +284,10 @@ const ROLLUPS: [(&str, &str); 7] = [
 fn wasm_size() {
     let path = std::path::Path::new("target/site/pkg/storepulse.wasm");
     let Ok(raw) = std::fs::metadata(path).map(|m| m.len()) else {
-        println!("\n(no {} here: run `cargo leptos build --release` for the WASM size)", path.display());
+        println!(
+            "\n(no {} here: run `cargo leptos build --release` for the WASM size)",
+            path.display()
+        );
         return;
     };
     let gzip = std::process::Command::new("sh")
