@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod live;
 pub mod metrics;
 pub mod routes;
+pub mod simulate;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,314 @@
+//! `simulate`: realistic shoppers (see `server::simulate`) sent through the
+//! real ingestion endpoint at a steady rate, or written to an NDJSON file.
+//!
+//! Open loop: sessions are started on schedule whatever the server's
+//! latency, up to `--max-in-flight` requests at once; past that a session
+//! is counted as `late` rather than queued without bound.
+
+use std::{
+    io::Write as _,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::{Parser, ValueEnum};
+use fake::rand::{rngs::StdRng, RngExt as _, SeedableRng as _};
+use serde_json::{json, Value};
+use server::{
+    demo::catalog::{self, Catalog},
+    ingest::signature,
+    simulate::{self, Behaviour, Session},
+};
+use tokio::sync::Semaphore;
+
+#[derive(Parser)]
+#[command(about = "Send simulated shoppers to a Storepulse server, or write them to a file")]
+struct Args {
+    /// The server (ingestion at `<url>/api/events`).
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// Site key the events are for.
+    #[arg(long, default_value = "demo")]
+    site: String,
+    /// Same seed, same shoppers and events (ids included).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Target events per second (open loop).
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Stop after this many sessions.
+    #[arg(long)]
+    sessions: Option<u64>,
+    /// One request per session (`batch`) or per event (`single`).
+    #[arg(long, value_enum, default_value_t = Mode::Batch)]
+    mode: Mode,
+    /// Share of requests sent twice, as a client retrying would (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    dup_rate: f64,
+    /// The site's signing secret: every order is also reported as a signed
+    /// server event, as a shop's backend would.
+    #[arg(long, env = "STOREPULSE_SIGNING_SECRET")]
+    secret: Option<String>,
+    /// Write the events as NDJSON (`{"user_agent", "event"}` per line)
+    /// instead of sending them; no rate limit applies.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// With `--out`: spread session starts over the last N days (`30d`).
+    #[arg(long, value_parser = parse_days)]
+    history: Option<u64>,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Flash sale: this many times the rate, with twice the buying.
+    #[arg(long, default_value_t = 1.0)]
+    flash_sale: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Batch,
+    Single,
+}
+
+fn parse_days(value: &str) -> Result<u64, String> {
+    value
+        .trim_end_matches('d')
+        .parse()
+        .map_err(|_| format!("{value:?}: give days, e.g. 30d"))
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: AtomicU64,
+    errors: AtomicU64,
+    late: AtomicU64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let catalog = Catalog::generate(catalog::SEED);
+    let mut behaviour = Behaviour::default();
+    if args.flash_sale > 1.0 {
+        behaviour.add_to_cart = (behaviour.add_to_cart * 2.0).min(1.0);
+        behaviour.purchase = (behaviour.purchase * 1.3).min(1.0);
+    }
+    if let Some(path) = &args.out {
+        return write(&args, &catalog, &behaviour, path);
+    }
+    let limit = args.sessions.unwrap_or(u64::MAX);
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.max_in_flight)
+        .build()?;
+    let endpoint = format!("{}/api/events", args.url.trim_end_matches('/'));
+    let counters = Arc::new(Counters::default());
+    let permits = Arc::new(Semaphore::new(args.max_in_flight));
+    let rng = &mut StdRng::seed_from_u64(args.seed);
+    let rate = args.rate * args.flash_sale;
+    let started = Instant::now();
+    let mut due = 0.0_f64;
+    let mut n = 0;
+    let mut last_report = Instant::now();
+    while n < limit && deadline.is_none_or(|d| Instant::now() < d) {
+        let elapsed = started.elapsed().as_secs_f64();
+        if due > elapsed * rate {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        } else {
+            let session = simulate::session(
+                &catalog,
+                &behaviour,
+                args.seed,
+                n,
+                Utc::now() - chrono::Duration::minutes(15),
+            );
+            due += session.events.len() as f64;
+            n += 1;
+            for body in envelopes(&args, &session) {
+                let copies = if rng.random_bool(args.dup_rate.clamp(0.0, 1.0)) {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..copies {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        counters.late.fetch_add(1, Relaxed);
+                        continue;
+                    };
+                    let (client, endpoint, counters) =
+                        (client.clone(), endpoint.clone(), counters.clone());
+                    let (ua, body) = (body.0, body.1.clone());
+                    tokio::spawn(async move {
+                        send(&client, &endpoint, ua, body, &counters).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            progress(&counters, started, n);
+        }
+    }
+    let _ = permits.acquire_many(args.max_in_flight as u32).await;
+    progress(&counters, started, n);
+    println!();
+    Ok(())
+}
+
+/// The requests for one session: (User-Agent, body, signature).
+fn envelopes(args: &Args, session: &Session) -> Vec<(&'static str, Request)> {
+    let now = Utc::now().timestamp_millis();
+    let envelope = |events: Vec<Value>| {
+        json!({"site": args.site, "sent_at": now, "events": events}).to_string()
+    };
+    let mut out: Vec<(&'static str, Request)> = match args.mode {
+        Mode::Batch => vec![(
+            session.user_agent,
+            Request::plain(envelope(session.events.clone())),
+        )],
+        Mode::Single => session
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    session.user_agent,
+                    Request::plain(envelope(vec![e.clone()])),
+                )
+            })
+            .collect(),
+    };
+    if let (Some(secret), Some(event)) = (&args.secret, simulate::server_purchase(session)) {
+        let body = envelope(vec![event]);
+        let header = signature::sign(body.as_bytes(), secret.as_bytes(), Utc::now().timestamp());
+        out.push((
+            "shop-backend/1.0",
+            Request {
+                body,
+                signature: Some(header),
+            },
+        ));
+    }
+    out
+}
+
+#[derive(Clone)]
+struct Request {
+    body: String,
+    signature: Option<String>,
+}
+
+impl Request {
+    fn plain(body: String) -> Self {
+        Self {
+            body,
+            signature: None,
+        }
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    endpoint: &str,
+    ua: &str,
+    request: Request,
+    counters: &Counters,
+) {
+    let events = serde_json::from_str::<Value>(&request.body)
+        .ok()
+        .and_then(|v| v["events"].as_array().map(Vec::len))
+        .unwrap_or(0) as u64;
+    counters.sent.fetch_add(events, Relaxed);
+    let mut builder = client
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .header("user-agent", ua)
+        .body(request.body);
+    if let Some(signature) = request.signature {
+        builder = builder.header(signature::HEADER, signature);
+    }
+    let receipt = match builder.send().await {
+        Ok(response) if response.status().as_u16() == 202 => response.json::<Value>().await.ok(),
+        _ => None,
+    };
+    match receipt {
+        Some(r) => {
+            counters
+                .accepted
+                .fetch_add(r["accepted"].as_u64().unwrap_or(0), Relaxed);
+            counters
+                .duplicates
+                .fetch_add(r["duplicates"].as_u64().unwrap_or(0), Relaxed);
+            counters
+                .rejected
+                .fetch_add(r["rejected"].as_array().map_or(0, Vec::len) as u64, Relaxed);
+        }
+        None => {
+            counters.errors.fetch_add(events, Relaxed);
+        }
+    }
+}
+
+fn progress(c: &Counters, started: Instant, sessions: u64) {
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let sent = c.sent.load(Relaxed);
+    print!(
+        "\r{sessions} sessions, {sent} events sent, {} accepted, {} duplicates, {} rejected, {} failed, {} late; {:.0} events/s   ",
+        c.accepted.load(Relaxed),
+        c.duplicates.load(Relaxed),
+        c.rejected.load(Relaxed),
+        c.errors.load(Relaxed),
+        c.late.load(Relaxed),
+        sent as f64 / secs
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// Writes sessions as NDJSON, without a server.
+fn write(
+    args: &Args,
+    catalog: &Catalog,
+    behaviour: &Behaviour,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let sessions = args.sessions.unwrap_or(1_000);
+    let now = Utc::now();
+    let span = chrono::Duration::days(args.history.unwrap_or(0) as i64);
+    let mut events = 0;
+    for n in 0..sessions {
+        // Evenly spread starts over the history window, ending 15 minutes ago.
+        let back = span.num_seconds() as f64 * (1.0 - n as f64 / sessions as f64);
+        let start = now - chrono::Duration::seconds(back as i64) - chrono::Duration::minutes(15);
+        let session = simulate::session(catalog, behaviour, args.seed, n, start);
+        for event in &session.events {
+            serde_json::to_writer(
+                &mut out,
+                &json!({"user_agent": session.user_agent, "event": event}),
+            )?;
+            out.write_all(b"\n")?;
+            events += 1;
+        }
+    }
+    out.flush()?;
+    println!(
+        "{sessions} sessions, {events} events written to {}",
+        path.display()
+    );
+    Ok(())
+}
