@@ -190,3 +190,33 @@ async fn report_server_functions_take_an_empty_range(pool: PgPool) {
         assert!(body.contains(r#""site":"demo""#), "{path}: {body}");
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn dashboard_pages_forbid_framing_and_sniffing(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for path in ["/status", "/no/such/page"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert_eq!(
+            header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            header("referrer-policy").as_deref(),
+            Some("strict-origin-when-cross-origin"),
+            "{path}"
+        );
+        let policy = header("content-security-policy").unwrap_or_default();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+    }
+}
