@@ -47,7 +47,8 @@ struct Args {
     /// Stop after this many sessions.
     #[arg(long)]
     sessions: Option<u64>,
-    /// One request per session (`batch`) or per event (`single`).
+    /// One request per session (`batch`), per event (`single`), or one
+    /// message per session over WebSockets (`ws`).
     #[arg(long, value_enum, default_value_t = Mode::Batch)]
     mode: Mode,
     /// Share of requests sent twice, as a client retrying would (0.0–1.0).
@@ -67,15 +68,21 @@ struct Args {
     /// Requests in flight at most.
     #[arg(long, default_value_t = 256)]
     max_in_flight: usize,
+    /// WebSocket streams in `--mode ws`.
+    #[arg(long, default_value_t = 4)]
+    sockets: usize,
     /// Flash sale: this many times the rate, with twice the buying.
     #[arg(long, default_value_t = 1.0)]
     flash_sale: f64,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
     Batch,
     Single,
+    /// One envelope per session over `--sockets` WebSocket streams (signed
+    /// server purchases still go over HTTP: signatures are an HTTP header).
+    Ws,
 }
 
 fn parse_days(value: &str) -> Result<u64, String> {
@@ -93,6 +100,17 @@ struct Counters {
     rejected: AtomicU64,
     errors: AtomicU64,
     late: AtomicU64,
+}
+
+impl Counters {
+    /// Counts a receipt (HTTP) or ack (WebSocket): they have the same fields.
+    fn tally(&self, receipt: &Value) {
+        let count = |key: &str| receipt[key].as_u64().unwrap_or(0);
+        self.accepted.fetch_add(count("accepted"), Relaxed);
+        self.duplicates.fetch_add(count("duplicates"), Relaxed);
+        let rejected = receipt["rejected"].as_array().map_or(0, Vec::len);
+        self.rejected.fetch_add(rejected as u64, Relaxed);
+    }
 }
 
 #[tokio::main]
@@ -117,6 +135,17 @@ async fn main() -> anyhow::Result<()> {
     let endpoint = format!("{}/api/events", args.url.trim_end_matches('/'));
     let counters = Arc::new(Counters::default());
     let permits = Arc::new(Semaphore::new(args.max_in_flight));
+    let mut sockets = Vec::new();
+    if args.mode == Mode::Ws {
+        let url = format!(
+            "{}/api/events/ws?site={}",
+            args.url.trim_end_matches('/').replacen("http", "ws", 1),
+            args.site
+        );
+        for _ in 0..args.sockets.max(1) {
+            sockets.push(socket(&url, args.max_in_flight, counters.clone()).await?);
+        }
+    }
     let rng = &mut StdRng::seed_from_u64(args.seed);
     let rate = args.rate * args.flash_sale;
     let started = Instant::now();
@@ -148,6 +177,19 @@ async fn main() -> anyhow::Result<()> {
                         counters.late.fetch_add(1, Relaxed);
                         continue;
                     };
+                    if !sockets.is_empty() && body.1.signature.is_none() {
+                        let socket = &sockets[n as usize % sockets.len()];
+                        let events = count_events(&body.1.body);
+                        if socket
+                            .try_send((body.1.body.clone(), events, permit))
+                            .is_err()
+                        {
+                            counters.late.fetch_add(1, Relaxed);
+                        } else {
+                            counters.sent.fetch_add(events, Relaxed);
+                        }
+                        continue;
+                    }
                     let (client, endpoint, counters) =
                         (client.clone(), endpoint.clone(), counters.clone());
                     let (ua, body) = (body.0, body.1.clone());
@@ -176,7 +218,7 @@ fn envelopes(args: &Args, session: &Session) -> Vec<(&'static str, Request)> {
         json!({"site": args.site, "sent_at": now, "events": events}).to_string()
     };
     let mut out: Vec<(&'static str, Request)> = match args.mode {
-        Mode::Batch => vec![(
+        Mode::Batch | Mode::Ws => vec![(
             session.user_agent,
             Request::plain(envelope(session.events.clone())),
         )],
@@ -220,6 +262,74 @@ impl Request {
     }
 }
 
+type Outgoing = (String, u64, tokio::sync::OwnedSemaphorePermit);
+
+/// Opens one ingestion socket: envelopes sent in order with a `seq`, acks
+/// read in order, each holding its in-flight permit until answered.
+async fn socket(
+    url: &str,
+    capacity: usize,
+    counters: Arc<Counters>,
+) -> anyhow::Result<tokio::sync::mpsc::Sender<Outgoing>> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message};
+
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("user-agent", simulate::DEVICES[1].1.parse()?);
+    let (stream, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .with_context(|| format!("connecting {url}"))?;
+    let (mut sink, mut acks) = stream.split();
+    let (outgoing, mut queue) = tokio::sync::mpsc::channel::<Outgoing>(capacity);
+    let (pending_tx, mut pending) =
+        tokio::sync::mpsc::channel::<(u64, tokio::sync::OwnedSemaphorePermit)>(capacity);
+    tokio::spawn(async move {
+        let mut seq = 0_u64;
+        while let Some((body, events, permit)) = queue.recv().await {
+            seq += 1;
+            let Ok(mut envelope) = serde_json::from_str::<Value>(&body) else {
+                continue;
+            };
+            envelope["seq"] = json!(seq);
+            if pending_tx.send((events, permit)).await.is_err()
+                || sink
+                    .send(Message::Text(envelope.to_string().into()))
+                    .await
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = acks.next().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let Some((events, permit)) = pending.recv().await else {
+                break;
+            };
+            drop(permit);
+            let ack: Value = serde_json::from_str(&text).unwrap_or_default();
+            if ack.get("error").is_some() {
+                counters.errors.fetch_add(events, Relaxed);
+                continue;
+            }
+            counters.tally(&ack);
+        }
+    });
+    Ok(outgoing)
+}
+
+fn count_events(body: &str) -> u64 {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["events"].as_array().map(Vec::len))
+        .unwrap_or(0) as u64
+}
+
 async fn send(
     client: &reqwest::Client,
     endpoint: &str,
@@ -227,10 +337,7 @@ async fn send(
     request: Request,
     counters: &Counters,
 ) {
-    let events = serde_json::from_str::<Value>(&request.body)
-        .ok()
-        .and_then(|v| v["events"].as_array().map(Vec::len))
-        .unwrap_or(0) as u64;
+    let events = count_events(&request.body);
     counters.sent.fetch_add(events, Relaxed);
     let mut builder = client
         .post(endpoint)
@@ -245,17 +352,7 @@ async fn send(
         _ => None,
     };
     match receipt {
-        Some(r) => {
-            counters
-                .accepted
-                .fetch_add(r["accepted"].as_u64().unwrap_or(0), Relaxed);
-            counters
-                .duplicates
-                .fetch_add(r["duplicates"].as_u64().unwrap_or(0), Relaxed);
-            counters
-                .rejected
-                .fetch_add(r["rejected"].as_array().map_or(0, Vec::len) as u64, Relaxed);
-        }
+        Some(receipt) => counters.tally(&receipt),
         None => {
             counters.errors.fetch_add(events, Relaxed);
         }
