@@ -3,13 +3,12 @@
 //! view is a link), with a CSV download of the same rows.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::stats::get_products,
-    components::range::{use_range_query, RangeBar, StatsFailure},
-    stats::{count, money, percent, ProductPerformance, ProductRow, RangeQuery},
+    components::range::{report, RangeBar},
+    stats::{count, encode, money, percent, ProductPerformance, ProductRow, RangeQuery},
 };
 
 /// Sortable columns: (key, heading).
@@ -78,7 +77,6 @@ pub fn arrange(rows: &[ProductRow], view: &TableView) -> Vec<ProductRow> {
 
 #[component]
 pub fn ProductsPage() -> impl IntoView {
-    let query = use_range_query();
     let params = use_query_map();
     let table = Memo::new(move |_| {
         params.with(|p| TableView {
@@ -88,24 +86,13 @@ pub fn ProductsPage() -> impl IntoView {
             category: p.get("category").unwrap_or_default(),
         })
     });
-    let data = Resource::new(move || query.get(), get_products);
-    view! {
-        <Title text="Product Performance"/>
-        <section class="report">
-            <h1>"Product Performance"</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || {
-                    data.get()
-                        .map(|result| match result {
-                            Ok(products) => view! {
-                                <ProductsReport products query=query.get() table=table.get()/>
-                            }.into_any(),
-                            Err(error) => view! { <StatsFailure error/> }.into_any(),
-                        })
-                }}
-            </Transition>
-        </section>
-    }
+    report(
+        "Product Performance",
+        get_products,
+        move |products, query| {
+            view! { <ProductsReport products query table=table.get()/> }
+        },
+    )
 }
 
 #[component]
@@ -121,7 +108,7 @@ fn ProductsReport(
         for (key, value) in pairs {
             if !value.is_empty() {
                 q.push(if q.is_empty() { '?' } else { '&' });
-                q.push_str(&format!("{key}={}", urlencode(value)));
+                q.push_str(&format!("{key}={}", encode(value)));
             }
         }
         q
@@ -233,19 +220,6 @@ fn ProductsReport(
             </table>
         </section>
     }
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

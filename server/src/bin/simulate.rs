@@ -179,7 +179,7 @@ async fn main() -> anyhow::Result<()> {
                     };
                     if !sockets.is_empty() && body.1.signature.is_none() {
                         let socket = &sockets[n as usize % sockets.len()];
-                        let events = count_events(&body.1.body);
+                        let events = body.1.events;
                         if socket
                             .try_send((body.1.body.clone(), events, permit))
                             .is_err()
@@ -211,55 +211,41 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The requests for one session: (User-Agent, body, signature).
+/// The requests for one session, each with its User-Agent.
 fn envelopes(args: &Args, session: &Session) -> Vec<(&'static str, Request)> {
     let now = Utc::now().timestamp_millis();
-    let envelope = |events: Vec<Value>| {
-        json!({"site": args.site, "sent_at": now, "events": events}).to_string()
+    let envelope = |events: Vec<Value>| Request {
+        events: events.len() as u64,
+        body: json!({"site": args.site, "sent_at": now, "events": events}).to_string(),
+        signature: None,
     };
     let mut out: Vec<(&'static str, Request)> = match args.mode {
-        Mode::Batch | Mode::Ws => vec![(
-            session.user_agent,
-            Request::plain(envelope(session.events.clone())),
-        )],
+        Mode::Batch | Mode::Ws => vec![(session.user_agent, envelope(session.events.clone()))],
         Mode::Single => session
             .events
             .iter()
-            .map(|e| {
-                (
-                    session.user_agent,
-                    Request::plain(envelope(vec![e.clone()])),
-                )
-            })
+            .map(|e| (session.user_agent, envelope(vec![e.clone()])))
             .collect(),
     };
     if let (Some(secret), Some(event)) = (&args.secret, simulate::server_purchase(session)) {
-        let body = envelope(vec![event]);
-        let header = signature::sign(body.as_bytes(), secret.as_bytes(), Utc::now().timestamp());
-        out.push((
-            "shop-backend/1.0",
-            Request {
-                body,
-                signature: Some(header),
-            },
+        let mut request = envelope(vec![event]);
+        let now = Utc::now().timestamp();
+        request.signature = Some(signature::sign(
+            request.body.as_bytes(),
+            secret.as_bytes(),
+            now,
         ));
+        out.push(("shop-backend/1.0", request));
     }
     out
 }
 
 #[derive(Clone)]
 struct Request {
+    /// Events in the envelope, for the counters.
+    events: u64,
     body: String,
     signature: Option<String>,
-}
-
-impl Request {
-    fn plain(body: String) -> Self {
-        Self {
-            body,
-            signature: None,
-        }
-    }
 }
 
 type Outgoing = (String, u64, tokio::sync::OwnedSemaphorePermit);
@@ -323,13 +309,6 @@ async fn socket(
     Ok(outgoing)
 }
 
-fn count_events(body: &str) -> u64 {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["events"].as_array().map(Vec::len))
-        .unwrap_or(0) as u64
-}
-
 async fn send(
     client: &reqwest::Client,
     endpoint: &str,
@@ -337,7 +316,7 @@ async fn send(
     request: Request,
     counters: &Counters,
 ) {
-    let events = count_events(&request.body);
+    let events = request.events;
     counters.sent.fetch_add(events, Relaxed);
     let mut builder = client
         .post(endpoint)

@@ -75,19 +75,10 @@ pub fn document(frame: Frame<'_>, main: impl IntoView + 'static) -> String {
     format!("<!DOCTYPE html>{}", html.to_html())
 }
 
-/// `€1,234.50` from minor units.
+/// `€1,234.50` from minor units: the dashboard's formatting, in the demo
+/// currency.
 pub fn money(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    let whole = (minor / 100).to_string();
-    let mut grouped = String::new();
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    format!("{sign}€{grouped}.{:02}", minor % 100)
+    app::stats::money(minor, CURRENCY)
 }
 
 /// A decimal number of currency units for the tracker (GA4 wants numbers).
