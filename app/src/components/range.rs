@@ -2,8 +2,12 @@
 //! range and the comparison toggle. Plain links and a GET form, so it works
 //! before (and without) hydration, and every view is a shareable URL.
 
+use std::future::Future;
+
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use serde::{de::DeserializeOwned, Serialize};
 
 use crate::stats::{Period, RangeQuery, PRESETS};
 
@@ -86,6 +90,38 @@ pub fn RangeBar(path: &'static str, query: RangeQuery, period: Period) -> impl I
             </form>
             <a href=compare_href class="compare-toggle">{compare_label}</a>
         </div>
+    }
+}
+
+/// The frame of every report page: its title, the numbers for the range in
+/// the URL (fetched during server rendering, refetched when the URL
+/// changes), and `show` for them, or why they could not be had.
+pub fn report<T, Fut, V>(
+    title: &'static str,
+    fetch: impl Fn(RangeQuery) -> Fut + Send + Sync + 'static,
+    show: impl Fn(T, RangeQuery) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, ServerFnError>> + Send + 'static,
+    V: IntoView + 'static,
+{
+    let query = use_range_query();
+    let data = Resource::new(move || query.get(), fetch);
+    view! {
+        <Title text=title/>
+        <section class="report">
+            <h1>{title}</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || {
+                    data.get()
+                        .map(|result| match result {
+                            Ok(numbers) => show(numbers, query.get_untracked()).into_any(),
+                            Err(error) => view! { <StatsFailure error/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
     }
 }
 

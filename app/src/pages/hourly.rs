@@ -2,36 +2,21 @@
 //! hour, verified and unverified revenue apart.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::{
     api::stats::get_hourly_sales,
     components::{
         figures::{Chart, Kpi},
-        range::{use_range_query, RangeBar, StatsFailure},
+        range::{report, RangeBar},
     },
     stats::{count, money, HourRow, HourlySales, RangeQuery},
 };
 
 #[component]
 pub fn HourlyPage() -> impl IntoView {
-    let query = use_range_query();
-    let data = Resource::new(move || query.get(), get_hourly_sales);
-    view! {
-        <Title text="Hourly Sales"/>
-        <section class="report">
-            <h1>"Hourly Sales"</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || {
-                    data.get()
-                        .map(|result| match result {
-                            Ok(sales) => view! { <HourlyReport sales query=query.get_untracked()/> }.into_any(),
-                            Err(error) => view! { <StatsFailure error/> }.into_any(),
-                        })
-                }}
-            </Transition>
-        </section>
-    }
+    report("Hourly Sales", get_hourly_sales, |sales, query| {
+        view! { <HourlyReport sales query/> }
+    })
 }
 
 #[component]

@@ -1,36 +1,21 @@
 //! Overview: the figures a store owner opens every morning.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::{
     api::stats::get_overview,
     components::{
         figures::{Chart, Kpi},
-        range::{use_range_query, RangeBar, StatsFailure},
+        range::{report, RangeBar},
     },
     stats::{average, change, count, money, percent, Figure, Overview, Share},
 };
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    let query = use_range_query();
-    let data = Resource::new(move || query.get(), get_overview);
-    view! {
-        <Title text="Overview"/>
-        <section class="report">
-            <h1>"Overview"</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || {
-                    data.get()
-                        .map(|result| match result {
-                            Ok(overview) => view! { <OverviewReport overview query=query.get_untracked()/> }.into_any(),
-                            Err(error) => view! { <StatsFailure error/> }.into_any(),
-                        })
-                }}
-            </Transition>
-        </section>
-    }
+    report("Overview", get_overview, |overview, query| {
+        view! { <OverviewReport overview query/> }
+    })
 }
 
 #[component]

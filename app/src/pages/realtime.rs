@@ -5,43 +5,22 @@
 //! drops, it reconnects and the next snapshot is complete.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::{
     api::stats::get_live,
-    components::{
-        figures::Chart,
-        range::{use_range_query, StatsFailure},
-    },
+    components::{figures::Chart, range::report},
     live::LiveSnapshot,
     stats::{count, money},
 };
 
 #[component]
 pub fn RealtimePage() -> impl IntoView {
-    let query = use_range_query();
-    let first = Resource::new(move || query.get(), get_live);
     let pushed: RwSignal<Option<LiveSnapshot>> = RwSignal::new(None);
     let connected = RwSignal::new(false);
-    view! {
-        <Title text="Real-Time"/>
-        <section class="report">
-            <h1>"Real-Time"</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || {
-                    first
-                        .get()
-                        .map(|result| match result {
-                            Ok(snapshot) => {
-                                listen(&snapshot.site, pushed, connected);
-                                view! { <Live first=snapshot pushed connected/> }.into_any()
-                            }
-                            Err(error) => view! { <StatsFailure error/> }.into_any(),
-                        })
-                }}
-            </Transition>
-        </section>
-    }
+    report("Real-Time", get_live, move |snapshot, _| {
+        listen(&snapshot.site, pushed, connected);
+        view! { <Live first=snapshot pushed connected/> }
+    })
 }
 
 #[component]

@@ -2,36 +2,21 @@
 //! the devices, browsers and campaigns they came with.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::{
     api::stats::get_users,
     components::{
         figures::Kpi,
-        range::{use_range_query, RangeBar, StatsFailure},
+        range::{report, RangeBar},
     },
     stats::{average, count, duration, money, RangeQuery, Share, UserActivity},
 };
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let query = use_range_query();
-    let data = Resource::new(move || query.get(), get_users);
-    view! {
-        <Title text="User Activity"/>
-        <section class="report">
-            <h1>"User Activity"</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || {
-                    data.get()
-                        .map(|result| match result {
-                            Ok(users) => view! { <UsersReport users query=query.get_untracked()/> }.into_any(),
-                            Err(error) => view! { <StatsFailure error/> }.into_any(),
-                        })
-                }}
-            </Transition>
-        </section>
-    }
+    report("User Activity", get_users, |users, query| {
+        view! { <UsersReport users query/> }
+    })
 }
 
 #[component]
