@@ -5,10 +5,17 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use sqlx::PgPool;
 
+use std::{io::Write as _, time::Instant};
+
+use chrono::{Days, NaiveDate};
+use clap::Args;
+
 use crate::{
-    ingest::money::Currency,
+    dashboard::range::midnight,
+    ingest::{import, money::Currency, parse::Limits},
     store::{
         self,
+        rebuild::{self, Target},
         sites::{NewSite, Site},
     },
 };
@@ -121,6 +128,150 @@ pub async fn site(pool: &PgPool, command: SiteCommand) -> anyhow::Result<()> {
                     site.domains.join(",")
                 );
             }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// NDJSON file: one `{"user_agent", "event"}` object or bare event per line.
+    pub file: std::path::PathBuf,
+    /// The site key to import into.
+    #[arg(long)]
+    pub site: String,
+    /// The file is the shop's own order export: store purchases and refunds
+    /// as verified, like signed live reports.
+    #[arg(long)]
+    pub verified: bool,
+    /// Oldest event accepted, in days before now.
+    #[arg(long, default_value_t = 3 * 366)]
+    pub max_age_days: i64,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+}
+
+/// `server import`: streams the file through validation, dedupe and the
+/// rollups, printing progress and a final report.
+pub async fn import(pool: &PgPool, limits: &Limits, args: ImportArgs) -> anyhow::Result<()> {
+    store::migrate(pool).await.context("applying migrations")?;
+    let site = store::sites::find(pool, &args.site)
+        .await?
+        .with_context(|| format!("no site {:?} (see `server site list`)", args.site))?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let mut options = import::Options::new(limits, args.max_age_days);
+    options.verified = args.verified;
+    options.batch = args.batch.max(1);
+    let started = Instant::now();
+    let report = import::import(
+        pool,
+        &site,
+        std::io::BufReader::new(file),
+        &options,
+        &mut |r| {
+            let rate = r.lines as f64 / started.elapsed().as_secs_f64().max(0.001);
+            eprint!(
+                "\r{} lines: {} imported, {} duplicates, {} rejected, {} bots ({rate:.0} lines/s)   ",
+                r.lines,
+                r.imported,
+                r.duplicates,
+                r.rejected_total(),
+                r.bots
+            );
+            let _ = std::io::stderr().flush();
+        },
+    )
+    .await?;
+    eprintln!();
+    println!(
+        "imported into {:?} in {:.1} s:",
+        site.site_key,
+        started.elapsed().as_secs_f64()
+    );
+    println!("  lines       {}", report.lines);
+    println!("  imported    {}", report.imported);
+    println!("  duplicates  {}", report.duplicates);
+    println!("  bots        {}", report.bots);
+    println!("  rejected    {}", report.rejected_total());
+    for (reason, count) in &report.rejected {
+        println!("    {reason:<18} {count}");
+    }
+    if report.rejected_total() > 0 {
+        println!("  (rejected lines are in dead_letters with their reasons)");
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum RollupsCommand {
+    /// Compare every rollup with a recomputation from the raw events.
+    Check,
+    /// Replace a site's rollups with a refold of its raw events.
+    Rebuild {
+        #[arg(long)]
+        site: String,
+        /// First day (YYYY-MM-DD, site time zone); with --to. Omit both
+        /// to rebuild everything.
+        #[arg(long, requires = "to")]
+        from: Option<NaiveDate>,
+        /// Last day, inclusive.
+        #[arg(long, requires = "from")]
+        to: Option<NaiveDate>,
+    },
+}
+
+pub async fn rollups(pool: &PgPool, command: RollupsCommand) -> anyhow::Result<()> {
+    store::migrate(pool).await.context("applying migrations")?;
+    match command {
+        RollupsCommand::Check => {
+            let drift = store::drift::rollup_drift(pool).await?;
+            if drift.is_empty() {
+                println!("rollups equal a recomputation from the raw events");
+                return Ok(());
+            }
+            for (table, rows) in &drift {
+                println!("{table}: {rows} rows differ");
+            }
+            anyhow::bail!("rollups differ from the raw events: run `server rollups rebuild`")
+        }
+        RollupsCommand::Rebuild { site, from, to } => {
+            let site = store::sites::find(pool, &site)
+                .await?
+                .with_context(|| format!("no site {site:?} (see `server site list`)"))?;
+            let tz: chrono_tz::Tz = site
+                .timezone
+                .parse()
+                .map_err(|_| anyhow::anyhow!("site time zone {:?} is unknown", site.timezone))?;
+            let range = match (from, to) {
+                (Some(from), Some(to)) => {
+                    anyhow::ensure!(from <= to, "--from must not be after --to");
+                    let after = to.checked_add_days(Days::new(1)).context("--to too late")?;
+                    Some((midnight(from, tz), midnight(after, tz)))
+                }
+                _ => None,
+            };
+            let target = Target {
+                site_id: site.site_id,
+                currency: Currency::parse(&site.currency)
+                    .with_context(|| format!("site currency {:?}", site.currency))?,
+            };
+            let started = Instant::now();
+            let rebuilt = rebuild::rebuild(pool, &target, range, &mut |n| {
+                eprint!("\r{n} events refolded   ");
+                let _ = std::io::stderr().flush();
+            })
+            .await?;
+            eprintln!();
+            println!(
+                "rebuilt {:?} in {:.1} s: {} events into hourly rollups, {} into sessions and visitors ({} visitors)",
+                site.site_key,
+                started.elapsed().as_secs_f64(),
+                rebuilt.hour_events,
+                rebuilt.visitor_events,
+                rebuilt.visitors
+            );
             Ok(())
         }
     }

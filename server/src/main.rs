@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use server::{
-    cli::{self, SiteCommand},
+    cli::{self, ImportArgs, RollupsCommand, SiteCommand},
     config::Config,
     startup::Application,
     telemetry,
@@ -29,6 +29,11 @@ enum Command {
     /// Manage sites.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Import past events from an NDJSON file into a site.
+    Import(ImportArgs),
+    /// Check or rebuild the rollups from the raw events.
+    #[command(subcommand)]
+    Rollups(RollupsCommand),
 }
 
 #[tokio::main]
@@ -53,6 +58,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Site(command) => {
             let pool = server::store::connect(&config.database)?;
             cli::site(&pool, command).await
+        }
+        Command::Import(args) => {
+            let pool = server::store::connect(&config.database)?;
+            cli::import(&pool, &config.ingest.limits, args).await
+        }
+        Command::Rollups(command) => {
+            let pool = server::store::connect(&config.database)?;
+            cli::rollups(&pool, command).await
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Behaviour {
     pub app: f64,
     /// A visitor is a returning customer with a `user_id`.
     pub returning: f64,
+    /// An order is refunded later (1 hour to 7 days after the purchase).
+    pub refund: f64,
 }
 
 impl Default for Behaviour {
@@ -45,6 +47,7 @@ impl Default for Behaviour {
             search: 0.25,
             app: 0.2,
             returning: 0.3,
+            refund: 0.08,
         }
     }
 }
@@ -94,6 +97,9 @@ pub struct Session {
     pub events: Vec<Value>,
     /// The order, if the session bought: (transaction id, value in minor units).
     pub order: Option<(String, i64)>,
+    /// The shop's backend refunding that order later, as one wire event
+    /// (`source: server`); its `ts` may lie in the future of the session.
+    pub refund: Option<Value>,
 }
 
 /// Makes session number `n` of the run with `seed`, starting at `start`.
@@ -182,6 +188,7 @@ pub fn session(
         );
     }
     let mut order = None;
+    let mut refund = None;
     if !cart.is_empty() && rng.random_bool(behaviour.checkout) {
         s.push(
             rng,
@@ -193,6 +200,14 @@ pub fn session(
             purchase["transaction_id"] = json!(transaction);
             let value: i64 = cart.iter().map(|(p, q)| p.price_minor * q).sum();
             s.push(rng, purchase);
+            if rng.random_bool(behaviour.refund) {
+                let later = s.at + Duration::minutes(rng.random_range(60..7 * 24 * 60));
+                refund = Some(json!({
+                    "type": "refund", "id": format!("{}-refund", s.id), "source": "server",
+                    "ts": later.timestamp_millis(), "visitor": s.visitor, "transaction_id": transaction,
+                    "currency": "EUR", "value": value as f64 / 100.0,
+                }));
+            }
             order = Some((transaction, value));
         }
     }
@@ -201,6 +216,7 @@ pub fn session(
         device,
         events: s.events,
         order,
+        refund,
     }
 }
 

@@ -59,7 +59,9 @@ struct Args {
     #[arg(long, env = "STOREPULSE_SIGNING_SECRET")]
     secret: Option<String>,
     /// Write the events as NDJSON (`{"user_agent", "event"}` per line)
-    /// instead of sending them; no rate limit applies.
+    /// instead of sending them; no rate limit applies. Refunds (1 hour to 7
+    /// days after their order) are written when they are due by now; live
+    /// runs send none, being shorter than that.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
     /// With `--out`: spread session starts over the last N days (`30d`).
@@ -75,6 +77,9 @@ struct Args {
     #[arg(long, default_value_t = 1.0)]
     flash_sale: f64,
 }
+
+/// The User-Agent of the shop's backend reporting orders and refunds.
+const BACKEND_USER_AGENT: &str = "shop-backend/1.0";
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -235,7 +240,7 @@ fn envelopes(args: &Args, session: &Session) -> Vec<(&'static str, Request)> {
             secret.as_bytes(),
             now,
         ));
-        out.push(("shop-backend/1.0", request));
+        out.push((BACKEND_USER_AGENT, request));
     }
     out
 }
@@ -372,11 +377,14 @@ fn write(
         let back = span.num_seconds() as f64 * (1.0 - n as f64 / sessions as f64);
         let start = now - chrono::Duration::seconds(back as i64) - chrono::Duration::minutes(15);
         let session = simulate::session(catalog, behaviour, args.seed, n, start);
-        for event in &session.events {
-            serde_json::to_writer(
-                &mut out,
-                &json!({"user_agent": session.user_agent, "event": event}),
-            )?;
+        let refund = session
+            .refund
+            .as_ref()
+            .filter(|r| r["ts"].as_i64() <= Some(now.timestamp_millis()))
+            .map(|r| (BACKEND_USER_AGENT, r));
+        let lines = session.events.iter().map(|e| (session.user_agent, e));
+        for (user_agent, event) in lines.chain(refund) {
+            serde_json::to_writer(&mut out, &json!({"user_agent": user_agent, "event": event}))?;
             out.write_all(b"\n")?;
             events += 1;
         }

@@ -1,10 +1,11 @@
 //! The validated event: what the rest of the server works with.
 //!
-//! An [`Event`] can only be made by [`super::parse`], so code past ingestion
+//! An [`Event`] is made by [`super::parse`] (or read back from storage by
+//! `store::rebuild`, after it passed that parse), so code past ingestion
 //! never re-checks lengths, schemes, currencies or amounts.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::money::Currency;
 
@@ -95,7 +96,7 @@ pub struct Money {
 }
 
 /// One line of an e-commerce event (GA4 `items[]`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub item_id: String,
     pub item_name: String,

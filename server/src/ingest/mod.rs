@@ -3,11 +3,13 @@
 //! `parse` turns an envelope's raw events into [`event::Event`]s or
 //! [`rejection::Rejection`]s; `enrich` adds what the server knows;
 //! `signature` verifies the shop backend's HMAC; `http` and `ws` are the two
-//! edges that receive envelopes and wait for the group commit.
+//! edges that receive envelopes and wait for the group commit; `import`
+//! feeds history files through the same parse and flush.
 
 pub mod enrich;
 pub mod event;
 pub mod http;
+pub mod import;
 pub mod limit;
 pub mod money;
 pub mod parse;

@@ -41,6 +41,12 @@ pub async fn flush(
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut outcomes = vec![Outcome::Duplicate; events.len()];
     let mut tx = pool.begin().await?;
+    let mut sites: Vec<i32> = events.iter().map(|e| e.site_id).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    if !sites.is_empty() {
+        super::rebuild::lock_sites_shared(&mut tx, &sites).await?;
+    }
 
     // Same id twice in one batch: the first occurrence stands for both.
     let mut seen = HashSet::new();

@@ -16,6 +16,7 @@ use crate::config::DatabaseConfig;
 pub mod drift;
 pub mod flush;
 pub mod live;
+pub mod rebuild;
 mod rollups;
 pub mod sites;
 pub mod stats;

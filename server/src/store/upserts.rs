@@ -13,6 +13,25 @@ fn code(currency: &Currency) -> String {
     currency.code().to_owned()
 }
 
+/// `column = ` the incoming value when it is the visit's first touch: an
+/// earlier event, or one at the same instant that says where the visit came
+/// from when the stored one does not (the fold's rule, `fold_session`).
+macro_rules! first_touch {
+    ($column:literal) => {
+        concat!(
+            $column,
+            " = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
+               AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0 \
+               AND num_nonnulls(EXCLUDED.referrer_host, EXCLUDED.utm_source, EXCLUDED.utm_medium, \
+               EXCLUDED.utm_campaign) > 0) THEN EXCLUDED.",
+            $column,
+            " ELSE s.",
+            $column,
+            " END, "
+        )
+    };
+}
+
 /// Upserts sessions; returns how many sessions each visitor started.
 pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::Error> {
     let mut new = NewSessions::new();
@@ -20,7 +39,7 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
         return Ok(new);
     }
     let s: Vec<_> = d.sessions.iter().collect();
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "INSERT INTO sessions AS s (site_id, session_id, visitor_id, started_at, last_seen, events, pages, \
             first_page_at, last_page_at, entry_url, exit_url, referrer_host, utm_source, utm_medium, \
             utm_campaign, source, device, browser, os, product_views, add_to_carts, checkouts, purchases) \
@@ -38,21 +57,21 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
             entry_url = CASE WHEN s.first_page_at IS NULL OR EXCLUDED.first_page_at < s.first_page_at \
                 THEN COALESCE(EXCLUDED.entry_url, s.entry_url) ELSE s.entry_url END, \
             exit_url = CASE WHEN s.last_page_at IS NULL OR EXCLUDED.last_page_at >= s.last_page_at \
-                THEN COALESCE(EXCLUDED.exit_url, s.exit_url) ELSE s.exit_url END, \
-            referrer_host = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
-                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.referrer_host ELSE s.referrer_host END, \
-            utm_source = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
-                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.utm_source ELSE s.utm_source END, \
-            utm_medium = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
-                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.utm_medium ELSE s.utm_medium END, \
-            utm_campaign = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
-                AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0) THEN EXCLUDED.utm_campaign ELSE s.utm_campaign END, \
-            product_views = s.product_views + EXCLUDED.product_views, \
+                THEN COALESCE(EXCLUDED.exit_url, s.exit_url) ELSE s.exit_url END, ",
+        first_touch!("referrer_host"),
+        first_touch!("utm_source"),
+        first_touch!("utm_medium"),
+        first_touch!("utm_campaign"),
+        first_touch!("source"),
+        first_touch!("device"),
+        first_touch!("browser"),
+        first_touch!("os"),
+        "product_views = s.product_views + EXCLUDED.product_views, \
             add_to_carts = s.add_to_carts + EXCLUDED.add_to_carts, \
             checkouts = s.checkouts + EXCLUDED.checkouts, \
             purchases = s.purchases + EXCLUDED.purchases \
-         RETURNING site_id, visitor_id, (xmax = 0) AS inserted",
-    )
+         RETURNING site_id, visitor_id, (xmax = 0) AS inserted"
+    ))
     .bind(s.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
     .bind(s.iter().map(|((_, id), _)| id.clone()).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.visitor_id.clone()).collect::<Vec<_>>())

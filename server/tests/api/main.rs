@@ -3,6 +3,7 @@
 
 mod demo;
 mod helpers;
+mod history;
 mod ingest;
 mod live;
 mod overload;

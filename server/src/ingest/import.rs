@@ -1,0 +1,211 @@
+//! History import (`server import`): past events from an NDJSON file,
+//! through the same validation, dedupe and aggregation as live ingestion,
+//! with their original timestamps.
+//!
+//! An administrative operation: it runs with the server's own database
+//! credentials, never on the public beacon path. Each line is either
+//! `{"user_agent": "...", "event": {...}}` (what `simulate --out` writes) or
+//! a bare event. Events keep their `ts` (no clock-skew correction: there is
+//! no `sent_at` to correct against) and may be as old as the import window.
+//! Batches go through [`flush`] like live ones, so event ids and order
+//! transaction ids make a re-run count nothing twice.
+
+use std::{collections::BTreeMap, io::BufRead};
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{
+    enrich::{self, Judged, UserAgents},
+    event::Event,
+    money::Currency,
+    parse::{parse_event, Context, Limits},
+    rejection::{Reason, Rejection},
+};
+use crate::store::{
+    flush::{flush, DeadLetter, Outcome},
+    sites::Site,
+};
+
+/// How an import treats its file.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Purchases and refunds come from the shop's backend (an order export):
+    /// store them verified, as a signed live report would be.
+    pub verified: bool,
+    /// Events per flush transaction.
+    pub batch: usize,
+    pub limits: Limits,
+}
+
+impl Options {
+    /// Live limits, except the age window: history is old by definition.
+    pub fn new(limits: &Limits, max_age_days: i64) -> Self {
+        Self {
+            verified: false,
+            batch: 1_000,
+            limits: Limits {
+                max_age_ms: max_age_days.saturating_mul(24 * 60 * 60 * 1000),
+                ..limits.clone()
+            },
+        }
+    }
+}
+
+/// What an import did, so far or in the end.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub lines: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    /// Lines whose User-Agent is a bot's: not stored, as live.
+    pub bots: u64,
+    /// Rejected events by reason (each also a dead letter).
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Report {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    user_agent: Option<String>,
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
+}
+
+/// Imports every line of `input` into `site`; `progress` hears the report
+/// after each committed batch. A database error stops the import: what was
+/// committed stays, and a re-run skips it as duplicates.
+pub async fn import(
+    pool: &sqlx::PgPool,
+    site: &Site,
+    input: impl BufRead,
+    options: &Options,
+    progress: &mut dyn FnMut(&Report),
+) -> anyhow::Result<Report> {
+    let user_agents = UserAgents::default();
+    let site_currency = Currency::parse(&site.currency)
+        .ok_or_else(|| anyhow::anyhow!("site currency {:?} is not ISO 4217", site.currency))?;
+    let mut report = Report::default();
+    let mut events: Vec<Event> = Vec::with_capacity(options.batch);
+    let mut dead: Vec<DeadLetter> = Vec::new();
+    for (number, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| anyhow::anyhow!("reading line {}: {e}", number + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        report.lines += 1;
+        let received_at = Utc::now();
+        let mut reject = |report: &mut Report, rejection: Rejection| {
+            *report
+                .rejected
+                .entry(rejection.reason.as_str())
+                .or_default() += 1;
+            dead.push(DeadLetter {
+                site_id: Some(site.site_id),
+                received_at,
+                reason: rejection.to_string(),
+                payload: line.clone(),
+            });
+        };
+        let (user_agent, raw) = match serde_json::from_str::<Line<'_>>(&line) {
+            Ok(Line {
+                user_agent,
+                event: Some(raw),
+            }) => (user_agent, raw),
+            Ok(Line { event: None, .. }) => match serde_json::from_str::<&RawValue>(&line) {
+                Ok(raw) => (None, raw),
+                Err(e) => {
+                    reject(
+                        &mut report,
+                        Rejection::new(Reason::Malformed, e.to_string()),
+                    );
+                    continue;
+                }
+            },
+            Err(e) => {
+                reject(
+                    &mut report,
+                    Rejection::new(Reason::Malformed, e.to_string()),
+                );
+                continue;
+            }
+        };
+        // Exports often carry no User-Agent; unlike a live request, that
+        // alone does not make a line a bot's.
+        let judged = match user_agent.as_deref() {
+            Some(user_agent) => user_agents.judge(Some(user_agent)),
+            None => Judged {
+                client: enrich::client(""),
+                bot: None,
+            },
+        };
+        if judged.bot.is_some() {
+            report.bots += 1;
+            continue;
+        }
+        // No request, no IP: an event without visitor or user id cannot be
+        // given a cookieless visitor, so it is refused rather than invented.
+        let anonymous = std::cell::Cell::new(false);
+        let derived_visitor = || {
+            anonymous.set(true);
+            String::new()
+        };
+        let cx = Context {
+            site_id: site.site_id,
+            site_currency,
+            tiers: (site.price_tier_medium_from, site.price_tier_high_from),
+            received_at,
+            sent_at: None,
+            client: &judged.client,
+            derived_visitor: &derived_visitor,
+            verified: options.verified,
+            limits: &options.limits,
+        };
+        match parse_event(raw, &cx) {
+            Ok(_) if anonymous.get() => reject(
+                &mut report,
+                Rejection::new(
+                    Reason::MissingField,
+                    "an imported event needs visitor or user_id",
+                ),
+            ),
+            Ok(event) => events.push(event),
+            Err(rejection) => reject(&mut report, rejection),
+        }
+        if events.len() + dead.len() >= options.batch {
+            commit(pool, &mut events, &mut dead, &mut report).await?;
+            progress(&report);
+        }
+    }
+    commit(pool, &mut events, &mut dead, &mut report).await?;
+    progress(&report);
+    Ok(report)
+}
+
+async fn commit(
+    pool: &sqlx::PgPool,
+    events: &mut Vec<Event>,
+    dead: &mut Vec<DeadLetter>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    if events.is_empty() && dead.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<&Event> = events.iter().collect();
+    let dead_refs: Vec<&DeadLetter> = dead.iter().collect();
+    let outcomes = flush(pool, &refs, &dead_refs)
+        .await
+        .map_err(|e| anyhow::anyhow!("storing a batch: {}", crate::store::describe(&e)))?;
+    let imported = outcomes.iter().filter(|o| **o == Outcome::Accepted).count() as u64;
+    report.imported += imported;
+    report.duplicates += outcomes.len() as u64 - imported;
+    events.clear();
+    dead.clear();
+    Ok(())
+}
