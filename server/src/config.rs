@@ -122,6 +122,9 @@ impl Config {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                // `STOREPULSE_INGEST__TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1`
+                .list_separator(",")
+                .with_list_parse_key("ingest.trusted_proxies")
                 .source(Some(scoped)),
         );
         if let Some(url) = env.get("DATABASE_URL") {

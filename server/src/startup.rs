@@ -16,7 +16,10 @@ use crate::{
     aggregate::queue::{Queue, QueueConfig},
     config::Config,
     ingest::{
-        enrich::UserAgents, limit::ClientLimiter, pipeline::Ingestor, rejection::Reason,
+        enrich::UserAgents,
+        limit::{ClientLimiter, TrustedProxies},
+        pipeline::Ingestor,
+        rejection::Reason,
         sites::SiteCache,
     },
     metrics::Metrics,
@@ -84,8 +87,12 @@ impl Application {
             config.ingest.rate_limit_per_second,
             config.ingest.rate_limit_burst,
         );
+        let proxies = TrustedProxies::parse(&config.ingest.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("ingest.trusted_proxies")?;
         let ingestor = Ingestor {
             limiter,
+            proxies,
             user_agents: UserAgents::default(),
             config: Arc::new(config.ingest),
             sites: SiteCache::new(pool.clone()),

@@ -24,8 +24,21 @@ pub async fn events_create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(wait) = ingestor.limiter.check(peer.ip()) {
+    let ip = ingestor.proxies.client_ip(peer.ip(), &headers);
+    if let Err(wait) = ingestor.limiter.check(ip) {
         return too_many_requests(&ingestor, wait);
+    }
+    // A compressed body would be decompressed past the size limit checked
+    // here (a zip bomb); trackers never compress, so it is refused whole.
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return refuse(
+            &ingestor,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "compressed bodies are not accepted: send the JSON as it is",
+        );
     }
     if !is_accepted_content_type(&headers) {
         return refuse(
@@ -57,7 +70,7 @@ pub async fn events_create(
         body: &bytes,
         signature: header_str(&headers, signature::HEADER),
         user_agent: header_str(&headers, header::USER_AGENT.as_str()),
-        ip: peer.ip(),
+        ip,
     };
     match ingestor.ingest(submission).await {
         Ok(receipt) => (StatusCode::ACCEPTED, Json(receipt)).into_response(),

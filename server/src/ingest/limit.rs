@@ -4,10 +4,16 @@
 //!
 //! Bounded: when more than [`MAX_CLIENTS`] buckets exist, idle ones (full
 //! buckets, which carry no information) are dropped.
+//!
+//! Who the client is: the TCP peer, unless the peer is a configured trusted
+//! proxy; then the rightmost `X-Forwarded-For` hop that is not a trusted
+//! proxy (hops left of it could be written by the client itself).
 
 use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
+use axum::http::HeaderMap;
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 
 const MAX_CLIENTS: usize = 100_000;
 
@@ -43,6 +49,58 @@ impl ClientLimiter {
     }
 }
 
+/// The proxies whose `X-Forwarded-For` is believed.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies {
+    nets: Arc<[IpNet]>,
+}
+
+impl TrustedProxies {
+    /// Parses CIDR blocks or single addresses (`10.0.0.0/8`, `127.0.0.1`).
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let nets = entries
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("trusted proxy {entry:?} is not an address or CIDR block"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { nets: nets.into() })
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address for rate limits and cookieless visitors.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        // Every header line, in order, then each line's hops right to left.
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for hop in hops.iter().rev() {
+            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+                // Garbage where an address should be: stop at what we know.
+                break;
+            };
+            client = ip;
+            if !self.trusts(ip) {
+                break;
+            }
+        }
+        client
+    }
+}
+
 /// IPv4 addresses as they are; IPv6 by /64.
 fn client_key(ip: IpAddr) -> u128 {
     match ip {
@@ -74,6 +132,46 @@ mod tests {
         assert!(limiter.check("2001:db8::1".parse().unwrap()).is_ok());
         assert!(limiter.check("2001:db8::2".parse().unwrap()).is_err());
         assert!(limiter.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy_and_from_the_right() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8".into(), "127.0.0.1".into()]).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Straight from the internet: the header is the client's own words.
+        let direct = forwarded(&["198.51.100.9"]);
+        assert_eq!(
+            proxies.client_ip(ip("203.0.113.5"), &direct),
+            ip("203.0.113.5")
+        );
+        // Through our proxy: the rightmost hop it did not add itself.
+        let spoofed = forwarded(&["1.2.3.4, 203.0.113.5"]);
+        assert_eq!(
+            proxies.client_ip(ip("10.1.1.1"), &spoofed),
+            ip("203.0.113.5")
+        );
+        // Two trusted hops, over two header lines.
+        let chain = forwarded(&["1.2.3.4, 203.0.113.5", "10.2.2.2"]);
+        assert_eq!(
+            proxies.client_ip(ip("127.0.0.1"), &chain),
+            ip("203.0.113.5")
+        );
+        // Garbage stops the walk at the last address we could read.
+        let garbage = forwarded(&["203.0.113.5, nonsense"]);
+        assert_eq!(proxies.client_ip(ip("10.1.1.1"), &garbage), ip("10.1.1.1"));
+        assert_eq!(
+            proxies.client_ip(ip("10.1.1.1"), &HeaderMap::new()),
+            ip("10.1.1.1")
+        );
+        assert!(TrustedProxies::parse(&["not-an-ip".into()]).is_err());
     }
 
     #[test]

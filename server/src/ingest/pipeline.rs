@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     enrich::{self, UserAgents},
-    limit::ClientLimiter,
+    limit::{ClientLimiter, TrustedProxies},
     parse::{parse_envelope, parse_event, Context, EnvelopeError, Limits},
     signature,
     sites::SiteCache,
@@ -40,6 +40,9 @@ pub struct IngestConfig {
     /// Requests (or WebSocket messages) per second and client IP; 0 is off.
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names
+    /// the client; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for IngestConfig {
@@ -55,6 +58,7 @@ impl Default for IngestConfig {
             retry_after_secs: 2,
             rate_limit_per_second: 1_000,
             rate_limit_burst: 2_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -109,6 +113,7 @@ pub struct Ingestor {
     pub queue: Queue,
     pub metrics: Arc<Metrics>,
     pub limiter: ClientLimiter,
+    pub proxies: TrustedProxies,
     pub user_agents: UserAgents,
     /// Key for cookieless visitor hashes; made at startup, never stored.
     pub visitor_secret: Arc<[u8; 32]>,

@@ -6,7 +6,7 @@
 //! reply for its seq; the socket stays open. Too large a message closes with
 //! 1009, a binary one with 1008.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{
@@ -50,22 +50,18 @@ pub async fn events_socket(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let ip = ingestor.proxies.client_ip(peer.ip(), &headers);
     let limit = ingestor.config.max_body_bytes;
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve(socket, ingestor, peer, user_agent))
+        .on_upgrade(move |socket| serve(socket, ingestor, ip, user_agent))
         .into_response()
 }
 
 type Reply = JoinHandle<Value>;
 
-async fn serve(
-    socket: WebSocket,
-    ingestor: Ingestor,
-    peer: SocketAddr,
-    user_agent: Option<String>,
-) {
+async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Option<String>) {
     let (mut sink, mut stream) = socket.split();
     let (replies, mut ordered) = mpsc::channel::<Reply>(IN_FLIGHT);
     let writer = tokio::spawn(async move {
@@ -95,7 +91,7 @@ async fn serve(
                 let ingestor = ingestor.clone();
                 let user_agent = user_agent.clone();
                 tokio::spawn(async move {
-                    ingest_message(&ingestor, text.as_bytes(), peer, user_agent.as_deref()).await
+                    ingest_message(&ingestor, text.as_bytes(), ip, user_agent.as_deref()).await
                 })
             }
             Ok(Message::Binary(_)) => {
@@ -133,7 +129,7 @@ fn closing(code: u16, error: &str) -> Reply {
 async fn ingest_message(
     ingestor: &Ingestor,
     body: &[u8],
-    peer: SocketAddr,
+    ip: IpAddr,
     user_agent: Option<&str>,
 ) -> Value {
     // The seq is read again only for an error reply; acks carry the
@@ -143,7 +139,7 @@ async fn ingest_message(
             .ok()
             .and_then(|v| v.get("seq").and_then(Value::as_u64))
     };
-    if let Err(wait) = ingestor.limiter.check(peer.ip()) {
+    if let Err(wait) = ingestor.limiter.check(ip) {
         ingestor
             .metrics
             .refuse(StatusCode::TOO_MANY_REQUESTS.as_u16());
@@ -154,7 +150,7 @@ async fn ingest_message(
         body,
         signature: None,
         user_agent,
-        ip: peer.ip(),
+        ip,
     };
     match ingestor.ingest(submission).await {
         Ok(receipt) => ack(receipt.seq, &receipt),

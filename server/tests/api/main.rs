@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0 against a fresh PostgreSQL
 //! database per test (`#[sqlx::test]`), spoken to over real HTTP.
 
+mod abuse;
 mod demo;
 mod helpers;
 mod history;

@@ -1,0 +1,118 @@
+//! The public ingestion edge against hostile clients: compressed bodies,
+//! absurd nesting, and a client hiding behind `X-Forwarded-For`.
+
+use serde_json::Value;
+use server::config::Config;
+use sqlx::PgPool;
+
+use crate::helpers::{create_site, envelope, page_view, spawn_app, spawn_app_with, TestApp};
+
+async fn post_from(app: &TestApp, forwarded_for: Option<&str>, id: &str) -> u16 {
+    let mut request = app
+        .client
+        .post(app.url("/api/events"))
+        .header("content-type", "application/json")
+        .body(envelope(vec![page_view(id)]).to_string());
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    request.send().await.expect("post").status().as_u16()
+}
+
+fn limited(trusted: Option<&str>) -> Config {
+    let mut pairs = vec![
+        ("STOREPULSE_INGEST__RATE_LIMIT_PER_SECOND", "1"),
+        ("STOREPULSE_INGEST__RATE_LIMIT_BURST", "1"),
+    ];
+    if let Some(trusted) = trusted {
+        pairs.push(("STOREPULSE_INGEST__TRUSTED_PROXIES", trusted));
+    }
+    Config::load(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned()))).expect("config")
+}
+
+#[sqlx::test(migrations = false)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), limited(Some("127.0.0.1"))).await;
+    create_site(&pool, "demo").await;
+    assert_eq!(post_from(&app, Some("203.0.113.1"), "a1").await, 202);
+    assert_eq!(post_from(&app, Some("203.0.113.1"), "a2").await, 429);
+    // Another client through the same proxy is not punished for the first,
+    // and a hop the client wrote itself (left of the real one) changes nothing.
+    assert_eq!(post_from(&app, Some("203.0.113.2"), "b1").await, 202);
+    assert_eq!(
+        post_from(&app, Some("198.51.100.7, 203.0.113.1"), "a3").await,
+        429
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn without_a_trusted_proxy_forwarded_for_is_ignored(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), limited(None)).await;
+    create_site(&pool, "demo").await;
+    assert_eq!(post_from(&app, Some("203.0.113.1"), "a1").await, 202);
+    assert_eq!(post_from(&app, Some("203.0.113.2"), "b1").await, 429);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_compressed_body_is_refused_before_it_is_inflated(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    // A gzip stream of 10 MiB of zeros is about 10 KiB: under the body
+    // limit, far over it once inflated.
+    let bomb = std::process::Command::new("sh")
+        .args(["-c", "head -c 10485760 /dev/zero | gzip -9"])
+        .output()
+        .expect("gzip")
+        .stdout;
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    let response = app
+        .client
+        .post(app.url("/api/events"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("compressed"));
+    assert_eq!(
+        app.metric("storepulse_requests_refused_total{status=\"415\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(post_from(&app, None, "after").await, 202, "still serving");
+}
+
+#[sqlx::test(migrations = false)]
+async fn ten_thousand_levels_of_nesting_are_refused_not_a_crash(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let deep = |inner: &str| format!("{}{inner}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let post = |body: String| {
+        app.client
+            .post(app.url("/api/events"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Inside one event: that event is refused, its neighbour is stored.
+    let body = format!(
+        "{{\"site\":\"demo\",\"events\":[{{\"id\":\"deep\",\"type\":\"page_view\",\"props\":{{\"x\":{}}}}},{}]}}",
+        deep("1"),
+        page_view("neighbour")
+    );
+    assert!(body.len() < 64 * 1024);
+    let response = post(body).await.unwrap();
+    assert_eq!(response.status(), 202);
+    let receipt: Value = response.json().await.unwrap();
+    assert_eq!(receipt["accepted"], 1, "{receipt}");
+    let reason = receipt["rejected"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("recursion"), "{reason}");
+    // In the envelope itself: a bad request.
+    let body = format!("{{\"site\":{},\"events\":[]}}", deep("1"));
+    let response = post(body).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(post_from(&app, None, "after").await, 202, "still serving");
+}
