@@ -1,7 +1,8 @@
 //! `cargo xtask <command>`: the project's developer commands, written in Rust
 //! so they run the same on every machine without a shell-script zoo. `setup`
 //! installs the pinned toolchain pieces once, `dev` runs the app with live
-//! reload, `test` runs what CI runs, `db` manages a local PostgreSQL.
+//! reload, `test` runs what CI runs, `bench` prints the benchmark table, `db`
+//! manages a local PostgreSQL.
 
 mod commands;
 mod database;
@@ -22,12 +23,17 @@ commands:
   setup                          install what the other commands need (idempotent)
   dev                            cargo leptos watch against a local PostgreSQL
   test                           fmt, clippy, tests and end-to-end tests, as CI runs them
-  db start|stop|url [dev|test]   manage a local PostgreSQL cluster by hand (default: dev)
+  bench [--events N] [--seconds S] [--requests R]
+                                 release build against a local PostgreSQL: one table of
+                                 ingest, freshness, dashboard and size figures, beside a
+                                 trivial axum ceiling (defaults 10000000 events, 10 s, 10)
+  db start|stop|url [dev|test|bench]
+                                 manage a local PostgreSQL cluster by hand (default: dev)
 
 environment:
   STOREPULSE_TOOLS_DIR   where tools are installed (default ~/.cache/storepulse/tools)
-  STOREPULSE_PG_PORT     port of the local PostgreSQL (default dev 54329, test 54330)
-  DATABASE_URL           use this server instead of a local PostgreSQL (dev, test)
+  STOREPULSE_PG_PORT     port of the local PostgreSQL (default dev 54329, test 54330, bench 54331)
+  DATABASE_URL           use this server instead of a local PostgreSQL (dev, test, bench)
   CHROMIUM_PATH          Chromium for the end-to-end tests (default /usr/bin/chromium)
 ";
 
@@ -54,6 +60,10 @@ fn dispatch(args: &[&str]) -> Result<ExitCode> {
         ["test"] => {
             exec::survive_interrupts()?;
             commands::test::run(&repo)
+        }
+        ["bench", options @ ..] => {
+            exec::survive_interrupts()?;
+            commands::bench::run(&repo, options)
         }
         ["db", action] => commands::db::run(&repo, action, "dev"),
         ["db", action, cluster] => commands::db::run(&repo, action, cluster),

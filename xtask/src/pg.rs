@@ -1,8 +1,8 @@
-//! Project-local PostgreSQL clusters: one per purpose (`dev`, `test`) under
-//! `<repo>/target/pg/`, so developers need no system database service and no
-//! password. Works as root too: initdb and postgres refuse to run as root, so
-//! then the cluster belongs to the `postgres` user and every initdb/pg_ctl call
-//! goes through `runuser`.
+//! Project-local PostgreSQL clusters: one per purpose (`dev`, `test`,
+//! `bench`) under `<repo>/target/pg/`, so developers need no system database
+//! service and no password. Works as root too: initdb and postgres refuse to
+//! run as root, so then the cluster belongs to the `postgres` user and every
+//! initdb/pg_ctl call goes through `runuser`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -20,6 +20,9 @@ use crate::system::PgBin;
 pub enum Purpose {
     Dev,
     Test,
+    /// `cargo xtask bench`: its own cluster, so the millions of events it
+    /// keeps between runs never meet `cargo xtask test`'s recreated databases.
+    Bench,
 }
 
 impl Purpose {
@@ -27,7 +30,8 @@ impl Purpose {
         match name {
             "dev" => Ok(Self::Dev),
             "test" => Ok(Self::Test),
-            other => bail!("unknown cluster `{other}`: expected `dev` or `test`"),
+            "bench" => Ok(Self::Bench),
+            other => bail!("unknown cluster `{other}`: expected `dev`, `test` or `bench`"),
         }
     }
 
@@ -35,6 +39,7 @@ impl Purpose {
         match self {
             Self::Dev => "dev",
             Self::Test => "test",
+            Self::Bench => "bench",
         }
     }
 
@@ -43,6 +48,7 @@ impl Purpose {
         match self {
             Self::Dev => "storepulse",
             Self::Test => "storepulse_test",
+            Self::Bench => "storepulse_bench",
         }
     }
 
@@ -66,6 +72,7 @@ impl Purpose {
         Ok(match self {
             Self::Dev => 54329,
             Self::Test => 54330,
+            Self::Bench => 54331,
         })
     }
 }

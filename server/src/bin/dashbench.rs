@@ -6,6 +6,7 @@
 //!
 //! `DATABASE_URL=… cargo run --release -p server --bin dashbench -- --events 10000000`
 //! A site that already holds the events is reused, so reruns only measure.
+//! `--json FILE` also writes the table there, for `cargo xtask bench`.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ struct Args {
     /// The site to fill (created if missing).
     #[arg(long, default_value = "bench")]
     site: String,
+    /// Also write the results to this file as one JSON object.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 /// Events generated per statement (progress is printed after each).
@@ -82,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| route | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|");
+    let mut summary = Vec::with_capacity(routes.len());
     for route in &routes {
         let url = format!("http://{addr}{route}");
         let mut times = Vec::with_capacity(args.requests);
@@ -105,8 +110,24 @@ async fn main() -> anyhow::Result<()> {
             at(0.99),
             at(1.0)
         );
+        summary.push(serde_json::json!({
+            "route": route,
+            "p50_ms": at(0.50),
+            "p99_ms": at(0.99),
+            "max_ms": at(1.0),
+        }));
     }
     wasm_size();
+    if let Some(path) = &args.json {
+        let summary = serde_json::json!({
+            "site": site,
+            "events": stored,
+            "requests": args.requests,
+            "routes": summary,
+        });
+        std::fs::write(path, format!("{summary:#}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 

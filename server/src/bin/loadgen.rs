@@ -8,6 +8,7 @@
 //! `--rate N` switches from fixed concurrency to an open loop of N
 //! requests per second (at most `--concurrency` in flight; requests that
 //! would exceed it are counted as `skipped`, never queued without bound).
+//! `--json FILE` also writes the row's figures there, for `cargo xtask bench`.
 //! Only ever point it at a server you run, on 127.0.0.1.
 
 use std::{
@@ -47,6 +48,9 @@ struct Args {
     /// PID of the server, to report its CPU and memory.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Also write the results to this file as one JSON object.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -133,17 +137,15 @@ async fn main() -> anyhow::Result<()> {
         (_, None) => run_closed_loop(&args, sender, deadline).await,
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = match (cpu_before, args.server_pid.and_then(cpu_ticks)) {
-        (Some(before), Some(after)) => format!(
-            "{:.0}%",
-            (after - before) as f64 / ticks_per_second() / elapsed * 100.0
-        ),
-        _ => "n/a".to_owned(),
+    let cpu_percent = match (cpu_before, args.server_pid.and_then(cpu_ticks)) {
+        (Some(before), Some(after)) => {
+            Some((after - before) as f64 / ticks_per_second() / elapsed * 100.0)
+        }
+        _ => None,
     };
-    let rss = args
-        .server_pid
-        .and_then(rss_mb)
-        .map_or("n/a".to_owned(), |mb| format!("{mb:.0} MB"));
+    let cpu = cpu_percent.map_or("n/a".to_owned(), |cpu| format!("{cpu:.0}%"));
+    let rss_mb = args.server_pid.and_then(rss_mb);
+    let rss = rss_mb.map_or("n/a".to_owned(), |mb| format!("{mb:.0} MB"));
     let mut latencies =
         std::mem::take(&mut *tally.latencies_us.lock().unwrap_or_else(|p| p.into_inner()));
     latencies.sort_unstable();
@@ -152,6 +154,12 @@ async fn main() -> anyhow::Result<()> {
             .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |us| f64::from(*us) / 1000.0)
     };
+    let events_per_second = tally.events.load(Ordering::Relaxed) as f64 / elapsed;
+    let requests_per_second = tally.requests.load(Ordering::Relaxed) as f64 / elapsed;
+    let (errors, skipped) = (
+        tally.errors.load(Ordering::Relaxed),
+        tally.skipped.load(Ordering::Relaxed),
+    );
     println!("| mode | events/request | concurrency | rate | events/s | requests/s | ack p50 | ack p99 | errors | skipped | server CPU | server RSS |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
@@ -161,15 +169,34 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency,
         args.rate
             .map_or("closed loop".to_owned(), |r| format!("{r}/s")),
-        tally.events.load(Ordering::Relaxed) as f64 / elapsed,
-        tally.requests.load(Ordering::Relaxed) as f64 / elapsed,
+        events_per_second,
+        requests_per_second,
         pct(0.50),
         pct(0.99),
-        tally.errors.load(Ordering::Relaxed),
-        tally.skipped.load(Ordering::Relaxed),
+        errors,
+        skipped,
         cpu,
         rss,
     );
+    if let Some(path) = &args.json {
+        let summary = json!({
+            "mode": format!("{:?}", args.mode).to_lowercase(),
+            "events_per_request": per_request,
+            "concurrency": args.concurrency,
+            "rate": args.rate,
+            "seconds": elapsed,
+            "events_per_second": events_per_second,
+            "requests_per_second": requests_per_second,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "errors": errors,
+            "skipped": skipped,
+            "server_cpu_percent": cpu_percent,
+            "server_peak_rss_mb": rss_mb,
+        });
+        std::fs::write(path, format!("{summary:#}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -206,8 +233,13 @@ impl Sender {
             .client
             .post(&self.url)
             .header("content-type", "application/json");
+        // 202 from Storepulse, 204 from `ceiling` (which has no receipt).
+        // The receipt is read to its end: a connection goes back to the
+        // pool only then, and the ceiling sends none to read.
         let ok = match request.body(body).send().await {
-            Ok(response) => response.status().as_u16() == 202,
+            Ok(response) => {
+                matches!(response.status().as_u16(), 202 | 204) && response.bytes().await.is_ok()
+            }
             Err(_) => false,
         };
         self.tally.record(started, self.per_request, ok);

@@ -1,5 +1,6 @@
 //! One module per `cargo xtask` command, plus the set-up they all start with.
 
+pub mod bench;
 pub mod db;
 pub mod dev;
 pub mod test;
