@@ -198,7 +198,16 @@ pub fn session(
             let transaction = format!("SIM-{seed}-{n}");
             let mut purchase = with_items("purchase", &cart, "https://shop.example/thank-you");
             purchase["transaction_id"] = json!(transaction);
-            let value: i64 = cart.iter().map(|(p, q)| p.price_minor * q).sum();
+            // Prices include 19% VAT; shipping is 4.90 below 50.00, free above.
+            let subtotal: i64 = cart.iter().map(|(p, q)| p.price_minor * q).sum();
+            let shipping = if subtotal < 5_000 { 490 } else { 0 };
+            let value = subtotal + shipping;
+            let tax = value - (value as f64 / 1.19).round() as i64;
+            purchase["value"] = json!(value as f64 / 100.0);
+            purchase["props"] = json!({
+                "shipping": format!("{}.{:02}", shipping / 100, shipping % 100),
+                "tax": format!("{}.{:02}", tax / 100, tax % 100),
+            });
             s.push(rng, purchase);
             if rng.random_bool(behaviour.refund) {
                 let later = s.at + Duration::minutes(rng.random_range(60..7 * 24 * 60));
@@ -358,6 +367,17 @@ mod tests {
                     panic!("session {n}: {event} was rejected: {rejection}");
                 }
             }
+            // A refund is sent when it happens, days later.
+            if let Some(refund) = &s.refund {
+                let cx = Context {
+                    sent_at: refund["ts"].as_i64(),
+                    ..cx
+                };
+                let raw = serde_json::value::to_raw_value(refund).expect("raw");
+                if let Err(rejection) = parse_event(&raw, &cx) {
+                    panic!("session {n}: {refund} was rejected: {rejection}");
+                }
+            }
         }
     }
 
@@ -388,5 +408,58 @@ mod tests {
         near(checked_out, carted, b.checkout);
         near(bought, checked_out, b.purchase);
         near(app, runs as u32, b.app);
+    }
+
+    #[test]
+    fn orders_carry_shipping_and_tax_and_some_are_refunded_later() {
+        let catalog = Catalog::generate(SEED);
+        let b = Behaviour::default();
+        let (mut orders, mut refunds) = (0, 0);
+        for n in 0..20_000 {
+            let s = session(&catalog, &b, 5, n, start());
+            let Some((transaction, value)) = &s.order else {
+                assert!(s.refund.is_none());
+                continue;
+            };
+            orders += 1;
+            let purchase = s
+                .events
+                .iter()
+                .find(|e| e["type"] == "purchase")
+                .expect("purchase");
+            let items: i64 = purchase["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| {
+                    (i["price"].as_f64().unwrap() * 100.0).round() as i64
+                        * i["quantity"].as_i64().unwrap()
+                })
+                .sum();
+            let shipping = if items < 5_000 { 490 } else { 0 };
+            assert_eq!(*value, items + shipping);
+            assert_eq!(
+                (purchase["value"].as_f64().unwrap() * 100.0).round() as i64,
+                *value
+            );
+            assert!(purchase["props"]["tax"]
+                .as_str()
+                .is_some_and(|t| t.contains('.')));
+            if let Some(refund) = &s.refund {
+                refunds += 1;
+                assert_eq!(refund["transaction_id"], json!(transaction));
+                assert_eq!(refund["value"], purchase["value"]);
+                let after = refund["ts"].as_i64().unwrap() - purchase["ts"].as_i64().unwrap();
+                assert!(
+                    (3_600_000..7 * 86_400_000).contains(&after),
+                    "{after} ms later"
+                );
+            }
+        }
+        let rate = f64::from(refunds) / f64::from(orders);
+        assert!(
+            orders > 200 && (rate - b.refund).abs() < 0.03,
+            "{refunds} of {orders}"
+        );
     }
 }
