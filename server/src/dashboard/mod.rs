@@ -32,7 +32,7 @@ use crate::store::{
 /// and the CSV say when there are more).
 pub const MAX_PRODUCTS: i64 = 1_000;
 const TOP_PRODUCTS: i64 = 5;
-const TOP_SOURCES: i64 = 10;
+const TOP_SOURCES: usize = 10;
 const TOP_CUSTOMERS: i64 = 10;
 
 /// The port's implementation over PostgreSQL.
@@ -171,44 +171,50 @@ impl StatsSource for PgStats {
         let scope = self.scope(query).await?;
         let pool = &self.pool;
         let w = scope.window();
-        let (revenue, orders) = sql::sales(pool, w).await.map_err(unavailable)?;
-        let sessions = sql::session_counts(pool, w).await.map_err(unavailable)?;
-        let before = match &scope.previous {
-            Some(span) => {
-                let p = scope.window_of(span);
-                let sales = sql::sales(pool, p).await.map_err(unavailable)?;
-                let counts = sql::session_counts(pool, p).await.map_err(unavailable)?;
-                Some((sales, counts))
+        let hourly = scope.span.days() == 1;
+        // Independent reads, each on its own connection: the two session
+        // scans (and the previous period's) overlap instead of queueing.
+        let previous = async {
+            match &scope.previous {
+                Some(span) => {
+                    let p = scope.window_of(span);
+                    let (sales, summary, visitors) = tokio::try_join!(
+                        sql::sales(pool, p),
+                        sql::session_summary(pool, p, TOP_SOURCES),
+                        sql::new_and_returning(pool, p),
+                    )?;
+                    Ok(Some((sales, summary.counts, visitors.0 + visitors.1)))
+                }
+                None => Ok(None),
             }
-            None => None,
         };
-        let figure = |current: i64, pick: fn(&((i64, i64), sql::SessionCounts)) -> i64| Figure {
+        let ((revenue, orders), summary, visitors, top_products, revenue_by, before) =
+            tokio::try_join!(
+                sql::sales(pool, w),
+                sql::session_summary(pool, w, TOP_SOURCES),
+                sql::new_and_returning(pool, w),
+                sql::products(pool, w, false, TOP_PRODUCTS),
+                sql::revenue_by(pool, w, &scope.site.timezone, hourly),
+                previous,
+            )
+            .map_err(unavailable)?;
+        type Before = ((i64, i64), sql::SessionCounts, i64);
+        let figure = |current: i64, pick: fn(&Before) -> i64| Figure {
             current,
             previous: before.as_ref().map(pick),
         };
-        let hourly = scope.span.days() == 1;
+        let sessions = summary.counts;
         Ok(Overview {
             revenue: figure(revenue, |b| b.0 .0),
             orders: figure(orders, |b| b.0 .1),
-            visitors: figure(sessions.visitors, |b| b.1.visitors),
+            visitors: figure(visitors.0 + visitors.1, |b| b.2),
             sessions: figure(sessions.sessions, |b| b.1.sessions),
             converted: figure(sessions.purchases, |b| b.1.purchases),
             funnel: sessions.funnel(),
-            top_products: sql::products(pool, w, false, TOP_PRODUCTS)
-                .await
-                .map_err(unavailable)?,
-            sources: sql::sources(pool, w, TOP_SOURCES)
-                .await
-                .map_err(unavailable)?,
-            devices: sql::devices(pool, w).await.map_err(unavailable)?,
-            revenue_series: fill(
-                &scope.span,
-                scope.tz,
-                hourly,
-                sql::revenue_by(pool, w, &scope.site.timezone, hourly)
-                    .await
-                    .map_err(unavailable)?,
-            ),
+            top_products,
+            sources: summary.sources,
+            devices: summary.devices,
+            revenue_series: fill(&scope.span, scope.tz, hourly, revenue_by),
             revenue_chart: String::new(),
             period: scope.period,
         })
@@ -240,25 +246,22 @@ impl StatsSource for PgStats {
     async fn users(&self, query: &RangeQuery) -> Result<UserActivity, StatsError> {
         let scope = self.scope(query).await?;
         let (pool, w) = (&self.pool, scope.window());
-        let (sessions, pages, seconds) = sql::visits(pool, w).await.map_err(unavailable)?;
-        let (new_visitors, returning_visitors) =
-            sql::new_and_returning(pool, w).await.map_err(unavailable)?;
+        let (summary, (new_visitors, returning_visitors), customers) = tokio::try_join!(
+            sql::session_summary(pool, w, TOP_SOURCES),
+            sql::new_and_returning(pool, w),
+            sql::top_customers(pool, w, &scope.site.timezone, TOP_CUSTOMERS),
+        )
+        .map_err(unavailable)?;
         Ok(UserActivity {
-            sessions,
-            pages,
-            seconds,
+            sessions: summary.counts.sessions,
+            pages: summary.pages,
+            seconds: summary.seconds,
             new_visitors,
             returning_visitors,
-            customers: sql::top_customers(pool, w, &scope.site.timezone, TOP_CUSTOMERS)
-                .await
-                .map_err(unavailable)?,
-            devices: sql::devices(pool, w).await.map_err(unavailable)?,
-            browsers: sql::sessions_by(pool, w, sql::Breakdown::Browser, TOP_SOURCES)
-                .await
-                .map_err(unavailable)?,
-            campaigns: sql::sessions_by(pool, w, sql::Breakdown::Campaign, TOP_SOURCES)
-                .await
-                .map_err(unavailable)?,
+            customers,
+            devices: summary.devices,
+            browsers: summary.browsers,
+            campaigns: summary.campaigns,
             period: scope.period,
         })
     }

@@ -42,31 +42,6 @@ pub struct SessionCounts {
     pub purchases: i64,
 }
 
-pub async fn session_counts(pool: &PgPool, w: Window<'_>) -> Result<SessionCounts, sqlx::Error> {
-    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(concat!(
-        "SELECT count(*), count(DISTINCT visitor_id),",
-        "       count(*) FILTER (WHERE product_views > 0),",
-        "       count(*) FILTER (WHERE add_to_carts > 0),",
-        "       count(*) FILTER (WHERE checkouts > 0),",
-        "       count(*) FILTER (WHERE purchases > 0)",
-        "  FROM sessions",
-        " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
-    ))
-    .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
-    .fetch_one(pool)
-    .await?;
-    Ok(SessionCounts {
-        sessions: row.0,
-        visitors: row.1,
-        product_views: row.2,
-        carts: row.3,
-        checkouts: row.4,
-        purchases: row.5,
-    })
-}
-
 impl SessionCounts {
     pub fn funnel(&self) -> Vec<FunnelStep> {
         [
@@ -85,43 +60,104 @@ impl SessionCounts {
     }
 }
 
-/// Sessions by where they came from: UTM source, else referrer host, else
-/// direct; the largest `limit`.
-pub async fn sources(pool: &PgPool, w: Window<'_>, limit: i64) -> Result<Vec<Share>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
-        "SELECT coalesce(utm_source, referrer_host, 'Direct') AS name, count(*)",
-        "  FROM sessions",
-        " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
-        " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
+/// Everything the pages show about the window's sessions, from one scan:
+/// counts and funnel steps (`visitors` is left 0: see [`new_and_returning`]),
+/// page views and summed length, and the sessions by source (UTM source,
+/// else referrer host, else direct), device, browser and UTM campaign, each
+/// largest first and at most `limit` long (devices: all).
+pub struct SessionSummary {
+    pub counts: SessionCounts,
+    pub pages: i64,
+    pub seconds: i64,
+    pub sources: Vec<Share>,
+    pub devices: Vec<Share>,
+    pub browsers: Vec<Share>,
+    pub campaigns: Vec<Share>,
+}
+
+pub async fn session_summary(
+    pool: &PgPool,
+    w: Window<'_>,
+    limit: usize,
+) -> Result<SessionSummary, sqlx::Error> {
+    type Row = (i32, Option<String>, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT GROUPING(device, browser, utm_campaign, source)::int4,",
+        "       coalesce(device, browser, utm_campaign, source),",
+        "       count(*), count(*) FILTER (WHERE product_views > 0),",
+        "       count(*) FILTER (WHERE add_to_carts > 0),",
+        "       count(*) FILTER (WHERE checkouts > 0),",
+        "       count(*) FILTER (WHERE purchases > 0),",
+        "       coalesce(sum(pages), 0)::int8,",
+        "       coalesce(sum(extract(epoch FROM last_seen - started_at)), 0)::int8",
+        "  FROM (SELECT device, browser, utm_campaign,",
+        "               coalesce(utm_source, referrer_host, 'Direct') AS source,",
+        "               product_views, add_to_carts, checkouts, purchases, pages, started_at, last_seen",
+        "          FROM sessions WHERE site_id = $1 AND started_at >= $2 AND started_at < $3) s",
+        " GROUP BY GROUPING SETS ((device), (browser), (utm_campaign), (source), ())",
     ))
     .bind(w.site_id)
     .bind(w.start)
     .bind(w.end)
-    .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(shares(rows))
-}
-
-/// Sessions by device type.
-pub async fn devices(pool: &PgPool, w: Window<'_>) -> Result<Vec<Share>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
-        "SELECT device, count(*) FROM sessions",
-        " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
-        " GROUP BY 1 ORDER BY 2 DESC, 1",
-    ))
-    .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
-    .fetch_all(pool)
-    .await?;
-    Ok(shares(rows))
-}
-
-fn shares(rows: Vec<(String, i64)>) -> Vec<Share> {
-    rows.into_iter()
-        .map(|(name, sessions)| Share { name, sessions })
-        .collect()
+    let mut summary = SessionSummary {
+        counts: SessionCounts {
+            sessions: 0,
+            visitors: 0,
+            product_views: 0,
+            carts: 0,
+            checkouts: 0,
+            purchases: 0,
+        },
+        pages: 0,
+        seconds: 0,
+        sources: Vec::new(),
+        devices: Vec::new(),
+        browsers: Vec::new(),
+        campaigns: Vec::new(),
+    };
+    for (grouping, name, sessions, views, carts, checkouts, purchases, pages, seconds) in rows {
+        // GROUPING's bits: 1 for each argument the row is not grouped by.
+        let list = match (grouping, name) {
+            (0b1111, _) => {
+                summary.counts = SessionCounts {
+                    sessions,
+                    visitors: 0,
+                    product_views: views,
+                    carts,
+                    checkouts,
+                    purchases,
+                };
+                summary.pages = pages;
+                summary.seconds = seconds;
+                continue;
+            }
+            (_, None) => continue,
+            (0b0111, Some(name)) => (&mut summary.devices, name),
+            (0b1011, Some(name)) => (&mut summary.browsers, name),
+            (0b1101, Some(name)) => (&mut summary.campaigns, name),
+            (_, Some(name)) => (&mut summary.sources, name),
+        };
+        list.0.push(Share {
+            name: list.1,
+            sessions,
+        });
+    }
+    for (list, cap) in [
+        (&mut summary.sources, limit),
+        (&mut summary.devices, usize::MAX),
+        (&mut summary.browsers, limit),
+        (&mut summary.campaigns, limit),
+    ] {
+        list.sort_by(|a, b| {
+            b.sessions
+                .cmp(&a.sessions)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        list.truncate(cap);
+    }
+    Ok(summary)
 }
 
 /// Gross revenue per local hour (`HH:00` labels) or local day
@@ -256,28 +292,17 @@ pub async fn products(
         .collect())
 }
 
-/// Sessions started in the window: how many, their page views and their
-/// summed length in seconds.
-pub async fn visits(pool: &PgPool, w: Window<'_>) -> Result<(i64, i64, i64), sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT count(*), coalesce(sum(pages), 0)::int8,",
-        "       coalesce(sum(extract(epoch FROM last_seen - started_at)), 0)::int8",
-        "  FROM sessions WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
-    ))
-    .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
-    .fetch_one(pool)
-    .await
-}
-
-/// Visitors of the window whose first visit was in it, and the others.
+/// Visitors with a session in the window whose first visit was in it, and
+/// the others; together, the window's distinct visitors. Exact, so it reads
+/// the window's sessions, as a hash semi-join against the visitors who
+/// could qualify (several times faster than `count(DISTINCT)`).
 pub async fn new_and_returning(pool: &PgPool, w: Window<'_>) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT count(*) FILTER (WHERE u.first_seen >= $2), count(*) FILTER (WHERE u.first_seen < $2)",
-        "  FROM (SELECT DISTINCT visitor_id FROM sessions",
-        "         WHERE site_id = $1 AND started_at >= $2 AND started_at < $3) v",
-        "  JOIN user_activity u ON u.site_id = $1 AND u.visitor_id = v.visitor_id",
+        "  FROM user_activity u",
+        " WHERE u.site_id = $1 AND u.last_seen >= $2 AND u.first_seen < $3",
+        "   AND u.visitor_id IN (SELECT visitor_id FROM sessions",
+        "         WHERE site_id = $1 AND started_at >= $2 AND started_at < $3)",
     ))
     .bind(w.site_id)
     .bind(w.start)
@@ -316,41 +341,6 @@ pub async fn top_customers(
             last_seen,
         })
         .collect())
-}
-
-/// Sessions by a column of `sessions` (browser or UTM campaign).
-pub async fn sessions_by(
-    pool: &PgPool,
-    w: Window<'_>,
-    column: Breakdown,
-    limit: i64,
-) -> Result<Vec<Share>, sqlx::Error> {
-    let query = match column {
-        Breakdown::Browser => concat!(
-            "SELECT browser, count(*) FROM sessions",
-            " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
-            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
-        ),
-        Breakdown::Campaign => concat!(
-            "SELECT utm_campaign, count(*) FROM sessions",
-            " WHERE site_id = $1 AND started_at >= $2 AND started_at < $3 AND utm_campaign IS NOT NULL",
-            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
-        ),
-    };
-    let rows: Vec<(String, i64)> = sqlx::query_as(query)
-        .bind(w.site_id)
-        .bind(w.start)
-        .bind(w.end)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    Ok(shares(rows))
-}
-
-#[derive(Clone, Copy, Debug)]
-pub enum Breakdown {
-    Browser,
-    Campaign,
 }
 
 /// The newest sessions started in the window.
