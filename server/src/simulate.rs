@@ -360,6 +360,7 @@ mod tests {
                 derived_visitor: &derived,
                 verified: false,
                 limits: &limits,
+                domains: &[],
             };
             for event in s.events.iter().chain(server_purchase(&s).as_ref()) {
                 let raw = serde_json::value::to_raw_value(event).expect("raw");

@@ -166,6 +166,7 @@ pub async fn import(
             derived_visitor: &derived_visitor,
             verified: options.verified,
             limits: &options.limits,
+            domains: &site.domains,
         };
         match parse_event(raw, &cx) {
             Ok(_) if anonymous.get() => reject(

@@ -132,6 +132,9 @@ pub struct Context<'a> {
     /// The request carried a valid signature from the shop's backend.
     pub verified: bool,
     pub limits: &'a Limits,
+    /// Hosts the site's pages are on (their subdomains too); events with a
+    /// page URL elsewhere are refused. Empty: any host.
+    pub domains: &'a [String],
 }
 
 type Result<T> = std::result::Result<T, Rejection>;
@@ -180,6 +183,16 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         None => None,
     };
     let url = opt_url("url", wire.url, limits.max_url_len)?;
+    // Someone else's pages sending our site key (a copied snippet, or
+    // forged traffic): refused, unless the shop's backend signed it.
+    if let (Some(url), false, false) = (&url, cx.domains.is_empty(), cx.verified) {
+        if !host_allowed(url, cx.domains) {
+            return Err(Rejection::new(
+                Reason::DomainNotAllowed,
+                "url is not on one of the site's domains",
+            ));
+        }
+    }
     let referrer = opt_url("referrer", wire.referrer, limits.max_url_len)?;
     let currency = match opt_text("currency", wire.currency, 3)? {
         Some(code) => Some(Currency::parse(&code).ok_or_else(|| {
@@ -298,6 +311,23 @@ fn opt_text(field: &str, value: Option<String>, max: usize) -> Result<Option<Str
     }
 }
 
+/// `url`'s host is one of `domains` or a subdomain of one.
+pub fn host_allowed(url: &str, domains: &[String]) -> bool {
+    let Some(host) = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    else {
+        return false;
+    };
+    domains.iter().any(|domain| {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        host == domain
+            || host
+                .strip_suffix(domain.as_str())
+                .is_some_and(|rest| rest.ends_with('.'))
+    })
+}
+
 fn opt_url(field: &str, value: Option<String>, max: usize) -> Result<Option<String>> {
     let Some(url) = opt_text(field, value, max)? else {
         return Ok(None);
@@ -382,4 +412,19 @@ fn props(props: Map<String, Value>, limits: &Limits) -> Result<Map<String, Value
         }
     }
     Ok(props)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn a_site_domain_allows_itself_and_its_subdomains_only() {
+        let domains = vec!["Shop.Example".to_owned()];
+        assert!(host_allowed("https://shop.example/p/1", &domains));
+        assert!(host_allowed("https://www.SHOP.example/", &domains));
+        assert!(!host_allowed("https://evilshop.example/", &domains));
+        assert!(!host_allowed("https://shop.example.evil.test/", &domains));
+        assert!(!host_allowed("https://evil.test/?shop.example", &domains));
+    }
 }

@@ -197,6 +197,7 @@ impl Ingestor {
                 derived_visitor: &derived_visitor,
                 verified,
                 limits,
+                domains: &site.domains,
             };
             let mut events = Vec::with_capacity(envelope.events.len());
             let mut dead = Vec::new();

@@ -116,3 +116,60 @@ async fn ten_thousand_levels_of_nesting_are_refused_not_a_crash(pool: PgPool) {
     assert_eq!(response.status(), 400);
     assert_eq!(post_from(&app, None, "after").await, 202, "still serving");
 }
+
+#[sqlx::test(migrations = false)]
+async fn events_from_pages_off_the_sites_domains_are_refused_with_a_reason(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    server::store::sites::insert(
+        &pool,
+        &server::store::sites::NewSite {
+            site_key: "demo",
+            name: "Shop",
+            timezone: "UTC",
+            currency: "USD",
+            domains: &["shop.example".to_owned()],
+            signing_secret: crate::helpers::SECRET,
+        },
+    )
+    .await
+    .unwrap();
+    let at = |id: &str, url: &str| {
+        let mut event = page_view(id);
+        event["url"] = serde_json::json!(url);
+        event
+    };
+    let mut no_url = page_view("app-screen");
+    no_url.as_object_mut().unwrap().remove("url");
+    let events = vec![
+        at("ours", "https://shop.example/"),
+        at("sub", "https://www.shop.example/p/1"),
+        at("theirs", "https://copycat.example/"),
+        no_url,
+    ];
+    let response = app
+        .client
+        .post(app.url("/api/events"))
+        .header("content-type", "application/json")
+        .body(envelope(events).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let receipt: Value = response.json().await.unwrap();
+    assert_eq!(receipt["accepted"], 3, "{receipt}");
+    assert_eq!(receipt["rejected"][0]["index"], 2);
+    assert!(receipt["rejected"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("domains"));
+    assert_eq!(
+        app.metric("storepulse_events_rejected_total{reason=\"domain_not_allowed\"}")
+            .await,
+        1.0
+    );
+    let dead: String = sqlx::query_scalar("SELECT reason FROM dead_letters")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(dead.contains("domains"), "{dead}");
+}
