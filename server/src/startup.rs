@@ -17,7 +17,7 @@ use crate::{
     config::Config,
     ingest::{
         enrich::UserAgents,
-        limit::{ClientLimiter, TrustedProxies},
+        limit::{ClientLimiter, SocketCounter, TrustedProxies},
         pipeline::Ingestor,
         rejection::Reason,
         sites::SiteCache,
@@ -92,7 +92,8 @@ impl Application {
             .context("ingest.trusted_proxies")?;
         let ingestor = Ingestor {
             limiter,
-            proxies,
+            sockets: SocketCounter::new(config.ingest.ws_max_per_ip),
+            proxies: proxies.clone(),
             user_agents: UserAgents::default(),
             config: Arc::new(config.ingest),
             sites: SiteCache::new(pool.clone()),
@@ -104,7 +105,7 @@ impl Application {
             leptos_options,
             status: Arc::new(store::PgStatus::new(pool.clone(), started)),
             stats: crate::dashboard::PgStats::new(pool.clone()),
-            live: crate::live::Hub::new(pool.clone()),
+            live: crate::live::Hub::new(pool.clone(), proxies),
             pool,
             ingestor,
         };

@@ -9,7 +9,13 @@
 //! proxy; then the rightmost `X-Forwarded-For` hop that is not a trusted
 //! proxy (hops left of it could be written by the client itself).
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::http::HeaderMap;
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -46,6 +52,56 @@ impl ClientLimiter {
         buckets.check_key(&client_key(ip)).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())
         })
+    }
+}
+
+/// Open WebSockets per client IP, at most `max` each. The map only holds
+/// clients with an open socket, so it is bounded by the sockets themselves.
+#[derive(Clone, Debug)]
+pub struct SocketCounter {
+    max: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One open socket's place; giving it up (drop) frees it.
+#[derive(Debug)]
+pub struct SocketSlot {
+    counter: SocketCounter,
+    ip: IpAddr,
+}
+
+impl SocketCounter {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for another socket of `ip`, or `None` when it has `max`.
+    pub fn open(&self, ip: IpAddr) -> Option<SocketSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(ip).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(SocketSlot {
+            counter: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.counter.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -172,6 +228,18 @@ mod tests {
             ip("10.1.1.1")
         );
         assert!(TrustedProxies::parse(&["not-an-ip".into()]).is_err());
+    }
+
+    #[test]
+    fn sockets_per_client_are_capped_and_freed_on_close() {
+        let counter = SocketCounter::new(2);
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let first = counter.open(ip).expect("first");
+        let _second = counter.open(ip).expect("second");
+        assert!(counter.open(ip).is_none());
+        assert!(counter.open("203.0.113.10".parse().unwrap()).is_some());
+        drop(first);
+        assert!(counter.open(ip).is_some());
     }
 
     #[test]

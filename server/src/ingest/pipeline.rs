@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     enrich::{self, UserAgents},
-    limit::{ClientLimiter, TrustedProxies},
+    limit::{ClientLimiter, SocketCounter, TrustedProxies},
     parse::{parse_envelope, parse_event, Context, EnvelopeError, Limits},
     signature,
     sites::SiteCache,
@@ -43,6 +43,10 @@ pub struct IngestConfig {
     /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names
     /// the client; empty: the TCP peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Open ingestion WebSockets per client IP; past it, 429.
+    pub ws_max_per_ip: usize,
+    /// A socket silent this long is pinged; silent as long again, closed.
+    pub ws_idle_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -59,6 +63,8 @@ impl Default for IngestConfig {
             rate_limit_per_second: 1_000,
             rate_limit_burst: 2_000,
             trusted_proxies: Vec::new(),
+            ws_max_per_ip: 32,
+            ws_idle_secs: 60,
         }
     }
 }
@@ -114,6 +120,7 @@ pub struct Ingestor {
     pub metrics: Arc<Metrics>,
     pub limiter: ClientLimiter,
     pub proxies: TrustedProxies,
+    pub sockets: SocketCounter,
     pub user_agents: UserAgents,
     /// Key for cookieless visitor hashes; made at startup, never stored.
     pub visitor_secret: Arc<[u8; 32]>,

@@ -4,9 +4,15 @@
 //! concurrently (up to [`IN_FLIGHT`] per socket) but acknowledged strictly in
 //! the order they arrived, each after its commit. A bad message gets an error
 //! reply for its seq; the socket stays open. Too large a message closes with
-//! 1009, a binary one with 1008.
+//! 1009, a binary one with 1008. Each message counts against the client's
+//! rate limit. A client may hold `ingest.ws_max_per_ip` sockets (more: 429);
+//! a socket silent for `ingest.ws_idle_secs` is pinged, and closed with
+//! 1001 if it stays silent as long again.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use axum::{
     extract::{
@@ -22,7 +28,7 @@ use serde_json::{json, Value};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    http::{refusal_response, status_of},
+    http::{refusal_response, status_of, too_many_requests},
     pipeline::{Ingestor, Receipt, Refusal, Submission},
 };
 
@@ -51,11 +57,17 @@ pub async fn events_socket(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let ip = ingestor.proxies.client_ip(peer.ip(), &headers);
+    let Some(slot) = ingestor.sockets.open(ip) else {
+        return too_many_requests(&ingestor, Duration::from_secs(1));
+    };
     let limit = ingestor.config.max_body_bytes;
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve(socket, ingestor, ip, user_agent))
+        .on_upgrade(move |socket| async move {
+            serve(socket, ingestor, ip, user_agent).await;
+            drop(slot);
+        })
         .into_response()
 }
 
@@ -67,6 +79,12 @@ async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Op
     let writer = tokio::spawn(async move {
         while let Some(reply) = ordered.recv().await {
             let Ok(value) = reply.await else { break };
+            if value.get("ping").is_some() {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             if let Some(code) = value.get("close").and_then(Value::as_u64) {
                 let reason = value["error"].as_str().unwrap_or_default().to_owned();
                 let frame = CloseFrame {
@@ -85,7 +103,25 @@ async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Op
             }
         }
     });
-    while let Some(message) = stream.next().await {
+    let idle = Duration::from_secs(ingestor.config.ws_idle_secs.max(1));
+    let mut pinged = false;
+    loop {
+        let message = match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(_) if pinged => {
+                let _ = replies.send(closing(1001, "idle")).await;
+                break;
+            }
+            Err(_) => {
+                pinged = true;
+                if replies.send(ping()).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        pinged = false;
         let reply: Reply = match message {
             Ok(Message::Text(text)) => {
                 let ingestor = ingestor.clone();
@@ -119,6 +155,10 @@ async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Op
     }
     drop(replies);
     let _ = writer.await;
+}
+
+fn ping() -> Reply {
+    tokio::spawn(async { json!({ "ping": true }) })
 }
 
 fn closing(code: u16, error: &str) -> Reply {

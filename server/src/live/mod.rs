@@ -7,10 +7,14 @@
 //! socket only ever holds the newest snapshot, so a slow browser skips
 //! ticks instead of growing a queue. The ticker stops when its last watcher
 //! leaves. Bounded: at most [`MAX_SITES`] sites watched and
-//! [`MAX_WATCHERS`] sockets per process; past them, 503.
+//! [`MAX_WATCHERS`] sockets per process (past them, 503), and
+//! [`MAX_PER_CLIENT`] per client IP (past it, 429). A browser's socket must
+//! come from a page of this server (`Origin` = `Host`; 403 otherwise), so
+//! another site cannot open the live feed with a visitor's cookies.
 
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -19,9 +23,9 @@ use app::live::LiveSnapshot;
 use axum::{
     extract::{
         ws::{Message, WebSocket},
-        Query, State, WebSocketUpgrade,
+        ConnectInfo, Query, State, WebSocketUpgrade,
     },
-    http::StatusCode,
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -31,11 +35,15 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::store::{self, sites::Site};
+use crate::{
+    ingest::limit::{SocketCounter, TrustedProxies},
+    store::{self, sites::Site},
+};
 
 const TICK: Duration = Duration::from_secs(1);
 pub const MAX_SITES: usize = 1_000;
 pub const MAX_WATCHERS: usize = 10_000;
+pub const MAX_PER_CLIENT: usize = 16;
 
 type Snapshot = Arc<LiveSnapshot>;
 
@@ -44,13 +52,17 @@ type Snapshot = Arc<LiveSnapshot>;
 pub struct Hub {
     pool: PgPool,
     sites: Arc<Mutex<HashMap<String, watch::Sender<Snapshot>>>>,
+    proxies: TrustedProxies,
+    clients: SocketCounter,
 }
 
 impl Hub {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, proxies: TrustedProxies) -> Self {
         Self {
             pool,
             sites: Arc::default(),
+            proxies,
+            clients: SocketCounter::new(MAX_PER_CLIENT),
         }
     }
 
@@ -128,9 +140,18 @@ struct LiveParams {
 
 async fn live_socket(
     State(hub): State<Hub>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(params): Query<LiveParams>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin live socket").into_response();
+    }
+    let ip = hub.proxies.client_ip(peer.ip(), &headers);
+    let Some(slot) = hub.clients.open(ip) else {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many live sockets").into_response();
+    };
     let site = match store::sites::find(&hub.pool, &params.site).await {
         Ok(Some(site)) => site,
         Ok(None) => return (StatusCode::NOT_FOUND, "unknown site").into_response(),
@@ -141,7 +162,31 @@ async fn live_socket(
     };
     upgrade
         .max_message_size(1024)
-        .on_upgrade(move |socket| push(socket, receiver))
+        .max_frame_size(1024)
+        .on_upgrade(move |socket| async move {
+            push(socket, receiver).await;
+            drop(slot);
+        })
+}
+
+/// No `Origin` (not a browser), or one whose host is the `Host` asked for.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        });
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 /// Sends each new snapshot until the browser leaves.

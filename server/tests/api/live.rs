@@ -70,3 +70,29 @@ async fn an_unknown_site_gets_no_live_socket(pool: PgPool) {
         .expect_err("refused");
     assert!(error.to_string().contains("404"), "{error}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn another_sites_page_cannot_open_the_live_socket(pool: PgPool) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let request = |origin: &str| {
+        let mut request = format!("ws://{}/api/live/ws?site=demo", app.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        request
+    };
+    let error = tokio_tungstenite::connect_async(request("https://evil.example"))
+        .await
+        .expect_err("cross-origin refused");
+    assert!(error.to_string().contains("403"), "{error}");
+    let own = format!("http://{}", app.addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request(&own))
+        .await
+        .expect("same origin accepted");
+    let first = until(&mut socket, |_| true).await;
+    assert_eq!(first["site"], "demo", "{first}");
+}

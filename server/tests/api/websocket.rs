@@ -138,3 +138,85 @@ async fn an_unknown_site_cannot_open_a_socket(pool: PgPool) {
     };
     assert_eq!(status, 404);
 }
+
+fn config(pairs: &[(&str, &str)]) -> server::config::Config {
+    server::config::Config::load(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
+    .expect("config")
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_client_gets_a_bounded_number_of_sockets(pool: PgPool) {
+    let app = crate::helpers::spawn_app_with(
+        pool.clone(),
+        config(&[("STOREPULSE_INGEST__WS_MAX_PER_IP", "2")]),
+    )
+    .await;
+    create_site(&pool, "demo").await;
+    let first = connect(&app, "demo").await.unwrap();
+    let _second = connect(&app, "demo").await.unwrap();
+    match connect(&app, "demo").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+        }
+        other => panic!("a third socket should be refused, got {other:?}"),
+    }
+    drop(first);
+    // The server notices the close and frees the slot.
+    let mut again = None;
+    for _ in 0..100 {
+        if let Ok(socket) = connect(&app, "demo").await {
+            again = Some(socket);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(again.is_some(), "a closed socket gives its slot back");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_silent_socket_is_pinged_then_closed_and_a_live_one_is_not(pool: PgPool) {
+    let app = crate::helpers::spawn_app_with(
+        pool.clone(),
+        config(&[("STOREPULSE_INGEST__WS_IDLE_SECS", "1")]),
+    )
+    .await;
+    create_site(&pool, "demo").await;
+    let mut silent = connect(&app, "demo").await.unwrap();
+    let mut live = connect(&app, "demo").await.unwrap();
+    // The live client keeps reading (tungstenite answers pings with pongs);
+    // the silent one reads nothing, so it answers nothing.
+    let mut pings = 0;
+    let reading = async {
+        while let Ok(Some(Ok(message))) =
+            tokio::time::timeout(std::time::Duration::from_millis(3_500), live.next()).await
+        {
+            if matches!(message, Message::Ping(_)) {
+                pings += 1;
+            }
+            if pings >= 3 {
+                break;
+            }
+        }
+    };
+    reading.await;
+    assert!(pings >= 3, "pinged while idle, kept open: {pings}");
+    live.send(message(1, vec![page_view("still-here")]))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut live).await["accepted"], 1);
+
+    let mut saw_ping = false;
+    let close = loop {
+        match silent.next().await {
+            Some(Ok(Message::Ping(_))) => saw_ping = true,
+            Some(Ok(Message::Close(frame))) => break frame,
+            other => panic!("expected a ping and a close, got {other:?}"),
+        }
+    };
+    assert!(saw_ping);
+    assert_eq!(close.expect("close frame").code, CloseCode::Away);
+}
