@@ -51,6 +51,9 @@ pub struct DatabaseConfig {
 pub struct HttpConfig {
     /// After SIGTERM, how long in-flight work may take before the process exits.
     pub shutdown_grace_ms: u64,
+    /// A connection must send a request's headers within this time, and an
+    /// idle keep-alive connection is closed after it (slow-loris bound).
+    pub header_read_timeout_ms: u64,
 }
 
 /// Why configuration could not be loaded.
@@ -80,6 +83,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             shutdown_grace_ms: 10_000,
+            header_read_timeout_ms: 10_000,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Startup and shutdown: connect, migrate, bind, serve, stop cleanly.
 
 use std::{
-    future::{Future, IntoFuture as _},
+    future::Future,
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
@@ -33,6 +33,7 @@ pub struct Application {
     router: axum::Router,
     flusher: JoinHandle<()>,
     shutdown_grace: Duration,
+    header_read_timeout: Duration,
 }
 
 impl Application {
@@ -114,6 +115,7 @@ impl Application {
             router: router(state, demo_store),
             flusher,
             shutdown_grace: Duration::from_millis(config.http.shutdown_grace_ms),
+            header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
         })
     }
 
@@ -138,13 +140,7 @@ impl Application {
             shutdown.await;
             let _ = stopping_tx.send(());
         };
-        let serve = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        let serve = serve(self.listener, self.router, self.header_read_timeout, signal);
         let grace = self.shutdown_grace;
         let (deadline_tx, deadline_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -171,6 +167,78 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Accepts connections until `signal`, then waits for open ones to finish
+/// their requests. HTTP/1.1 through hyper directly rather than
+/// `axum::serve`, which sets no timer, so hyper's header read timeout (the
+/// bound on slow-loris clients, and on idle keep-alive connections) would
+/// not apply.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    header_read_timeout: Duration,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    // Open connections each hold a `closed` sender: when the last is gone,
+    // every connection has finished.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (closed, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, most likely: let some close.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().oneshot(request)
+            },
+        );
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let (mut stopping, closed) = (stopping.clone(), closed.clone());
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                    // Finish the request in flight, take no new one.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+            drop(closed);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(closed);
+    let _ = all_closed.recv().await;
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).

@@ -59,12 +59,24 @@ pub async fn events_create(
             &format!("body over {limit} bytes"),
         );
     }
-    let Ok(bytes) = to_bytes(body, limit).await else {
-        return refuse(
-            &ingestor,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("body over {limit} bytes"),
-        );
+    // A client trickling its body in holds a connection: bounded.
+    let timeout = std::time::Duration::from_millis(ingestor.config.body_read_timeout_ms);
+    let bytes = match tokio::time::timeout(timeout, to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return refuse(
+                &ingestor,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("body over {limit} bytes"),
+            )
+        }
+        Err(_) => {
+            return refuse(
+                &ingestor,
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            )
+        }
     };
     let submission = Submission {
         body: &bytes,

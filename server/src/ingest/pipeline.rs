@@ -28,6 +28,8 @@ use crate::{
 pub struct IngestConfig {
     pub limits: Limits,
     pub max_body_bytes: usize,
+    /// A request must send its whole body within this time (else 408).
+    pub body_read_timeout_ms: u64,
     pub queue_capacity: usize,
     pub max_flush_events: usize,
     /// Flush transactions in flight at once (each holds a connection).
@@ -54,6 +56,7 @@ impl Default for IngestConfig {
         Self {
             limits: Limits::default(),
             max_body_bytes: 64 * 1024,
+            body_read_timeout_ms: 10_000,
             queue_capacity: 50_000,
             max_flush_events: 5_000,
             flushers: 4,

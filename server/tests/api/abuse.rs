@@ -173,3 +173,80 @@ async fn events_from_pages_off_the_sites_domains_are_refused_with_a_reason(pool:
         .unwrap();
     assert!(dead.contains("domains"), "{dead}");
 }
+
+/// Reads until the server closes the connection; what it said first.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut seen = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    // A bound so a regression fails instead of hanging the suite.
+    let reading = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), reading)
+        .await
+        .expect("the server closes the connection");
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+fn timeouts() -> Config {
+    Config::load(
+        [
+            ("STOREPULSE_HTTP__HEADER_READ_TIMEOUT_MS", "500"),
+            ("STOREPULSE_INGEST__BODY_READ_TIMEOUT_MS", "500"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .expect("config")
+}
+
+#[sqlx::test(migrations = false)]
+async fn slow_and_idle_connections_are_closed(pool: PgPool) {
+    use tokio::io::AsyncWriteExt as _;
+    let app = spawn_app_with(pool.clone(), timeouts()).await;
+    create_site(&pool, "demo").await;
+
+    // Slow loris: headers that never end.
+    let mut loris = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    loris
+        .write_all(b"POST /api/events HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
+        .await
+        .unwrap();
+    assert!(!until_closed(&mut loris).await.contains("202"));
+
+    // A connection that says nothing at all.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    until_closed(&mut silent).await;
+
+    // Keep-alive: one answered request, then idle.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let said = until_closed(&mut idle).await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+
+    // A body that trickles: 408, and the server goes on serving.
+    let mut trickle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    trickle
+        .write_all(
+            b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"site\":",
+        )
+        .await
+        .unwrap();
+    let said = until_closed(&mut trickle).await;
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert_eq!(
+        app.metric("storepulse_requests_refused_total{status=\"408\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(post_from(&app, None, "after").await, 202);
+}
