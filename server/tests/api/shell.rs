@@ -220,3 +220,42 @@ async fn dashboard_pages_forbid_framing_and_sniffing(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn page_scripts_run_only_with_the_responses_nonce(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        let response = app.client.get(app.url("/status")).send().await.unwrap();
+        let policy = response
+            .headers()
+            .get("content-security-policy")
+            .expect("a policy")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.text().await.unwrap();
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("script-src has a nonce")
+            .to_owned();
+        assert!(nonce.len() >= 16, "{nonce}");
+        let script_src = policy
+            .split(';')
+            .find(|d| d.trim().starts_with("script-src"))
+            .expect("script-src");
+        assert!(!script_src.contains("unsafe-inline"), "{script_src}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        // Every inline script of the page carries it.
+        let scripts = body.matches("<script").count();
+        let nonced = body.matches(&format!("nonce=\"{nonce}\"")).count();
+        assert!(
+            scripts > 0 && nonced >= scripts,
+            "{scripts} scripts, {nonced} nonced"
+        );
+        nonces.push(nonce);
+    }
+    assert_ne!(nonces[0], nonces[1], "a fresh nonce per response");
+}
