@@ -105,7 +105,8 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
 /// Headers every dashboard page (and its static files) carries: no framing
 /// (clickjacking), no MIME sniffing, no full URLs in referrers to other
 /// sites. The policy restricts frames, plugins, `<base>` and form targets;
-/// limiting scripts to nonced ones comes with the accounts issue.
+/// pages replace it with one that also limits scripts to the response's
+/// nonce (`app::shell`), which this keeps.
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
     let headers = response.headers_mut();
     headers.insert(
