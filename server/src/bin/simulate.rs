@@ -6,6 +6,8 @@
 //! is counted as `late` rather than queued without bound.
 
 use std::{
+    cmp::Reverse,
+    collections::BinaryHeap,
     io::Write as _,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
@@ -60,8 +62,9 @@ struct Args {
     secret: Option<String>,
     /// Write the events as NDJSON (`{"user_agent", "event"}` per line)
     /// instead of sending them; no rate limit applies. Refunds (1 hour to 7
-    /// days after their order) are written when they are due by now; live
-    /// runs send none, being shorter than that.
+    /// days after their order) are written when they are due by now; a live
+    /// run sends each when its time comes (signed with `--secret`), so only
+    /// runs longer than an hour see them.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
     /// With `--out`: spread session starts over the last N days (`30d`).
@@ -73,6 +76,10 @@ struct Args {
     /// WebSocket streams in `--mode ws`.
     #[arg(long, default_value_t = 4)]
     sockets: usize,
+    /// Live runs: send each refund this many seconds after its order
+    /// instead of the modelled 1 hour to 7 days (for demos and tests).
+    #[arg(long)]
+    refund_delay: Option<u64>,
     /// Flash sale: this many times the rate, with twice the buying.
     #[arg(long, default_value_t = 1.0)]
     flash_sale: f64,
@@ -157,7 +164,28 @@ async fn main() -> anyhow::Result<()> {
     let mut due = 0.0_f64;
     let mut n = 0;
     let mut last_report = Instant::now();
+    let mut refunds: BinaryHeap<Reverse<(i64, u64, String)>> = BinaryHeap::new();
     while n < limit && deadline.is_none_or(|d| Instant::now() < d) {
+        // Refunds whose time has come go out first, from the shop's backend.
+        let now_ms = Utc::now().timestamp_millis();
+        while refunds.peek().is_some_and(|r| r.0 .0 <= now_ms) {
+            let Some(Reverse((_, _, event))) = refunds.pop() else {
+                break;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(&event) else {
+                continue;
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                counters.late.fetch_add(1, Relaxed);
+                continue;
+            };
+            let request = backend_request(&args, event);
+            let (client, endpoint, counters) = (client.clone(), endpoint.clone(), counters.clone());
+            tokio::spawn(async move {
+                send(&client, &endpoint, BACKEND_USER_AGENT, request, &counters).await;
+                drop(permit);
+            });
+        }
         let elapsed = started.elapsed().as_secs_f64();
         if due > elapsed * rate {
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -171,6 +199,19 @@ async fn main() -> anyhow::Result<()> {
             );
             due += session.events.len() as f64;
             n += 1;
+            if let Some(refund) = &session.refund {
+                if refunds.len() < MAX_PENDING_REFUNDS {
+                    let mut refund = refund.clone();
+                    if let Some(delay) = args.refund_delay {
+                        let at = Utc::now().timestamp_millis() + delay as i64 * 1000;
+                        refund["ts"] = json!(at);
+                    }
+                    let at = refund["ts"].as_i64().unwrap_or_default();
+                    refunds.push(Reverse((at, n, refund.to_string())));
+                } else {
+                    counters.late.fetch_add(1, Relaxed);
+                }
+            }
             for body in envelopes(&args, &session) {
                 let copies = if rng.random_bool(args.dup_rate.clamp(0.0, 1.0)) {
                     2
@@ -232,18 +273,32 @@ fn envelopes(args: &Args, session: &Session) -> Vec<(&'static str, Request)> {
             .map(|e| (session.user_agent, envelope(vec![e.clone()])))
             .collect(),
     };
-    if let (Some(secret), Some(event)) = (&args.secret, simulate::server_purchase(session)) {
-        let mut request = envelope(vec![event]);
-        let now = Utc::now().timestamp();
-        request.signature = Some(signature::sign(
-            request.body.as_bytes(),
-            secret.as_bytes(),
-            now,
-        ));
-        out.push((BACKEND_USER_AGENT, request));
+    if let (Some(_), Some(event)) = (&args.secret, simulate::server_purchase(session)) {
+        out.push((BACKEND_USER_AGENT, backend_request(args, event)));
     }
     out
 }
+
+/// One event from the shop's backend, signed when the secret is known.
+fn backend_request(args: &Args, event: Value) -> Request {
+    let now = Utc::now();
+    let body = json!({"site": args.site, "sent_at": now.timestamp_millis(), "events": [event]})
+        .to_string();
+    let signature = args
+        .secret
+        .as_ref()
+        .map(|secret| signature::sign(body.as_bytes(), secret.as_bytes(), now.timestamp()));
+    Request {
+        events: 1,
+        body,
+        signature,
+    }
+}
+
+/// Refunds waiting for their time, soonest first; bounded so a long run at
+/// a high rate cannot grow it without limit (past it, refunds are skipped
+/// and counted `late`).
+const MAX_PENDING_REFUNDS: usize = 100_000;
 
 #[derive(Clone)]
 struct Request {
