@@ -42,8 +42,72 @@ pub enum SiteCommand {
         #[arg(long)]
         if_missing: bool,
     },
+    /// Change a site's name, time zone, currency, domains or price tiers.
+    Edit(SiteEdit),
+    /// Replace a site's signing secret and print the new one. Requests
+    /// signed with the old one are refused within 5 seconds (the site cache).
+    RotateSecret { key: String },
     /// List sites.
     List,
+}
+
+#[derive(Args, Default)]
+pub struct SiteEdit {
+    pub key: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// IANA time zone for hours and days in reports.
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// ISO 4217 reporting currency (rollups keep each event's currency;
+    /// reports show the rows in the site currency).
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Replace the allowed hosts with these (repeatable).
+    #[arg(long = "domain", conflicts_with = "any_domain")]
+    pub domains: Vec<String>,
+    /// Allow events from any host again.
+    #[arg(long)]
+    pub any_domain: bool,
+    /// Medium price tier from this amount, e.g. 20.00 (site currency).
+    #[arg(long, requires = "high_from")]
+    pub medium_from: Option<String>,
+    /// High price tier from this amount, e.g. 100.00.
+    #[arg(long, requires = "medium_from")]
+    pub high_from: Option<String>,
+}
+
+impl SiteEdit {
+    /// An edit of `key` that changes nothing yet.
+    pub fn of(key: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A site's time zone must be one reports can use.
+fn check_timezone(timezone: &str) -> anyhow::Result<()> {
+    timezone
+        .parse::<chrono_tz::Tz>()
+        .map(|_| ())
+        .map_err(|_| anyhow::anyhow!("{timezone:?} is not an IANA time zone, e.g. Europe/Berlin"))
+}
+
+/// An amount like `20.00` in minor units of `currency`.
+fn minor_units(amount: &str, currency: Currency) -> anyhow::Result<i64> {
+    let raw = serde_json::value::RawValue::from_string(amount.trim().to_owned())
+        .map_err(|_| anyhow::anyhow!("{amount:?} is not a decimal amount"))?;
+    crate::ingest::money::parse_minor(&raw, currency)
+        .map_err(|_| anyhow::anyhow!("{amount:?} is not a positive decimal amount"))
+}
+
+/// A fresh random signing secret.
+fn new_secret() -> anyhow::Result<String> {
+    let mut secret = [0_u8; 32];
+    getrandom::fill(&mut secret).context("reading OS randomness")?;
+    Ok(format!("sps_{}", hex::encode(secret)))
 }
 
 /// Creates a site with a fresh random signing secret.
@@ -59,9 +123,8 @@ pub async fn add_site(
         Currency::parse(currency).is_some(),
         "{currency:?} is not an ISO 4217 currency"
     );
-    let mut secret = [0_u8; 32];
-    getrandom::fill(&mut secret).context("reading OS randomness")?;
-    let signing_secret = format!("sps_{}", hex::encode(secret));
+    check_timezone(timezone)?;
+    let signing_secret = new_secret()?;
     let new = NewSite {
         site_key: key,
         name,
@@ -113,6 +176,77 @@ pub async fn site(pool: &PgPool, command: SiteCommand) -> anyhow::Result<()> {
             );
             println!(
                 "signing secret (keep it on your shop's backend): {}",
+                site.signing_secret.expose_secret()
+            );
+            Ok(())
+        }
+        SiteCommand::Edit(SiteEdit {
+            key,
+            name,
+            timezone,
+            currency,
+            domains,
+            any_domain,
+            medium_from,
+            high_from,
+        }) => {
+            let site = store::sites::find(pool, &key)
+                .await?
+                .with_context(|| format!("no site {key:?} (see `server site list`)"))?;
+            if let Some(timezone) = &timezone {
+                check_timezone(timezone)?;
+            }
+            let code = currency.as_deref().unwrap_or(&site.currency);
+            let money = Currency::parse(code)
+                .with_context(|| format!("{code:?} is not an ISO 4217 currency"))?;
+            let price_tiers = match (&medium_from, &high_from) {
+                (Some(medium), Some(high)) => {
+                    let tiers = (minor_units(medium, money)?, minor_units(high, money)?);
+                    anyhow::ensure!(
+                        tiers.0 <= tiers.1,
+                        "--medium-from must not exceed --high-from"
+                    );
+                    Some(tiers)
+                }
+                _ => None,
+            };
+            let no_domains: Vec<String> = Vec::new();
+            let changes = store::sites::SiteChanges {
+                name: name.as_deref(),
+                timezone: timezone.as_deref(),
+                currency: currency.as_deref(),
+                domains: if any_domain {
+                    Some(&no_domains)
+                } else if domains.is_empty() {
+                    None
+                } else {
+                    Some(&domains)
+                },
+                price_tiers,
+            };
+            let site = store::sites::update(pool, &key, &changes)
+                .await
+                .context("updating the site")?
+                .with_context(|| format!("no site {key:?}"))?;
+            println!(
+                "site {:?}: {}, {}, {}, domains [{}], price tiers from {} and {} (minor units)",
+                site.site_key,
+                site.name,
+                site.currency,
+                site.timezone,
+                site.domains.join(", "),
+                site.price_tier_medium_from,
+                site.price_tier_high_from
+            );
+            Ok(())
+        }
+        SiteCommand::RotateSecret { key } => {
+            let site = store::sites::rotate_secret(pool, &key, &new_secret()?)
+                .await?
+                .with_context(|| format!("no site {key:?} (see `server site list`)"))?;
+            println!(
+                "new signing secret of {:?} (the old one stops working within 5 s): {}",
+                site.site_key,
                 site.signing_secret.expose_secret()
             );
             Ok(())

@@ -1,4 +1,5 @@
-//! Sites: create, list, and look up by the public key trackers send.
+//! Sites: create, edit, rotate the signing secret, list, and look up by the
+//! public key trackers send.
 
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -92,6 +93,62 @@ pub async fn find(pool: &PgPool, site_key: &str) -> Result<Option<Site>, sqlx::E
     let sql = concat!("SELECT ", columns!(), " FROM sites WHERE site_key = $1");
     let row = sqlx::query_as::<_, SiteRow>(sql)
         .bind(site_key)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Site::from))
+}
+
+/// What `server site edit` changes; `None` keeps the stored value.
+#[derive(Default)]
+pub struct SiteChanges<'a> {
+    pub name: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+    pub currency: Option<&'a str>,
+    pub domains: Option<&'a [String]>,
+    /// (medium from, high from) in minor units of the site currency.
+    pub price_tiers: Option<(i64, i64)>,
+}
+
+/// Applies `changes` to the site; `None` when no site has that key.
+pub async fn update(
+    pool: &PgPool,
+    site_key: &str,
+    changes: &SiteChanges<'_>,
+) -> Result<Option<Site>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE sites SET name = COALESCE($2, name), timezone = COALESCE($3, timezone), \
+            currency = COALESCE($4, currency::text), domains = COALESCE($5, domains), \
+            price_tier_medium_from = COALESCE($6, price_tier_medium_from), \
+            price_tier_high_from = COALESCE($7, price_tier_high_from) \
+         WHERE site_key = $1 RETURNING ",
+        columns!()
+    );
+    let row = sqlx::query_as::<_, SiteRow>(sql)
+        .bind(site_key)
+        .bind(changes.name)
+        .bind(changes.timezone)
+        .bind(changes.currency)
+        .bind(changes.domains)
+        .bind(changes.price_tiers.map(|t| t.0))
+        .bind(changes.price_tiers.map(|t| t.1))
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Site::from))
+}
+
+/// Replaces the site's signing secret; `None` when no site has that key.
+pub async fn rotate_secret(
+    pool: &PgPool,
+    site_key: &str,
+    signing_secret: &str,
+) -> Result<Option<Site>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE sites SET signing_secret = $2 WHERE site_key = $1 RETURNING ",
+        columns!()
+    );
+    let row = sqlx::query_as::<_, SiteRow>(sql)
+        .bind(site_key)
+        .bind(signing_secret)
         .fetch_optional(pool)
         .await?;
     Ok(row.map(Site::from))

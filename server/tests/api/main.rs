@@ -9,5 +9,6 @@ mod ingest;
 mod live;
 mod overload;
 mod shell;
+mod sites;
 mod stats;
 mod websocket;
