@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod ingest;
 pub mod live;
+pub mod loopback;
 pub mod metrics;
 pub mod routes;
 pub mod simulate;

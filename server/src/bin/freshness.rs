@@ -49,16 +49,7 @@ struct Push {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let host = args
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    ensure!(
-        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"),
-        "freshness only targets loopback addresses, not {host}"
-    );
+    server::loopback::require(&args.url, "freshness")?;
     let live = format!(
         "{}/api/live/ws?site={}",
         args.url.replacen("http", "ws", 1),

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{ensure, Context as _};
+use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -109,17 +109,7 @@ fn envelope(site: &str, events: usize, run: u64) -> Value {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let host = args
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    ensure!(
-        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"),
-        "loadgen only targets loopback addresses, not {host}"
-    );
+    server::loopback::require(&args.url, "loadgen")?;
     let per_request = if args.mode == Mode::Single {
         1
     } else {

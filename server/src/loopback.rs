@@ -1,0 +1,28 @@
+//! The load and timing tools (`loadgen`, `freshness`) only ever target a
+//! server on this machine.
+
+/// Fails unless `url` (`http://host[:port]/…`) names a loopback host.
+pub fn require(url: &str, tool: &str) -> anyhow::Result<()> {
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    anyhow::ensure!(
+        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"),
+        "{tool} only targets loopback addresses, not {host}"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_this_machine_is_a_target() {
+        assert!(super::require("http://127.0.0.1:3000", "t").is_ok());
+        assert!(super::require("http://localhost:3000/x", "t").is_ok());
+        assert!(super::require("http://[::1]:3000", "t").is_ok());
+        assert!(super::require("http://203.0.113.5:3000", "t").is_err());
+        assert!(super::require("https://127.0.0.1.evil.test", "t").is_err());
+    }
+}
