@@ -100,16 +100,12 @@ pub async fn rebuild(
     .bind(end)
     .execute(&mut *tx)
     .await?;
-    for statement in SCOPE {
+    // A whole site needs no visitor scope: everything of it is replaced.
+    let clear: &[&'static str] = if range.is_some() { &SCOPE } else { &CLEAR_SITE };
+    for &statement in clear {
         sqlx::query(statement).execute(&mut *tx).await?;
     }
-    let visitors: i64 = sqlx::query_scalar("SELECT count(*) FROM rebuild_visitors")
-        .fetch_one(&mut *tx)
-        .await?;
-    let mut rebuilt = Rebuilt {
-        visitors: visitors as u64,
-        ..Rebuilt::default()
-    };
+    let mut rebuilt = Rebuilt::default();
     if let (Some(start), Some(end)) = (start, end) {
         let mut done = 0;
         let keep = Keep::Hours { start, end };
@@ -123,13 +119,24 @@ pub async fn rebuild(
             progress(done + n);
         })
         .await?;
+        rebuilt.visitors = count(&mut tx, "SELECT count(*) FROM rebuild_visitors").await?;
     } else {
         // One pass feeds every rollup: the two event sets are the same.
         rebuilt.hour_events = refold(&mut tx, site, HOUR_EVENTS, &Keep::All, progress).await?;
         rebuilt.visitor_events = rebuilt.hour_events;
+        rebuilt.visitors = count(
+            &mut tx,
+            "SELECT count(*) FROM user_activity u, rebuild_scope r WHERE u.site_id = r.site_id",
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(rebuilt)
+}
+
+async fn count(tx: &mut Transaction<'_, Postgres>, sql: &'static str) -> Result<u64, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut **tx).await?;
+    Ok(n as u64)
 }
 
 fn ceil_hour(time: DateTime<Utc>) -> DateTime<Utc> {
@@ -141,8 +148,18 @@ fn ceil_hour(time: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// Chooses the affected visitors and sessions and clears the rows the
-/// rebuild replaces.
+/// Every rollup row of the site (a rebuild without a range).
+const CLEAR_SITE: [&str; 6] = [
+    "DELETE FROM hourly_sales t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM hourly_customers t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM product_performance t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM real_time_metrics t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM sessions t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM user_activity t USING rebuild_scope r WHERE t.site_id = r.site_id",
+];
+
+/// Chooses the affected visitors and sessions of a range and clears the
+/// rows the rebuild replaces.
 const SCOPE: [&str; 9] = [
     "CREATE TEMP TABLE rebuild_visitors ON COMMIT DROP AS \
      SELECT DISTINCT e.visitor_id FROM events e, rebuild_scope r \
