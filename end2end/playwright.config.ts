@@ -1,7 +1,24 @@
 import { defineConfig } from "@playwright/test";
+import { ADMIN_STATE } from "./tests/pages/account";
 
 // No `webServer`: `cargo leptos end-to-end` builds and starts the server
 // itself (and `cargo xtask test` points STOREPULSE_BASE_URL at it).
+
+// Debian's Chromium instead of a downloaded one. The background networking
+// flags stop it from calling home on a closed network.
+const chromiumLaunch = {
+  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
+
 export default defineConfig({
   testDir: "./tests",
   outputDir: "test-results",
@@ -13,24 +30,20 @@ export default defineConfig({
     baseURL: process.env.STOREPULSE_BASE_URL ?? "http://127.0.0.1:3000",
   },
   projects: [
+    // Signs in once as the admin the server was started with; every other
+    // test starts from that browser state (tests of signing in clear it).
+    {
+      name: "sign-in",
+      testMatch: /sign-in\.setup\.ts/,
+      use: { browserName: "chromium", launchOptions: chromiumLaunch },
+    },
     {
       name: "chromium",
+      dependencies: ["sign-in"],
       use: {
         browserName: "chromium",
-        // Debian's Chromium instead of a downloaded one. The background
-        // networking flags stop it from calling home on a closed network.
-        launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-          args: [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-          ],
-        },
+        storageState: ADMIN_STATE,
+        launchOptions: chromiumLaunch,
       },
     },
   ],

@@ -6,6 +6,7 @@
 //! feature adds the WASM entry point. The crate boundary is the
 //! browser/server boundary: nothing here touches the database directly.
 
+pub mod accounts;
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod charts;

@@ -9,8 +9,16 @@ use leptos_router::{
 
 use crate::components::header::Header;
 use crate::pages::{
-    hourly::HourlyPage, not_found::NotFound, overview::OverviewPage, products::ProductsPage,
-    realtime::RealtimePage, status::StatusPage, users::UsersPage,
+    account::AccountPage,
+    hourly::HourlyPage,
+    login::{LoginPage, SetupPage},
+    not_found::NotFound,
+    overview::OverviewPage,
+    products::ProductsPage,
+    realtime::RealtimePage,
+    sites::{SiteSettingsPage, SitesPage},
+    status::StatusPage,
+    users::UsersPage,
 };
 
 /// The full HTML document the server streams for every page.
@@ -83,6 +91,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/realtime") view=RealtimePage ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/status") view=StatusPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sites") view=SitesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sites/:key") view=SiteSettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

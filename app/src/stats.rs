@@ -279,7 +279,7 @@ pub enum StatsError {
 impl std::fmt::Display for StatsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NoSites => write!(f, "no site exists yet: create one with `server site add`"),
+            Self::NoSites => write!(f, "no site yet: add one on the Sites page"),
             Self::UnknownSite(key) => write!(f, "no site {key:?}"),
             Self::BadRange(why) => write!(f, "bad range: {why}"),
             Self::Unavailable => write!(f, "the database is unavailable, try again shortly"),

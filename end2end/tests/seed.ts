@@ -20,7 +20,11 @@ export function createSite(name: string, timezone = "Europe/Berlin", currency = 
   const key = `${name}-${Date.now().toString(36)}`;
   const out = execFileSync(
     binary,
-    ["site", "add", key, "--name", `Test shop ${key}`, "--timezone", timezone, "--currency", currency],
+    [
+      "site", "add", key, "--name", `Test shop ${key}`, "--timezone", timezone, "--currency", currency,
+      // The signed-in admin of the suite may see it.
+      "--member", process.env.STOREPULSE_ADMIN_EMAIL ?? "admin@example.com",
+    ],
     { encoding: "utf8", env: { ...process.env, STOREPULSE_LOG__FILTER: "warn" } },
   );
   const secret = /signing secret[^:]*: (\S+)/.exec(out)?.[1];

@@ -41,6 +41,9 @@ pub enum SiteCommand {
         /// Succeed without changes when the site already exists.
         #[arg(long)]
         if_missing: bool,
+        /// A user (email) who may see the site (repeatable; see `server user add`).
+        #[arg(long = "member")]
+        members: Vec<String>,
     },
     /// Change a site's name, time zone, currency, domains or price tiers.
     Edit(SiteEdit),
@@ -88,7 +91,7 @@ impl SiteEdit {
 }
 
 /// A site's time zone must be one reports can use.
-fn check_timezone(timezone: &str) -> anyhow::Result<()> {
+pub fn check_timezone(timezone: &str) -> anyhow::Result<()> {
     timezone
         .parse::<chrono_tz::Tz>()
         .map(|_| ())
@@ -96,7 +99,7 @@ fn check_timezone(timezone: &str) -> anyhow::Result<()> {
 }
 
 /// An amount like `20.00` in minor units of `currency`.
-fn minor_units(amount: &str, currency: Currency) -> anyhow::Result<i64> {
+pub fn minor_units(amount: &str, currency: Currency) -> anyhow::Result<i64> {
     let raw = serde_json::value::RawValue::from_string(amount.trim().to_owned())
         .map_err(|_| anyhow::anyhow!("{amount:?} is not a decimal amount"))?;
     crate::ingest::money::parse_minor(&raw, currency)
@@ -104,7 +107,7 @@ fn minor_units(amount: &str, currency: Currency) -> anyhow::Result<i64> {
 }
 
 /// A fresh random signing secret.
-fn new_secret() -> anyhow::Result<String> {
+pub fn new_secret() -> anyhow::Result<String> {
     let mut secret = [0_u8; 32];
     getrandom::fill(&mut secret).context("reading OS randomness")?;
     Ok(format!("sps_{}", hex::encode(secret)))
@@ -145,6 +148,7 @@ pub async fn ensure_demo_site(pool: &PgPool) -> anyhow::Result<()> {
         return Ok(());
     }
     let site = add_site(pool, "demo", "Demo store", "Europe/Berlin", "EUR", &[]).await?;
+    crate::store::accounts::grant_everyone(pool, site.site_id).await?;
     tracing::info!(
         site = %site.site_key,
         signing_secret = %site.signing_secret.expose_secret(),
@@ -163,13 +167,25 @@ pub async fn site(pool: &PgPool, command: SiteCommand) -> anyhow::Result<()> {
             currency,
             domains,
             if_missing,
+            members,
         } => {
+            let mut users = Vec::with_capacity(members.len());
+            for email in &members {
+                let email = crate::accounts::normalize_email(email).unwrap_or_default();
+                let user = store::accounts::find_user(pool, &email)
+                    .await?
+                    .with_context(|| format!("no user {email:?} (see `server user add`)"))?;
+                users.push(user.user_id);
+            }
             if let Some(site) = store::sites::find(pool, &key).await? {
                 anyhow::ensure!(if_missing, "site {key:?} already exists");
                 println!("site {:?} exists ({})", site.site_key, site.name);
                 return Ok(());
             }
             let site = add_site(pool, &key, &name, &timezone, &currency, &domains).await?;
+            for user_id in users {
+                store::accounts::grant(pool, user_id, site.site_id).await?;
+            }
             println!(
                 "created site {:?} ({}, {}, {})",
                 site.site_key, site.name, site.currency, site.timezone
@@ -265,6 +281,58 @@ pub async fn site(pool: &PgPool, command: SiteCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user, or set the password of an existing one, and make
+    /// them a member of sites. The password is read from
+    /// `STOREPULSE_PASSWORD` or, without it, from the first line of stdin.
+    Add {
+        email: String,
+        /// A site the user may see (repeatable).
+        #[arg(long = "site")]
+        sites: Vec<String>,
+    },
+}
+
+pub async fn user(
+    pool: &PgPool,
+    config: &crate::config::Config,
+    command: UserCommand,
+) -> anyhow::Result<()> {
+    store::migrate(pool).await.context("applying migrations")?;
+    let UserCommand::Add { email, sites } = command;
+    let mut site_ids = Vec::new();
+    for key in &sites {
+        let site = store::sites::find(pool, key)
+            .await?
+            .with_context(|| format!("no site {key:?} (see `server site list`)"))?;
+        site_ids.push(site.site_id);
+    }
+    let password = match std::env::var("STOREPULSE_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let accounts = crate::accounts::Accounts::new(
+        pool.clone(),
+        &config.accounts,
+        config.mode,
+        crate::ingest::limit::TrustedProxies::default(),
+    )
+    .await?;
+    let user_id = accounts
+        .add_user(&email, &password, &site_ids)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("user {user_id} ({email}) may see: {}", sites.join(", "));
+    Ok(())
 }
 
 #[derive(Args)]

@@ -25,6 +25,57 @@ pub struct Config {
     pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub bootstrap: BootstrapConfig,
+    pub accounts: AccountsConfig,
+    /// `production` refuses weak secrets and sets `Secure` cookies.
+    pub mode: Mode,
+    /// With no user yet, create this admin (`STOREPULSE_ADMIN_EMAIL`)…
+    pub admin_email: Option<String>,
+    /// …with this password (`STOREPULSE_ADMIN_PASSWORD`).
+    pub admin_password: Option<SecretString>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Plain-HTTP localhost: cookies without `Secure`, a random session
+    /// secret per process when none is set.
+    #[default]
+    Development,
+    /// Behind HTTPS: `Secure` `__Host-` cookies, and no start without a
+    /// strong session secret.
+    Production,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct AccountsConfig {
+    /// Key of the session-id HMAC; at least 32 random characters.
+    pub session_secret: Option<SecretString>,
+    /// A session ends after this long without a request…
+    pub session_idle_minutes: u64,
+    /// …and this long after sign-in in any case.
+    pub session_lifetime_hours: u64,
+    /// Sign-in attempts a minute per account and per client address.
+    pub login_attempts_per_account: u32,
+    pub login_attempts_per_ip: u32,
+    /// Passwords hashed at once (each argon2id hash takes 19 MiB and a core
+    /// for tens of milliseconds).
+    pub hashing_slots: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            session_secret: None,
+            // A wall screen left on the Real-Time page over a weekend stays
+            // signed in; a forgotten laptop does not stay so for a month.
+            session_idle_minutes: 7 * 24 * 60,
+            session_lifetime_hours: 30 * 24,
+            login_attempts_per_account: 5,
+            login_attempts_per_ip: 20,
+            hashing_slots: 2,
+        }
+    }
 }
 
 /// What the server creates at startup for development and demos.
@@ -196,6 +247,24 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(config.database.max_connections, 7);
         assert_eq!(config.database.acquire_timeout_ms, 11);
+    }
+
+    #[test]
+    fn mode_admin_and_session_secret_come_from_the_environment() {
+        let config = Config::load(env(&[
+            ("STOREPULSE_MODE", "production"),
+            ("STOREPULSE_ADMIN_EMAIL", "ada@example.com"),
+            ("STOREPULSE_ADMIN_PASSWORD", "hunter2hunter2"),
+            ("STOREPULSE_ACCOUNTS__SESSION_SECRET", "s3cr3t-value"),
+        ]))
+        .unwrap();
+        assert_eq!(config.mode, Mode::Production);
+        assert_eq!(config.admin_email.as_deref(), Some("ada@example.com"));
+        assert_eq!(
+            config.admin_password.unwrap().expose_secret(),
+            "hunter2hunter2"
+        );
+        assert!(!format!("{:?}", config.accounts).contains("s3cr3t"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! only parses the command line and calls into here, so integration tests
 //! can start the same server on port 0.
 
+pub mod accounts;
 pub mod aggregate;
 pub mod cli;
 pub mod config;

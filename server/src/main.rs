@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use server::{
-    cli::{self, ImportArgs, RollupsCommand, SiteCommand},
+    cli::{self, ImportArgs, RollupsCommand, SiteCommand, UserCommand},
     config::Config,
     startup::Application,
     telemetry,
@@ -29,6 +29,9 @@ enum Command {
     /// Manage sites.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Import past events from an NDJSON file into a site.
     Import(ImportArgs),
     /// Check or rebuild the rollups from the raw events.
@@ -58,6 +61,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Site(command) => {
             let pool = server::store::connect(&config.database)?;
             cli::site(&pool, command).await
+        }
+        Command::User(command) => {
+            let pool = server::store::connect(&config.database)?;
+            cli::user(&pool, &config, command).await
         }
         Command::Import(args) => {
             let pool = server::store::connect(&config.database)?;

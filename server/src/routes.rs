@@ -4,12 +4,13 @@
 use std::{sync::Arc, time::Duration};
 
 use app::{
-    ports::{StatsSource, StatusSource},
+    ports::{Admin, StatsSource, StatusSource},
     shell, App,
 };
 use axum::{
     extract::{FromRef, State},
     http::{header, HeaderName, HeaderValue, Method, StatusCode},
+    middleware::{from_fn, from_fn_with_state},
     response::IntoResponse,
     routing::{get, post},
     Json, Router,
@@ -25,6 +26,7 @@ use tower_http::{
 };
 
 use crate::{
+    accounts::{self, Accounts},
     dashboard, demo,
     ingest::{http, pipeline::Ingestor, signature, ws},
     live, store,
@@ -40,6 +42,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub status: Arc<dyn StatusSource>,
     pub stats: Arc<dyn StatsSource>,
+    pub admin: Arc<dyn Admin>,
+    pub accounts: Accounts,
     pub live: live::Hub,
     pub ingestor: Ingestor,
 }
@@ -50,9 +54,11 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
     let context = {
         let status = state.status.clone();
         let stats = state.stats.clone();
+        let admin = state.admin.clone();
         move || {
             provide_context(status.clone());
             provide_context(stats.clone());
+            provide_context(admin.clone());
         }
     };
     let app_shell = {
@@ -75,12 +81,18 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
         .route("/api/events", post(http::events_create))
         .route("/api/events/ws", get(ws::events_socket))
         .layer(cors);
-    // Pages, server functions, static files and metrics are compressed (the
-    // .wasm is most of a first visit's bytes); ingestion answers are a few
-    // dozen bytes, where compressing would only cost CPU.
+    // Pages, server functions and static files are compressed (the .wasm is
+    // most of a first visit's bytes); ingestion answers are a few dozen
+    // bytes, where compressing would only cost CPU. Pages and server
+    // functions need a signed-in user (the gate); static files do not.
+    let gate = from_fn_with_state(state.accounts.clone(), accounts::http::pages_gate);
+    let api_gate = from_fn_with_state(state.accounts.clone(), accounts::http::api_gate);
     let pages = Router::new()
-        .route("/metrics", get(metrics_show))
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), app_shell)
+        .route_layer(gate)
+        .merge(accounts::http::router(state.accounts.clone()))
+        // Every state-changing request must come from our own pages (CSRF).
+        .layer(from_fn(accounts::http::same_origin_only))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -89,9 +101,22 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
         .layer(CompressionLayer::new());
     let mut router = Router::new()
         .route("/healthz", get(health_show))
+        // Prometheus scrapes without a session: keep it on a private network.
+        .route("/metrics", get(metrics_show))
         .merge(ingestion)
-        .merge(dashboard::api::router(state.stats.clone()).layer(CompressionLayer::new()))
-        .merge(live::router(state.live.clone()));
+        .merge(
+            dashboard::api::router(state.stats.clone())
+                .route_layer(api_gate.clone())
+                .layer(CompressionLayer::new()),
+        )
+        .merge(
+            crate::ingest::import_api::router(
+                state.pool.clone(),
+                state.ingestor.config.limits.clone(),
+            )
+            .route_layer(api_gate.clone()),
+        )
+        .merge(live::router(state.live.clone()).route_layer(api_gate));
     if demo_store {
         router = router.merge(demo::router(state.ingestor.clone()));
     }

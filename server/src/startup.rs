@@ -12,7 +12,10 @@ use leptos::prelude::LeptosOptions;
 use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinHandle};
 
+use secrecy::ExposeSecret;
+
 use crate::{
+    accounts::{sites::PgAdmin, Accounts},
     aggregate::queue::{Queue, QueueConfig},
     config::Config,
     ingest::{
@@ -67,9 +70,43 @@ impl Application {
             .await
             .context("applying database migrations")?;
         let demo_store = config.bootstrap.demo_site;
+        let proxies = TrustedProxies::parse(&config.ingest.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("ingest.trusted_proxies")?;
+        let accounts = Accounts::new(pool.clone(), &config.accounts, config.mode, proxies.clone())
+            .await
+            .context("accounts")?;
+        let admin = config
+            .admin_email
+            .as_deref()
+            .zip(config.admin_password.as_ref());
         if demo_store {
             crate::cli::ensure_demo_site(&pool).await?;
+            // Development and the end-to-end tests: the admin's password is
+            // (re)set at every start, and it is a member of `demo`.
+            if let Some((email, password)) = admin {
+                let demo = store::sites::find(&pool, "demo").await?.map(|s| s.site_id);
+                accounts
+                    .add_user(email, password.expose_secret(), demo.as_slice())
+                    .await
+                    .context("STOREPULSE_ADMIN_EMAIL/STOREPULSE_ADMIN_PASSWORD")?;
+            }
         }
+        if let Some(path) = accounts.bootstrap(admin).await? {
+            tracing::warn!(
+                "no user yet: open http://{}{path} to create the first one (this link works once, \
+                 until the server restarts)",
+                leptos_options.site_addr
+            );
+        }
+        let sweeper = accounts.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                sweeper.sweep().await;
+            }
+        });
         let metrics = Arc::new(Metrics::new());
         // Every reason shows on /metrics from the start, at zero, so rates
         // and alerts work before the first rejection.
@@ -88,9 +125,6 @@ impl Application {
             config.ingest.rate_limit_per_second,
             config.ingest.rate_limit_burst,
         );
-        let proxies = TrustedProxies::parse(&config.ingest.trusted_proxies)
-            .map_err(anyhow::Error::msg)
-            .context("ingest.trusted_proxies")?;
         let ingestor = Ingestor {
             limiter,
             sockets: SocketCounter::new(config.ingest.ws_max_per_ip),
@@ -106,6 +140,8 @@ impl Application {
             leptos_options,
             status: Arc::new(store::PgStatus::new(pool.clone(), started)),
             stats: crate::dashboard::PgStats::new(pool.clone()),
+            admin: Arc::new(PgAdmin::new(accounts.clone())),
+            accounts,
             live: crate::live::Hub::new(pool.clone(), proxies),
             pool,
             ingestor,

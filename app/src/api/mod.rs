@@ -1,5 +1,6 @@
 //! Data shared by server and browser, and the server functions that fetch it.
 
+pub mod accounts;
 pub mod stats;
 pub mod status;
 

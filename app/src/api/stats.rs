@@ -8,7 +8,7 @@ use crate::stats::{HourlySales, Overview, ProductPerformance, RangeQuery};
 
 #[server]
 pub async fn get_overview(#[server(default)] query: RangeQuery) -> Result<Overview, ServerFnError> {
-    let mut overview = answer(source()?.overview(&query).await)?;
+    let mut overview = answer(source()?.overview(&viewer()?, &query).await)?;
     let hourly = overview.period.from == overview.period.to;
     overview.revenue_chart = crate::charts::bars(
         if hourly {
@@ -27,7 +27,7 @@ pub async fn get_overview(#[server(default)] query: RangeQuery) -> Result<Overvi
 pub async fn get_hourly_sales(
     #[server(default)] query: RangeQuery,
 ) -> Result<HourlySales, ServerFnError> {
-    let mut sales = answer(source()?.hourly_sales(&query).await)?;
+    let mut sales = answer(source()?.hourly_sales(&viewer()?, &query).await)?;
     let buckets: Vec<crate::stats::Bucket> = sales
         .rows
         .iter()
@@ -49,14 +49,14 @@ pub async fn get_hourly_sales(
 pub async fn get_products(
     #[server(default)] query: RangeQuery,
 ) -> Result<ProductPerformance, ServerFnError> {
-    answer(source()?.products(&query).await)
+    answer(source()?.products(&viewer()?, &query).await)
 }
 
 #[server]
 pub async fn get_users(
     #[server(default)] query: RangeQuery,
 ) -> Result<crate::stats::UserActivity, ServerFnError> {
-    answer(source()?.users(&query).await)
+    answer(source()?.users(&viewer()?, &query).await)
 }
 
 /// The Real-Time page's first snapshot, so it renders with numbers before
@@ -65,8 +65,11 @@ pub async fn get_users(
 pub async fn get_live(
     #[server(default)] query: RangeQuery,
 ) -> Result<crate::live::LiveSnapshot, ServerFnError> {
-    answer(source()?.live(&query).await)
+    answer(source()?.live(&viewer()?, &query).await)
 }
+
+#[cfg(feature = "ssr")]
+use crate::accounts::viewer;
 
 #[cfg(feature = "ssr")]
 fn source() -> Result<std::sync::Arc<dyn crate::ports::StatsSource>, ServerFnError> {

@@ -1,7 +1,7 @@
 //! The product header with the main navigation.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos_router::{components::A, hooks::use_location};
 
 /// The dashboard's sections, in navigation order: (path, label).
 pub const SECTIONS: [(&str, &str); 6] = [
@@ -13,16 +13,22 @@ pub const SECTIONS: [(&str, &str); 6] = [
     ("/status", "Status"),
 ];
 
-/// The header: product name and the main navigation. `aria-current` marks the
-/// section being shown.
+/// Pages shown to visitors who are not signed in: no navigation there.
+const SIGNED_OUT_PAGES: [&str; 2] = ["/login", "/setup"];
+
+/// The header: product name, the main navigation and the account menu.
+/// `aria-current` marks the section being shown.
 #[component]
 pub fn Header() -> impl IntoView {
+    let location = use_location();
+    let signed_in = move || !SIGNED_OUT_PAGES.contains(&location.pathname.get().as_str());
     view! {
         <header class="site-header">
             <a class="brand" href="/">
                 <span class="brand-mark" aria-hidden="true">"◆"</span>
                 "Storepulse"
             </a>
+            <Show when=signed_in>
             <nav aria-label="Main">
                 <ul>
                     {SECTIONS
@@ -37,6 +43,14 @@ pub fn Header() -> impl IntoView {
                         .collect_view()}
                 </ul>
             </nav>
+            <nav aria-label="Account" class="account-menu">
+                <A href="/sites">"Sites"</A>
+                <A href="/account">"Account"</A>
+                <form method="post" action="/logout">
+                    <button type="submit" class="link" data-testid="sign-out">"Sign out"</button>
+                </form>
+            </nav>
+            </Show>
         </header>
     }
 }

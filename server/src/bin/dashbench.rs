@@ -52,9 +52,32 @@ async fn main() -> anyhow::Result<()> {
         .output_name("storepulse")
         .site_addr(addr)
         .build();
+    // A member of the site, with a fresh password each run.
+    let accounts = server::accounts::Accounts::new(
+        pool.clone(),
+        &config.accounts,
+        config.mode,
+        Default::default(),
+    )
+    .await?;
+    let password = format!(
+        "bench-{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    );
+    accounts
+        .add_user("bench@example.com", &password, &[site_id])
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = Application::with_pool(config, leptos, listener, pool.clone()).await?;
     tokio::spawn(app.run_until(std::future::pending()));
-    let client = reqwest::Client::new();
+    let cookie =
+        server::loopback::sign_in(&format!("http://{addr}"), "bench@example.com", &password)
+            .await?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.parse()?);
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     let q = format!(
         "site={}&range={}",
         args.site,

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! freshness --url http://127.0.0.1:3000 --site demo --samples 40 [--json FILE]
+//!           (--email/--password or STOREPULSE_ADMIN_EMAIL/_PASSWORD: a member)
 //! ```
 //! Samples are spaced unevenly, so they fall at every point of the
 //! once-a-second push. Only ever point it at a server you run, on 127.0.0.1.
@@ -26,6 +27,11 @@ struct Args {
     url: String,
     #[arg(long, default_value = "demo")]
     site: String,
+    /// A member of the site, to watch its live socket.
+    #[arg(long, env = "STOREPULSE_ADMIN_EMAIL")]
+    email: String,
+    #[arg(long, env = "STOREPULSE_ADMIN_PASSWORD", hide_env_values = true)]
+    password: String,
     /// Events timed, one at a time.
     #[arg(long, default_value_t = 40)]
     samples: usize,
@@ -55,7 +61,13 @@ async fn main() -> anyhow::Result<()> {
         args.url.replacen("http", "ws", 1),
         args.site
     );
-    let (socket, _) = tokio_tungstenite::connect_async(live.as_str())
+    let cookie = server::loopback::sign_in(&args.url, &args.email, &args.password).await?;
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            live.as_str(),
+        )?;
+    request.headers_mut().insert("cookie", cookie.parse()?);
+    let (socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .with_context(|| format!("connecting to {live}"))?;
     let (_sink, mut stream) = socket.split();

@@ -1,12 +1,14 @@
 //! The stats API: the dashboard's numbers as JSON under
 //! `/api/v1/sites/{site}/…`, with the pages' range parameters. Money is a
 //! decimal string with its currency (`{"amount": "12.99", "currency":
-//! "EUR"}`), never a float. Authentication will come in front of these
-//! routes without changing a URL.
+//! "EUR"}`), never a float. Callers authenticate with an API token
+//! (`Authorization: Bearer spt_…`) or a dashboard session cookie; a site
+//! they do not belong to answers 404, like one that does not exist.
 
 use std::sync::Arc;
 
 use app::{
+    accounts::Viewer,
     ports::StatsSource,
     stats::{Figure, HourRow, ProductRow, RangeQuery, StatsError},
 };
@@ -15,7 +17,7 @@ use axum::{
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
-    Json, Router,
+    Extension, Json, Router,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -63,10 +65,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(stats: Stats) -> Router<S> {
 
 async fn overview_show(
     State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
     Path(site): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Response {
-    let overview = match stats.overview(&params.for_site(site)).await {
+    let overview = match stats.overview(&viewer, &params.for_site(site)).await {
         Ok(overview) => overview,
         Err(error) => return failure(&error),
     };
@@ -95,10 +98,11 @@ async fn overview_show(
 
 async fn hourly_sales_show(
     State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
     Path(site): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Response {
-    match stats.hourly_sales(&params.for_site(site)).await {
+    match stats.hourly_sales(&viewer, &params.for_site(site)).await {
         Ok(sales) => {
             let cur = sales.period.currency.clone();
             Json(json!({
@@ -114,10 +118,11 @@ async fn hourly_sales_show(
 
 async fn products_show(
     State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
     Path(site): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Response {
-    match stats.products(&params.for_site(site)).await {
+    match stats.products(&viewer, &params.for_site(site)).await {
         Ok(products) => {
             let cur = products.period.currency.clone();
             Json(json!({
@@ -133,10 +138,11 @@ async fn products_show(
 
 async fn users_show(
     State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
     Path(site): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Response {
-    let users = match stats.users(&params.for_site(site)).await {
+    let users = match stats.users(&viewer, &params.for_site(site)).await {
         Ok(users) => users,
         Err(error) => return failure(&error),
     };
@@ -164,10 +170,14 @@ const MAX_SESSIONS: i64 = 100;
 
 async fn sessions_index(
     State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
     Path(site): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Response {
-    match stats.sessions(&params.for_site(site), MAX_SESSIONS).await {
+    match stats
+        .sessions(&viewer, &params.for_site(site), MAX_SESSIONS)
+        .await
+    {
         Ok((period, sessions)) => {
             Json(json!({ "period": period, "sessions": sessions })).into_response()
         }
@@ -175,9 +185,13 @@ async fn sessions_index(
     }
 }
 
-async fn realtime_show(State(stats): State<Stats>, Path(site): Path<String>) -> Response {
+async fn realtime_show(
+    State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
+    Path(site): Path<String>,
+) -> Response {
     let query = RangeParams::default().for_site(site);
-    match stats.live(&query).await {
+    match stats.live(&viewer, &query).await {
         Ok(live) => {
             let cur = live.currency.clone();
             Json(json!({
@@ -198,9 +212,13 @@ async fn realtime_show(State(stats): State<Stats>, Path(site): Path<String>) -> 
     }
 }
 
-async fn recent_events_index(State(stats): State<Stats>, Path(site): Path<String>) -> Response {
+async fn recent_events_index(
+    State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
+    Path(site): Path<String>,
+) -> Response {
     let query = RangeParams::default().for_site(site);
-    match stats.live(&query).await {
+    match stats.live(&viewer, &query).await {
         Ok(live) => {
             let cur = live.currency.clone();
             let events: Vec<Value> = live
@@ -224,10 +242,11 @@ async fn recent_events_index(State(stats): State<Stats>, Path(site): Path<String
 /// prefixed with `'`.
 async fn products_csv(
     State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
     Path(site): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Response {
-    let products = match stats.products(&params.for_site(site)).await {
+    let products = match stats.products(&viewer, &params.for_site(site)).await {
         Ok(products) => products,
         Err(error) => return failure(&error),
     };

@@ -9,6 +9,7 @@ pub mod range;
 use std::sync::Arc;
 
 use app::{
+    accounts::Viewer,
     live::LiveSnapshot,
     ports::StatsSource,
     stats::{
@@ -46,9 +47,16 @@ impl PgStats {
         Arc::new(Self { pool })
     }
 
-    /// The site asked for, or the first one.
-    async fn site(&self, key: Option<&String>) -> Result<(Site, Vec<Site>), StatsError> {
-        let sites = store::sites::list(&self.pool).await.map_err(unavailable)?;
+    /// The site asked for, or the viewer's first one; only sites the
+    /// viewer belongs to exist here.
+    async fn site(
+        &self,
+        viewer: &Viewer,
+        key: Option<&String>,
+    ) -> Result<(Site, Vec<Site>), StatsError> {
+        let sites = store::sites::list_for_user(&self.pool, viewer.user_id)
+            .await
+            .map_err(unavailable)?;
         let site = match key {
             Some(key) => sites
                 .iter()
@@ -62,8 +70,8 @@ impl PgStats {
 
     /// The site asked for (or the first one), its zone, and the resolved
     /// span with the previous one when comparing.
-    async fn scope(&self, query: &RangeQuery) -> Result<Scope, StatsError> {
-        let (site, sites) = self.site(query.site.as_ref()).await?;
+    async fn scope(&self, viewer: &Viewer, query: &RangeQuery) -> Result<Scope, StatsError> {
+        let (site, sites) = self.site(viewer, query.site.as_ref()).await?;
         let tz: Tz = site.timezone.parse().unwrap_or(Tz::UTC);
         let today = Utc::now().with_timezone(&tz).date_naive();
         let span = range::resolve(
@@ -167,8 +175,8 @@ fn unavailable(error: sqlx::Error) -> StatsError {
 
 #[async_trait]
 impl StatsSource for PgStats {
-    async fn overview(&self, query: &RangeQuery) -> Result<Overview, StatsError> {
-        let scope = self.scope(query).await?;
+    async fn overview(&self, viewer: &Viewer, query: &RangeQuery) -> Result<Overview, StatsError> {
+        let scope = self.scope(viewer, query).await?;
         let pool = &self.pool;
         let w = scope.window();
         let hourly = scope.span.days() == 1;
@@ -220,8 +228,12 @@ impl StatsSource for PgStats {
         })
     }
 
-    async fn hourly_sales(&self, query: &RangeQuery) -> Result<HourlySales, StatsError> {
-        let scope = self.scope(query).await?;
+    async fn hourly_sales(
+        &self,
+        viewer: &Viewer,
+        query: &RangeQuery,
+    ) -> Result<HourlySales, StatsError> {
+        let scope = self.scope(viewer, query).await?;
         let w = scope.window();
         let rows = sql::hours(&self.pool, w, &scope.site.timezone)
             .await
@@ -243,8 +255,8 @@ impl StatsSource for PgStats {
         })
     }
 
-    async fn users(&self, query: &RangeQuery) -> Result<UserActivity, StatsError> {
-        let scope = self.scope(query).await?;
+    async fn users(&self, viewer: &Viewer, query: &RangeQuery) -> Result<UserActivity, StatsError> {
+        let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
         let (summary, (new_visitors, returning_visitors), customers) = tokio::try_join!(
             sql::session_summary(pool, w, TOP_SOURCES),
@@ -268,18 +280,19 @@ impl StatsSource for PgStats {
 
     async fn sessions(
         &self,
+        viewer: &Viewer,
         query: &RangeQuery,
         limit: i64,
     ) -> Result<(Period, Vec<SessionRow>), StatsError> {
-        let scope = self.scope(query).await?;
+        let scope = self.scope(viewer, query).await?;
         let rows = sql::session_list(&self.pool, scope.window(), &scope.site.timezone, limit)
             .await
             .map_err(unavailable)?;
         Ok((scope.period, rows))
     }
 
-    async fn live(&self, query: &RangeQuery) -> Result<LiveSnapshot, StatsError> {
-        let (site, _) = self.site(query.site.as_ref()).await?;
+    async fn live(&self, viewer: &Viewer, query: &RangeQuery) -> Result<LiveSnapshot, StatsError> {
+        let (site, _) = self.site(viewer, query.site.as_ref()).await?;
         let mut snapshot = store::live::snapshot(&self.pool, &site, Utc::now())
             .await
             .map_err(unavailable)?;
@@ -287,8 +300,12 @@ impl StatsSource for PgStats {
         Ok(snapshot)
     }
 
-    async fn products(&self, query: &RangeQuery) -> Result<ProductPerformance, StatsError> {
-        let scope = self.scope(query).await?;
+    async fn products(
+        &self,
+        viewer: &Viewer,
+        query: &RangeQuery,
+    ) -> Result<ProductPerformance, StatsError> {
+        let scope = self.scope(viewer, query).await?;
         let w = scope.window();
         Ok(ProductPerformance {
             rows: sql::products(&self.pool, w, false, MAX_PRODUCTS)

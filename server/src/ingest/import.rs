@@ -86,7 +86,7 @@ pub async fn import(
     site: &Site,
     input: impl BufRead,
     options: &Options,
-    progress: &mut dyn FnMut(&Report),
+    progress: &mut (dyn FnMut(&Report) + Send),
 ) -> anyhow::Result<Report> {
     let user_agents = UserAgents::default();
     let site_currency = Currency::parse(&site.currency)
@@ -151,31 +151,35 @@ pub async fn import(
         }
         // No request, no IP: an event without visitor or user id cannot be
         // given a cookieless visitor, so it is refused rather than invented.
-        let anonymous = std::cell::Cell::new(false);
-        let derived_visitor = || {
-            anonymous.set(true);
-            String::new()
-        };
-        let cx = Context {
-            site_id: site.site_id,
-            site_currency,
-            tiers: (site.price_tier_medium_from, site.price_tier_high_from),
-            received_at,
-            sent_at: None,
-            client: &judged.client,
-            derived_visitor: &derived_visitor,
-            verified: options.verified,
-            limits: &options.limits,
-            domains: &site.domains,
-        };
-        match parse_event(raw, &cx) {
-            Ok(_) if anonymous.get() => reject(
-                &mut report,
-                Rejection::new(
+        // (A block of its own: nothing of it may live across the commit's
+        // await, so the import can run in a request handler.)
+        let parsed = {
+            let anonymous = std::cell::Cell::new(false);
+            let derived_visitor = || {
+                anonymous.set(true);
+                String::new()
+            };
+            let cx = Context {
+                site_id: site.site_id,
+                site_currency,
+                tiers: (site.price_tier_medium_from, site.price_tier_high_from),
+                received_at,
+                sent_at: None,
+                client: &judged.client,
+                derived_visitor: &derived_visitor,
+                verified: options.verified,
+                limits: &options.limits,
+                domains: &site.domains,
+            };
+            match parse_event(raw, &cx) {
+                Ok(_) if anonymous.get() => Err(Rejection::new(
                     Reason::MissingField,
                     "an imported event needs visitor or user_id",
-                ),
-            ),
+                )),
+                parsed => parsed,
+            }
+        };
+        match parsed {
             Ok(event) => events.push(event),
             Err(rejection) => reject(&mut report, rejection),
         }

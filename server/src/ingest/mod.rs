@@ -10,6 +10,7 @@ pub mod enrich;
 pub mod event;
 pub mod http;
 pub mod import;
+pub mod import_api;
 pub mod limit;
 pub mod money;
 pub mod parse;

@@ -10,7 +10,9 @@
 //! [`MAX_WATCHERS`] sockets per process (past them, 503), and
 //! [`MAX_PER_CLIENT`] per client IP (past it, 429). A browser's socket must
 //! come from a page of this server (`Origin` = `Host`; 403 otherwise), so
-//! another site cannot open the live feed with a visitor's cookies.
+//! another site cannot open the live feed with a visitor's cookies. The
+//! socket needs a signed-in member of the site (the routes' gate); any
+//! other site is 404.
 
 use std::{
     collections::HashMap,
@@ -19,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use app::live::LiveSnapshot;
+use app::{accounts::Viewer, live::LiveSnapshot};
 use axum::{
     extract::{
         ws::{Message, WebSocket},
@@ -28,7 +30,7 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
-    Router,
+    Extension, Router,
 };
 use chrono::Utc;
 use serde::Deserialize;
@@ -141,6 +143,7 @@ struct LiveParams {
 async fn live_socket(
     State(hub): State<Hub>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(viewer): Extension<Viewer>,
     Query(params): Query<LiveParams>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -152,7 +155,7 @@ async fn live_socket(
     let Some(slot) = hub.clients.open(ip) else {
         return (StatusCode::TOO_MANY_REQUESTS, "too many live sockets").into_response();
     };
-    let site = match store::sites::find(&hub.pool, &params.site).await {
+    let site = match store::sites::find_for_user(&hub.pool, viewer.user_id, &params.site).await {
         Ok(Some(site)) => site,
         Ok(None) => return (StatusCode::NOT_FOUND, "unknown site").into_response(),
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),

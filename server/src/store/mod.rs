@@ -13,6 +13,7 @@ use sqlx::{postgres::PgPoolOptions, PgPool};
 
 use crate::config::DatabaseConfig;
 
+pub mod accounts;
 pub mod drift;
 pub mod flush;
 pub mod live;

@@ -89,6 +89,39 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Site>, sqlx::Error> {
     Ok(rows.into_iter().map(Site::from).collect())
 }
 
+/// The sites `user_id` is a member of.
+pub async fn list_for_user(pool: &PgPool, user_id: i64) -> Result<Vec<Site>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM sites JOIN memberships USING (site_id) WHERE user_id = $1 ORDER BY site_key"
+    );
+    let rows = sqlx::query_as::<_, SiteRow>(sql)
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(Site::from).collect())
+}
+
+/// Site `site_key` if `user_id` is a member of it.
+pub async fn find_for_user(
+    pool: &PgPool,
+    user_id: i64,
+    site_key: &str,
+) -> Result<Option<Site>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM sites JOIN memberships USING (site_id) WHERE user_id = $1 AND site_key = $2"
+    );
+    let row = sqlx::query_as::<_, SiteRow>(sql)
+        .bind(user_id)
+        .bind(site_key)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Site::from))
+}
+
 pub async fn find(pool: &PgPool, site_key: &str) -> Result<Option<Site>, sqlx::Error> {
     let sql = concat!("SELECT ", columns!(), " FROM sites WHERE site_key = $1");
     let row = sqlx::query_as::<_, SiteRow>(sql)

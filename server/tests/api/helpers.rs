@@ -8,11 +8,17 @@ use server::{config::Config, startup::Application};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-/// A running server and a client for it. The server stops when the test's
+/// A running server and clients for it. The server stops when the test's
 /// runtime ends.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Signed in as [`ADMIN_EMAIL`] (a member of every site the test
+    /// creates), sending this server's `Origin` like a browser on its pages.
     pub client: reqwest::Client,
+    /// Not signed in, no `Origin`.
+    pub anon: reqwest::Client,
+    /// The `Cookie` header of `client`'s session (for WebSocket handshakes).
+    pub cookie: String,
 }
 
 impl TestApp {
@@ -28,7 +34,11 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 /// [`spawn_app`] with a given configuration.
-pub async fn spawn_app_with(pool: PgPool, config: Config) -> TestApp {
+pub async fn spawn_app_with(pool: PgPool, mut config: Config) -> TestApp {
+    if config.admin_email.is_none() {
+        config.admin_email = Some(ADMIN_EMAIL.to_owned());
+        config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let leptos = LeptosOptions::builder()
@@ -39,12 +49,64 @@ pub async fn spawn_app_with(pool: PgPool, config: Config) -> TestApp {
         .await
         .expect("build application");
     tokio::spawn(app.run_until(std::future::pending()));
+    let anon = reqwest::Client::builder()
+        .user_agent(BROWSER_UA)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let origin = format!("http://{addr}");
+    let cookie = sign_in(&anon, &origin, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("the test admin signs in");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    headers.insert("origin", origin.parse().unwrap());
+    let client = reqwest::Client::builder()
+        .user_agent(BROWSER_UA)
+        .default_headers(headers)
+        .build()
+        .expect("client");
     TestApp {
         addr,
-        client: reqwest::Client::builder()
-            .user_agent(BROWSER_UA)
-            .build()
-            .expect("client"),
+        client,
+        anon,
+        cookie,
+    }
+}
+
+/// The admin every test server creates (`STOREPULSE_ADMIN_EMAIL`).
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// Posts the sign-in form like a browser on `origin`'s login page; the
+/// `name=value` of the session cookie, or the redirect it got instead.
+pub async fn sign_in(
+    client: &reqwest::Client,
+    origin: &str,
+    email: &str,
+    password: &str,
+) -> Result<String, String> {
+    let response = client
+        .post(format!("{origin}/login"))
+        .header("origin", origin)
+        .form(&[("email", email), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .expect("POST /login");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    match cookie {
+        Some(cookie) => Ok(cookie),
+        None => Err(response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no redirect")
+            .to_owned()),
     }
 }
 
@@ -53,7 +115,8 @@ pub const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36
 
 pub const SECRET: &str = "sps_0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// Creates site `key` (currency USD) with the test signing secret.
+/// Creates site `key` (currency USD) with the test signing secret; every
+/// user already there becomes a member.
 pub async fn create_site(pool: &PgPool, key: &str) -> i32 {
     let site = server::store::sites::insert(
         pool,
@@ -68,6 +131,9 @@ pub async fn create_site(pool: &PgPool, key: &str) -> i32 {
     )
     .await
     .expect("create site");
+    server::store::accounts::grant_everyone(pool, site.site_id)
+        .await
+        .expect("grant the site");
     site.site_id
 }
 

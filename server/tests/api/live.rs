@@ -11,9 +11,23 @@ use crate::helpers::{create_site, envelope, page_view, purchase, spawn_app, Test
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The live socket's handshake for `site`, with the test admin's session.
+fn live_request(
+    app: &TestApp,
+    site: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/api/live/ws?site={site}", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", app.cookie.parse().unwrap());
+    request
+}
+
 async fn watch(app: &TestApp, site: &str) -> Socket {
-    let url = format!("ws://{}/api/live/ws?site={site}", app.addr);
-    tokio_tungstenite::connect_async(url)
+    tokio_tungstenite::connect_async(live_request(app, site))
         .await
         .expect("live socket")
         .0
@@ -64,22 +78,48 @@ async fn a_purchase_appears_on_the_live_socket_by_itself(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn an_unknown_site_gets_no_live_socket(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let url = format!("ws://{}/api/live/ws?site=nope", app.addr);
-    let error = tokio_tungstenite::connect_async(url)
+    let error = tokio_tungstenite::connect_async(live_request(&app, "nope"))
         .await
         .expect_err("refused");
     assert!(error.to_string().contains("404"), "{error}");
 }
 
 #[sqlx::test(migrations = false)]
+async fn the_live_socket_needs_a_signed_in_member_of_the_site(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    // A site created after this grant is another user's site.
+    let other = server::store::sites::insert(
+        &pool,
+        &server::store::sites::NewSite {
+            site_key: "other",
+            name: "Someone else's shop",
+            timezone: "UTC",
+            currency: "USD",
+            domains: &[],
+            signing_secret: crate::helpers::SECRET,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(other.site_id > 0);
+    let error = tokio_tungstenite::connect_async(live_request(&app, "other"))
+        .await
+        .expect_err("not a member");
+    assert!(error.to_string().contains("404"), "{error}");
+    let anonymous = format!("ws://{}/api/live/ws?site=demo", app.addr);
+    let error = tokio_tungstenite::connect_async(anonymous)
+        .await
+        .expect_err("not signed in");
+    assert!(error.to_string().contains("401"), "{error}");
+}
+
+#[sqlx::test(migrations = false)]
 async fn another_sites_page_cannot_open_the_live_socket(pool: PgPool) {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let app = spawn_app(pool.clone()).await;
     create_site(&pool, "demo").await;
     let request = |origin: &str| {
-        let mut request = format!("ws://{}/api/live/ws?site=demo", app.addr)
-            .into_client_request()
-            .unwrap();
+        let mut request = live_request(&app, "demo");
         request
             .headers_mut()
             .insert("origin", origin.parse().unwrap());

@@ -2,6 +2,7 @@
 //! database per test (`#[sqlx::test]`), spoken to over real HTTP.
 
 mod abuse;
+mod accounts;
 mod demo;
 mod helpers;
 mod history;

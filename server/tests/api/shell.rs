@@ -105,7 +105,7 @@ async fn report_pages_need_a_site_and_unknown_paths_answer_404(pool: PgPool) {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 404, "{path} without any site");
         let html = response.text().await.unwrap();
-        assert!(html.contains("no site exists yet"), "{path}: {html}");
+        assert!(html.contains("no site yet"), "{path}: {html}");
     }
     crate::helpers::create_site(&pool, "demo").await;
     for path in ["/", "/hourly", "/products", "/realtime", "/users"] {

@@ -36,6 +36,8 @@ use crate::pg::Purpose;
 
 /// The database the ingestion runs write to, recreated every run.
 const INGEST_DATABASE: &str = "storepulse_bench";
+/// The bench server's admin (a throwaway database on 127.0.0.1).
+const BENCH_ADMIN: (&str, &str) = ("bench@example.com", "bench-only-password");
 /// The database `dashbench` fills; kept, because filling it takes minutes.
 const DASHBOARD_DATABASE: &str = "storepulse_bench_dashboard";
 
@@ -122,6 +124,9 @@ pub fn run(repo: &Path, args: &[&str]) -> Result<ExitCode> {
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("LEPTOS_OUTPUT_NAME", "storepulse")
             .env("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true")
+            // The member `freshness` signs in as (it inherits these).
+            .env("STOREPULSE_ADMIN_EMAIL", BENCH_ADMIN.0)
+            .env("STOREPULSE_ADMIN_PASSWORD", BENCH_ADMIN.1)
             .env("STOREPULSE_INGEST__RATE_LIMIT_PER_SECOND", "0")
             .env("STOREPULSE_LOG__FILTER", "warn");
         command
@@ -233,6 +238,8 @@ fn ingest_phase(
         let mut freshness = Command::new(bin.join("freshness"));
         freshness
             .args(["--url", &url, "--site", "demo"])
+            .env("STOREPULSE_ADMIN_EMAIL", BENCH_ADMIN.0)
+            .env("STOREPULSE_ADMIN_PASSWORD", BENCH_ADMIN.1)
             .arg("--json")
             .arg(&json)
             .stdout(Stdio::from(std::io::stderr()));

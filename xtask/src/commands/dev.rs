@@ -13,6 +13,26 @@ use crate::exec::{interrupted_child, say, wait};
 use crate::pg::Purpose;
 
 const SITE_ADDR: &str = "127.0.0.1:3000";
+const ADMIN_EMAIL: &str = "admin@example.com";
+
+/// The development admin's password: made once at random (never a
+/// built-in default) and kept beside the build, so it stays the same
+/// from one `dev` to the next.
+fn admin_password(repo: &Path) -> Result<String> {
+    let path = repo.join("target/dev-admin-password");
+    if let Ok(saved) = std::fs::read_to_string(&path) {
+        if saved.trim().len() >= 16 {
+            return Ok(saved.trim().to_owned());
+        }
+    }
+    let mut bytes = [0_u8; 12];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))?;
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(repo.join("target"))?;
+    std::fs::write(&path, &password)?;
+    Ok(password)
+}
 
 pub fn run(repo: &Path) -> Result<ExitCode> {
     let ready = setup(repo, false)?;
@@ -30,8 +50,13 @@ pub fn run(repo: &Path) -> Result<ExitCode> {
         }
     };
     let site = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| SITE_ADDR.to_owned());
+    let password = admin_password(repo)?;
     say(format!(
         "cargo leptos watch, serving http://{site} (Ctrl-C stops it)"
+    ));
+    say(format!(
+        "sign in at http://{site}/login as {ADMIN_EMAIL} with the password {password} \
+         (kept in target/dev-admin-password)"
     ));
     let mut watch = Command::new("cargo");
     watch
@@ -40,8 +65,11 @@ pub fn run(repo: &Path) -> Result<ExitCode> {
         .env("PATH", ready.tools.path()?)
         .env("DATABASE_URL", &url)
         .env("LEPTOS_SITE_ADDR", &site)
-        // Creates the `demo` site on first start; its signing secret is logged.
-        .env("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true");
+        // Creates the `demo` site on first start (its signing secret is
+        // logged) and (re)sets the admin, a member of it.
+        .env("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true")
+        .env("STOREPULSE_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("STOREPULSE_ADMIN_PASSWORD", &password);
     let status = wait(&mut watch)?;
     // Ctrl-C is the normal way to leave `dev`.
     if !status.success() && !interrupted_child(status) {

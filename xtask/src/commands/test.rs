@@ -36,6 +36,9 @@ const STEPS: &[Step] = &[
             ("LEPTOS_SITE_ADDR", "127.0.0.1:3100"),
             ("STOREPULSE_BASE_URL", "http://127.0.0.1:3100"),
             ("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true"),
+            // The admin the Playwright suite signs in as (it reads these too).
+            ("STOREPULSE_ADMIN_EMAIL", "admin@example.com"),
+            ("STOREPULSE_ADMIN_PASSWORD", "e2e-admin-password"),
         ]),
     // After the release build: the crash tests kill and restart that binary.
     // `#[sqlx::test]` creates its own database per test from this one's URL.

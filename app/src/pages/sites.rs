@@ -1,0 +1,193 @@
+//! The viewer's sites: the list with a form to add one, and each site's
+//! settings (name, time zone, currency, allowed domains, price tiers), its
+//! tracker snippet and its signing secret.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::accounts::{SiteSettings, SiteSummary};
+use crate::api::accounts::{get_site_settings, get_sites, CreateSite, RotateSecret, UpdateSite};
+use crate::components::range::StatsFailure;
+
+/// `/sites`.
+#[component]
+pub fn SitesPage() -> impl IntoView {
+    let create = ServerAction::<CreateSite>::new();
+    let sites = Resource::new(move || create.version().get(), |_| get_sites());
+    view! {
+        <Title text="Sites"/>
+        <section class="report">
+            <h1>"Sites"</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || sites.get().map(|result| match result {
+                    Ok(sites) => view! { <SiteList sites/> }.into_any(),
+                    Err(error) => view! { <StatsFailure error/> }.into_any(),
+                })}
+            </Transition>
+            <section class="panel">
+                <h2>"Add a site"</h2>
+                <ActionForm action=create attr:class="stacked">
+                    <label>"Key (what the tracker sends)"
+                        <input name="key" required pattern="[a-z0-9][a-z0-9_\\-]{0,62}" placeholder="myshop"/>
+                    </label>
+                    <label>"Name" <input name="name" required maxlength="200" placeholder="My shop"/></label>
+                    <label>"Time zone" <input name="timezone" required value="UTC"/></label>
+                    <label>"Currency" <input name="currency" required value="USD" maxlength="3"/></label>
+                    <button type="submit">"Add site"</button>
+                </ActionForm>
+                <ActionError value=create.value()/>
+            </section>
+        </section>
+    }
+}
+
+#[component]
+fn SiteList(sites: Vec<SiteSummary>) -> impl IntoView {
+    if sites.is_empty() {
+        return view! { <p class="empty">"No sites yet: add your shop below."</p> }.into_any();
+    }
+    let rows = sites
+        .into_iter()
+        .map(|site| {
+            let dashboard = format!("/?site={}", site.key);
+            let settings = format!("/sites/{}", site.key);
+            view! {
+                <tr>
+                    <th scope="row"><a href=dashboard>{site.name}</a></th>
+                    <td><code>{site.key}</code></td>
+                    <td>{site.timezone}</td>
+                    <td>{site.currency}</td>
+                    <td><a href=settings>"Settings"</a></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="numbers" data-testid="sites">
+            <thead><tr><th>"Name"</th><th>"Key"</th><th>"Time zone"</th><th>"Currency"</th><th></th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// `/sites/:key`.
+#[component]
+pub fn SiteSettingsPage() -> impl IntoView {
+    let params = use_params_map();
+    let key = move || params.with(|p| p.get("key").unwrap_or_default());
+    let update = ServerAction::<UpdateSite>::new();
+    let rotate = ServerAction::<RotateSecret>::new();
+    let settings = Resource::new(
+        move || (key(), update.version().get(), rotate.version().get()),
+        |(key, _, _)| get_site_settings(key),
+    );
+    view! {
+        <Title text="Site settings"/>
+        <section class="report">
+            <h1>"Site settings"</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || settings.get().map(|result| match result {
+                    Ok(site) => view! { <SiteSettingsForm site update rotate/> }.into_any(),
+                    Err(error) => view! { <StatsFailure error/> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn SiteSettingsForm(
+    site: SiteSettings,
+    update: ServerAction<UpdateSite>,
+    rotate: ServerAction<RotateSecret>,
+) -> impl IntoView {
+    let SiteSettings {
+        key,
+        name,
+        timezone,
+        currency,
+        domains,
+        medium_from,
+        high_from,
+        signing_secret,
+        snippet: shown,
+    } = site;
+    let snippet = shown.clone();
+    let key_again = key.clone();
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        copy_text(&snippet);
+        copied.set(true);
+    };
+    view! {
+        <section class="panel">
+            <h2>"Tracker snippet"</h2>
+            <p class="muted">"Paste this into every page of the shop, before " <code>"</head>"</code> "."</p>
+            <pre class="snippet" data-testid="snippet"><code>{shown}</code></pre>
+            <button type="button" data-testid="copy-snippet" on:click=copy>
+                {move || if copied.get() { "Copied" } else { "Copy snippet" }}
+            </button>
+        </section>
+        <section class="panel">
+            <h2>{name.clone()} " (" <code>{key.clone()}</code> ")"</h2>
+            <ActionForm action=update attr:class="stacked">
+                <input type="hidden" name="site" value=key/>
+                <label>"Name" <input name="name" required maxlength="200" value=name/></label>
+                <label>"Time zone (IANA, e.g. Europe/Berlin)" <input name="timezone" required value=timezone/></label>
+                <label>"Currency (ISO 4217)" <input name="currency" required maxlength="3" value=currency/></label>
+                <label>"Allowed domains (one per line; empty allows any)"
+                    <textarea name="domains" rows="3">{domains.join("\n")}</textarea>
+                </label>
+                <label>"Medium price tier from" <input name="medium_from" required inputmode="decimal" value=medium_from/></label>
+                <label>"High price tier from" <input name="high_from" required inputmode="decimal" value=high_from/></label>
+                <button type="submit">"Save"</button>
+            </ActionForm>
+            <ActionError value=update.value()/>
+            {move || matches!(update.value().get(), Some(Ok(()))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}
+        </section>
+        <section class="panel">
+            <h2>"Signing secret"</h2>
+            <p class="muted">"Your shop's backend signs purchases and refunds with it, so they count as verified. Keep it on the server, never in a page."</p>
+            <details>
+                <summary>"Show the secret"</summary>
+                <code class="secret" data-testid="signing-secret">{signing_secret}</code>
+            </details>
+            <ActionForm action=rotate>
+                <input type="hidden" name="site" value=key_again/>
+                <button type="submit" class="danger">"Rotate the secret"</button>
+            </ActionForm>
+            <ActionError value=rotate.value()/>
+        </section>
+    }
+}
+
+/// The error of the last submission of a form, if it failed.
+#[component]
+pub fn ActionError<T: Send + Sync + 'static>(
+    value: MappedSignal<Option<Result<T, ServerFnError>>>,
+) -> impl IntoView {
+    move || {
+        value.with(|v| match v {
+            Some(Err(error)) => {
+                let message = match error {
+                    ServerFnError::ServerError(message) => message.clone(),
+                    other => other.to_string(),
+                };
+                Some(view! { <p class="error" role="alert">{message}</p> })
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Puts `text` on the clipboard (in the browser; nothing on the server).
+fn copy_text(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}
