@@ -709,3 +709,39 @@ async fn a_token_imports_history_into_its_users_sites_only(pool: PgPool) {
         401
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_session_ends_when_idle_too_long_or_past_its_lifetime(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let idle = sign_in(&app.anon, &origin(&app), ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    let old = sign_in(&app.anon, &origin(&app), ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    assert!(signed_in(&app, &browser(&app, &idle)).await);
+    assert!(signed_in(&app, &browser(&app, &old)).await);
+    // The database holds no cookie values, only their HMACs: age the
+    // sessions by their creation order instead.
+    let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT session_hash FROM login_sessions ORDER BY created_at DESC, last_seen_at DESC LIMIT 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 2);
+    // The default idle limit is 7 days; the lifetime 30 days.
+    sqlx::query("UPDATE login_sessions SET last_seen_at = now() - interval '8 days' WHERE session_hash = $1")
+        .bind(&ids[1])
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE login_sessions SET expires_at = now() - interval '1 second' WHERE session_hash = $1")
+        .bind(&ids[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(!signed_in(&app, &browser(&app, &idle)).await, "idle session survived");
+    assert!(!signed_in(&app, &browser(&app, &old)).await, "expired session survived");
+    assert!(signed_in(&app, &app.client).await, "the helper's own session is untouched");
+}
