@@ -20,10 +20,13 @@ pub mod stats;
 
 pub use shell::{shell, App};
 
-/// The WASM entry point: attaches the reactive system to the server-rendered HTML.
+/// The WASM entry point: hydrates the islands, the only interactive parts
+/// of the server-rendered pages (the Real-Time feed, the Status refresh,
+/// the settings forms). Everything else stays plain HTML, so the bundle
+/// carries no page that needs no code.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_islands();
 }

@@ -34,7 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -76,11 +76,11 @@ fn content_security_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    mark_hydrated();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/storepulse.css"/>
         <Title formatter=|page: String| format!("{page} · Storepulse")/>
+        <HydrationMark/>
         <Router>
             <Header/>
             <main id="content">
@@ -104,9 +104,11 @@ pub fn App() -> impl IntoView {
 
 /// Sets `data-hydrated="true"` on `<body>` once the WASM has taken over.
 ///
-/// Effects run only in the browser, so the attribute is a reliable signal for
+/// An island of its own on every page: its effect runs only in the browser,
+/// after the islands hydrated, so the attribute is a reliable signal for
 /// end-to-end tests that clicks will now be handled.
-fn mark_hydrated() {
+#[island]
+fn HydrationMark() -> impl IntoView {
     Effect::new(|_| {
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");

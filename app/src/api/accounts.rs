@@ -18,14 +18,15 @@ pub async fn get_site_settings(site: String) -> Result<SiteSettings, ServerFnErr
     answer(admin()?.site(&viewer()?, &site, &origin).await)
 }
 
-/// Creates a site (the viewer becomes its member) and opens its settings.
+/// Creates a site (the viewer becomes its member); the answer is the path
+/// of its settings, where a form without JavaScript is redirected.
 #[server]
 pub async fn create_site(
     key: String,
     name: String,
     timezone: String,
     currency: String,
-) -> Result<(), ServerFnError> {
+) -> Result<String, ServerFnError> {
     let form = crate::accounts::SiteForm {
         name,
         timezone,
@@ -33,8 +34,9 @@ pub async fn create_site(
         ..crate::accounts::SiteForm::default()
     };
     answer(admin()?.create_site(&viewer()?, &key, &form).await)?;
-    leptos_axum::redirect(&format!("/sites/{}", key.trim()));
-    Ok(())
+    let path = format!("/sites/{}", key.trim());
+    leptos_axum::redirect(&path);
+    Ok(path)
 }
 
 #[server]

@@ -1,6 +1,6 @@
 //! Real-Time: who is on the store now, carts and checkouts in progress,
 //! today's sales, events per minute and a live feed. Rendered with a first
-//! snapshot on the server; once hydrated, a WebSocket (`/api/live/ws`)
+//! snapshot on the server; once its island hydrates, a WebSocket (`/api/live/ws`)
 //! pushes a new snapshot about once a second. No polling: if the socket
 //! drops, it reconnects and the next snapshot is complete.
 
@@ -15,20 +15,18 @@ use crate::{
 
 #[component]
 pub fn RealtimePage() -> impl IntoView {
-    let pushed: RwSignal<Option<LiveSnapshot>> = RwSignal::new(None);
-    let connected = RwSignal::new(false);
     report("Real-Time", get_live, move |snapshot, _| {
-        listen(&snapshot.site, pushed, connected);
-        view! { <Live first=snapshot pushed connected/> }
+        view! { <Live first=snapshot/> }
     })
 }
 
-#[component]
-fn Live(
-    first: LiveSnapshot,
-    pushed: RwSignal<Option<LiveSnapshot>>,
-    connected: RwSignal<bool>,
-) -> impl IntoView {
+/// The live part of the page, the one island of WASM on it: it starts from
+/// the server's snapshot and replaces it with every pushed one.
+#[island]
+fn Live(first: LiveSnapshot) -> impl IntoView {
+    let pushed: RwSignal<Option<LiveSnapshot>> = RwSignal::new(None);
+    let connected = RwSignal::new(false);
+    listen(&first.site, pushed, connected);
     let snap = Memo::new(move |_| pushed.get().unwrap_or_else(|| first.clone()));
     let figure = move |label: &'static str,
                        value: Box<dyn Fn(&LiveSnapshot) -> String + Send + Sync>| {

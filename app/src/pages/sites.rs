@@ -1,6 +1,7 @@
 //! The viewer's sites: the list with a form to add one, and each site's
 //! settings (name, time zone, currency, allowed domains, price tiers), its
-//! tracker snippet and its signing secret.
+//! tracker snippet and its signing secret. The lists are server-rendered;
+//! the forms and the copy button are islands.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,30 +14,20 @@ use crate::components::range::StatsFailure;
 /// `/sites`.
 #[component]
 pub fn SitesPage() -> impl IntoView {
-    let create = ServerAction::<CreateSite>::new();
-    let sites = Resource::new(move || create.version().get(), |_| get_sites());
+    let sites = Resource::new(|| (), |_| get_sites());
     view! {
         <Title text="Sites"/>
         <section class="report">
             <h1>"Sites"</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || sites.get().map(|result| match result {
                     Ok(sites) => view! { <SiteList sites/> }.into_any(),
                     Err(error) => view! { <StatsFailure error/> }.into_any(),
                 })}
-            </Transition>
+            </Suspense>
             <section class="panel">
                 <h2>"Add a site"</h2>
-                <ActionForm action=create attr:class="stacked">
-                    <label>"Key (what the tracker sends)"
-                        <input name="key" required pattern="[a-z0-9][a-z0-9_\\-]{0,62}" placeholder="myshop"/>
-                    </label>
-                    <label>"Name" <input name="name" required maxlength="200" placeholder="My shop"/></label>
-                    <label>"Time zone" <input name="timezone" required value="UTC"/></label>
-                    <label>"Currency" <input name="currency" required value="USD" maxlength="3"/></label>
-                    <button type="submit">"Add site"</button>
-                </ActionForm>
-                <ActionError value=create.value()/>
+                <AddSite/>
             </section>
         </section>
     }
@@ -72,94 +63,118 @@ fn SiteList(sites: Vec<SiteSummary>) -> impl IntoView {
     .into_any()
 }
 
+/// The form that adds a site, then opens its settings.
+#[island]
+fn AddSite() -> impl IntoView {
+    let create = ServerAction::<CreateSite>::new();
+    on_success(create.value(), |path: &String| go_to(path));
+    view! {
+        <ActionForm action=create attr:class="stacked">
+            <label>"Key (what the tracker sends)"
+                <input name="key" required pattern="[a-z0-9][a-z0-9_\\-]{0,62}" placeholder="myshop"/>
+            </label>
+            <label>"Name" <input name="name" required maxlength="200" placeholder="My shop"/></label>
+            <label>"Time zone" <input name="timezone" required value="UTC"/></label>
+            <label>"Currency" <input name="currency" required value="USD" maxlength="3"/></label>
+            <button type="submit">"Add site"</button>
+        </ActionForm>
+        <ActionError value=create.value()/>
+    }
+}
+
 /// `/sites/:key`.
 #[component]
 pub fn SiteSettingsPage() -> impl IntoView {
     let params = use_params_map();
     let key = move || params.with(|p| p.get("key").unwrap_or_default());
-    let update = ServerAction::<UpdateSite>::new();
-    let rotate = ServerAction::<RotateSecret>::new();
-    let settings = Resource::new(
-        move || (key(), update.version().get(), rotate.version().get()),
-        |(key, _, _)| get_site_settings(key),
-    );
+    let settings = Resource::new(key, get_site_settings);
     view! {
         <Title text="Site settings"/>
         <section class="report">
             <h1>"Site settings"</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || settings.get().map(|result| match result {
-                    Ok(site) => view! { <SiteSettingsForm site update rotate/> }.into_any(),
+                    Ok(site) => view! { <SiteSettingsView site/> }.into_any(),
                     Err(error) => view! { <StatsFailure error/> }.into_any(),
                 })}
-            </Transition>
+            </Suspense>
         </section>
     }
 }
 
 #[component]
-fn SiteSettingsForm(
-    site: SiteSettings,
-    update: ServerAction<UpdateSite>,
-    rotate: ServerAction<RotateSecret>,
-) -> impl IntoView {
-    let SiteSettings {
-        key,
-        name,
-        timezone,
-        currency,
-        domains,
-        medium_from,
-        high_from,
-        signing_secret,
-        snippet: shown,
-    } = site;
-    let snippet = shown.clone();
-    let key_again = key.clone();
-    let copied = RwSignal::new(false);
-    let copy = move |_| {
-        copy_text(&snippet);
-        copied.set(true);
-    };
+fn SiteSettingsView(site: SiteSettings) -> impl IntoView {
+    let heading = format!("{} ({})", site.name, site.key);
     view! {
         <section class="panel">
             <h2>"Tracker snippet"</h2>
             <p class="muted">"Paste this into every page of the shop, before " <code>"</head>"</code> "."</p>
-            <pre class="snippet" data-testid="snippet"><code>{shown}</code></pre>
-            <button type="button" data-testid="copy-snippet" on:click=copy>
-                {move || if copied.get() { "Copied" } else { "Copy snippet" }}
-            </button>
+            <pre class="snippet" data-testid="snippet"><code>{site.snippet.clone()}</code></pre>
+            <CopyButton text=site.snippet.clone()/>
         </section>
         <section class="panel">
-            <h2>{name.clone()} " (" <code>{key.clone()}</code> ")"</h2>
-            <ActionForm action=update attr:class="stacked">
-                <input type="hidden" name="site" value=key/>
-                <label>"Name" <input name="name" required maxlength="200" value=name/></label>
-                <label>"Time zone (IANA, e.g. Europe/Berlin)" <input name="timezone" required value=timezone/></label>
-                <label>"Currency (ISO 4217)" <input name="currency" required maxlength="3" value=currency/></label>
-                <label>"Allowed domains (one per line; empty allows any)"
-                    <textarea name="domains" rows="3">{domains.join("\n")}</textarea>
-                </label>
-                <label>"Medium price tier from" <input name="medium_from" required inputmode="decimal" value=medium_from/></label>
-                <label>"High price tier from" <input name="high_from" required inputmode="decimal" value=high_from/></label>
-                <button type="submit">"Save"</button>
-            </ActionForm>
-            <ActionError value=update.value()/>
-            {move || matches!(update.value().get(), Some(Ok(()))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}
+            <h2>{heading}</h2>
+            <SiteEditor site=site.clone()/>
         </section>
         <section class="panel">
             <h2>"Signing secret"</h2>
             <p class="muted">"Your shop's backend signs purchases and refunds with it, so they count as verified. Keep it on the server, never in a page."</p>
             <details>
                 <summary>"Show the secret"</summary>
-                <code class="secret" data-testid="signing-secret">{signing_secret}</code>
+                <code class="secret" data-testid="signing-secret">{site.signing_secret}</code>
             </details>
-            <ActionForm action=rotate>
-                <input type="hidden" name="site" value=key_again/>
-                <button type="submit" class="danger">"Rotate the secret"</button>
-            </ActionForm>
-            <ActionError value=rotate.value()/>
+            <RotateSecretForm key=site.key/>
         </section>
+    }
+}
+
+/// Puts the snippet on the clipboard.
+#[island]
+fn CopyButton(text: String) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        copy_text(&text);
+        copied.set(true);
+    };
+    view! {
+        <button type="button" data-testid="copy-snippet" on:click=copy>
+            {move || if copied.get() { "Copied" } else { "Copy snippet" }}
+        </button>
+    }
+}
+
+#[island]
+fn SiteEditor(site: SiteSettings) -> impl IntoView {
+    let update = ServerAction::<UpdateSite>::new();
+    view! {
+        <ActionForm action=update attr:class="stacked">
+            <input type="hidden" name="site" value=site.key/>
+            <label>"Name" <input name="name" required maxlength="200" value=site.name/></label>
+            <label>"Time zone (IANA, e.g. Europe/Berlin)" <input name="timezone" required value=site.timezone/></label>
+            <label>"Currency (ISO 4217)" <input name="currency" required maxlength="3" value=site.currency/></label>
+            <label>"Allowed domains (one per line; empty allows any)"
+                <textarea name="domains" rows="3">{site.domains.join("\n")}</textarea>
+            </label>
+            <label>"Medium price tier from" <input name="medium_from" required inputmode="decimal" value=site.medium_from/></label>
+            <label>"High price tier from" <input name="high_from" required inputmode="decimal" value=site.high_from/></label>
+            <button type="submit">"Save"</button>
+        </ActionForm>
+        <ActionError value=update.value()/>
+        {move || matches!(update.value().get(), Some(Ok(()))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}
+    }
+}
+
+/// A new signing secret; the page reloads to show it.
+#[island]
+fn RotateSecretForm(key: String) -> impl IntoView {
+    let rotate = ServerAction::<RotateSecret>::new();
+    on_success(rotate.value(), |_: &()| reload());
+    view! {
+        <ActionForm action=rotate>
+            <input type="hidden" name="site" value=key/>
+            <button type="submit" class="danger">"Rotate the secret"</button>
+        </ActionForm>
+        <ActionError value=rotate.value()/>
     }
 }
 
@@ -180,6 +195,27 @@ pub fn ActionError<T: Send + Sync + 'static>(
             _ => None,
         })
     }
+}
+
+/// Runs `then` in the browser when the action's last submission succeeded.
+pub fn on_success<T: Clone + Send + Sync + 'static>(
+    value: MappedSignal<Option<Result<T, ServerFnError>>>,
+    then: impl Fn(&T) + 'static,
+) {
+    Effect::new(move |_| {
+        if let Some(Ok(done)) = value.get() {
+            then(&done);
+        }
+    });
+}
+
+/// Loads the page again: its server-rendered parts show the change.
+pub fn reload() {
+    let _ = window().location().reload();
+}
+
+pub fn go_to(path: &str) {
+    let _ = window().location().set_href(path);
 }
 
 /// Puts `text` on the clipboard (in the browser; nothing on the server).

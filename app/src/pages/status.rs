@@ -9,11 +9,19 @@ use crate::api::status::{format_uptime, get_status, DatabaseState, StatusReport}
 /// (it works once the page is hydrated: without WASM, reload the page).
 #[component]
 pub fn StatusPage() -> impl IntoView {
+    view! {
+        <Title text="Status"/>
+        <StatusPanel/>
+    }
+}
+
+/// The report and its refresh button: an island, hydrated on its own.
+#[island]
+fn StatusPanel() -> impl IntoView {
     let refreshes = RwSignal::new(0_u32);
     let report = Resource::new(move || refreshes.get(), |_| get_status());
 
     view! {
-        <Title text="Status"/>
         <section class="status">
             <div class="page-head">
                 <h1>"Status"</h1>

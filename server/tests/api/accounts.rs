@@ -741,7 +741,16 @@ async fn a_session_ends_when_idle_too_long_or_past_its_lifetime(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    assert!(!signed_in(&app, &browser(&app, &idle)).await, "idle session survived");
-    assert!(!signed_in(&app, &browser(&app, &old)).await, "expired session survived");
-    assert!(signed_in(&app, &app.client).await, "the helper's own session is untouched");
+    assert!(
+        !signed_in(&app, &browser(&app, &idle)).await,
+        "idle session survived"
+    );
+    assert!(
+        !signed_in(&app, &browser(&app, &old)).await,
+        "expired session survived"
+    );
+    assert!(
+        signed_in(&app, &app.client).await,
+        "the helper's own session is untouched"
+    );
 }
