@@ -188,7 +188,7 @@ impl StatsSource for PgStats {
                     let p = scope.window_of(span);
                     let (sales, summary, visitors) = tokio::try_join!(
                         sql::sales(pool, p),
-                        sql::session_summary(pool, p, TOP_SOURCES),
+                        sql::session_summary(pool, p, (span.from, span.to), TOP_SOURCES),
                         sql::new_and_returning(pool, p),
                     )?;
                     Ok(Some((sales, summary.counts, visitors.0 + visitors.1)))
@@ -199,7 +199,7 @@ impl StatsSource for PgStats {
         let ((revenue, orders), summary, visitors, top_products, revenue_by, before) =
             tokio::try_join!(
                 sql::sales(pool, w),
-                sql::session_summary(pool, w, TOP_SOURCES),
+                sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
                 sql::new_and_returning(pool, w),
                 sql::products(pool, w, false, TOP_PRODUCTS),
                 sql::revenue_by(pool, w, &scope.site.timezone, hourly),
@@ -259,7 +259,7 @@ impl StatsSource for PgStats {
         let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
         let (summary, (new_visitors, returning_visitors), customers) = tokio::try_join!(
-            sql::session_summary(pool, w, TOP_SOURCES),
+            sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
             sql::new_and_returning(pool, w),
             sql::top_customers(pool, w, &scope.site.timezone, TOP_CUSTOMERS),
         )

@@ -142,12 +142,20 @@ pub struct SiteChanges<'a> {
     pub price_tiers: Option<(i64, i64)>,
 }
 
-/// Applies `changes` to the site; `None` when no site has that key.
+/// Applies `changes` to the site; `None` when no site has that key. A new
+/// time zone moves sessions to other local days: the site's daily session
+/// rollup is refolded in the same transaction.
 pub async fn update(
     pool: &PgPool,
     site_key: &str,
     changes: &SiteChanges<'_>,
 ) -> Result<Option<Site>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let before: Option<String> =
+        sqlx::query_scalar("SELECT timezone FROM sites WHERE site_key = $1 FOR UPDATE")
+            .bind(site_key)
+            .fetch_optional(&mut *tx)
+            .await?;
     let sql = concat!(
         "UPDATE sites SET name = COALESCE($2, name), timezone = COALESCE($3, timezone), \
             currency = COALESCE($4, currency::text), domains = COALESCE($5, domains), \
@@ -164,9 +172,39 @@ pub async fn update(
         .bind(changes.domains)
         .bind(changes.price_tiers.map(|t| t.0))
         .bind(changes.price_tiers.map(|t| t.1))
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+    if let (Some(row), Some(before)) = (&row, before) {
+        if row.timezone != before {
+            refold_session_days(&mut tx, row.site_id).await?;
+        }
+    }
+    tx.commit().await?;
     Ok(row.map(Site::from))
+}
+
+/// Recomputes a site's `session_days` from its sessions.
+async fn refold_session_days(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    site_id: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM session_days WHERE site_id = $1")
+        .bind(site_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO session_days \
+         SELECT x.site_id, x.day, x.dim, x.name, sum(x.sessions), sum(x.product_views), \
+                sum(x.carts), sum(x.checkouts), sum(x.purchases), sum(x.pages), sum(x.micros) \
+           FROM sessions s JOIN sites st ON st.site_id = s.site_id, \
+                LATERAL session_day_rows(s, 1, st.timezone) x \
+          WHERE s.site_id = $1 \
+          GROUP BY 1, 2, 3, 4",
+    )
+    .bind(site_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Replaces the site's signing secret; `None` when no site has that key.

@@ -3,7 +3,7 @@
 //! each query on an index that starts with `(site_id, <time>)`.
 
 use app::stats::{Bucket, CustomerRow, FunnelStep, HourRow, ProductRow, SessionRow, Share};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
 /// One site and half-open UTC span `[start, end)`; money in `currency`.
@@ -60,7 +60,8 @@ impl SessionCounts {
     }
 }
 
-/// Everything the pages show about the window's sessions, from one scan:
+/// Everything the pages show about the window's sessions, from the daily
+/// session rollup:
 /// counts and funnel steps (`visitors` is left 0: see [`new_and_returning`]),
 /// page views and summed length, and the sessions by source (UTM source,
 /// else referrer host, else direct), device, browser and UTM campaign, each
@@ -78,27 +79,23 @@ pub struct SessionSummary {
 pub async fn session_summary(
     pool: &PgPool,
     w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
     limit: usize,
 ) -> Result<SessionSummary, sqlx::Error> {
-    type Row = (i32, Option<String>, i64, i64, i64, i64, i64, i64, i64);
+    // `session_days` holds the window's sessions summed per local day and
+    // dimension (kept by triggers on `sessions`); `days` are the window's
+    // first and last local day, whose midnights are `w.start` and `w.end`.
+    type Row = (String, String, i64, i64, i64, i64, i64, i64, i64);
     let rows: Vec<Row> = sqlx::query_as(concat!(
-        "SELECT GROUPING(device, browser, utm_campaign, source)::int4,",
-        "       coalesce(device, browser, utm_campaign, source),",
-        "       count(*), count(*) FILTER (WHERE product_views > 0),",
-        "       count(*) FILTER (WHERE add_to_carts > 0),",
-        "       count(*) FILTER (WHERE checkouts > 0),",
-        "       count(*) FILTER (WHERE purchases > 0),",
-        "       coalesce(sum(pages), 0)::int8,",
-        "       coalesce(sum(extract(epoch FROM last_seen - started_at)), 0)::int8",
-        "  FROM (SELECT device, browser, utm_campaign,",
-        "               coalesce(utm_source, referrer_host, 'Direct') AS source,",
-        "               product_views, add_to_carts, checkouts, purchases, pages, started_at, last_seen",
-        "          FROM sessions WHERE site_id = $1 AND started_at >= $2 AND started_at < $3) s",
-        " GROUP BY GROUPING SETS ((device), (browser), (utm_campaign), (source), ())",
+        "SELECT dim::text, name, sum(sessions)::int8, sum(product_views)::int8,",
+        "       sum(carts)::int8, sum(checkouts)::int8, sum(purchases)::int8,",
+        "       sum(pages)::int8, round(sum(micros) / 1000000.0)::int8",
+        "  FROM session_days WHERE site_id = $1 AND day >= $2 AND day <= $3",
+        " GROUP BY dim, name HAVING sum(sessions) <> 0",
     ))
     .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
+    .bind(days.0)
+    .bind(days.1)
     .fetch_all(pool)
     .await?;
     let mut summary = SessionSummary {
@@ -117,10 +114,9 @@ pub async fn session_summary(
         browsers: Vec::new(),
         campaigns: Vec::new(),
     };
-    for (grouping, name, sessions, views, carts, checkouts, purchases, pages, seconds) in rows {
-        // GROUPING's bits: 1 for each argument the row is not grouped by.
-        let list = match (grouping, name) {
-            (0b1111, _) => {
+    for (dim, name, sessions, views, carts, checkouts, purchases, pages, seconds) in rows {
+        let list = match dim.as_str() {
+            "t" => {
                 summary.counts = SessionCounts {
                     sessions,
                     visitors: 0,
@@ -133,11 +129,10 @@ pub async fn session_summary(
                 summary.seconds = seconds;
                 continue;
             }
-            (_, None) => continue,
-            (0b0111, Some(name)) => (&mut summary.devices, name),
-            (0b1011, Some(name)) => (&mut summary.browsers, name),
-            (0b1101, Some(name)) => (&mut summary.campaigns, name),
-            (_, Some(name)) => (&mut summary.sources, name),
+            "d" => (&mut summary.devices, name),
+            "b" => (&mut summary.browsers, name),
+            "c" => (&mut summary.campaigns, name),
+            _ => (&mut summary.sources, name),
         };
         list.0.push(Share {
             name: list.1,

@@ -397,6 +397,50 @@ async fn rollups_equal_a_recomputation_from_raw_events_after_a_mixed_run(pool: P
         .unwrap();
     let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
     assert_eq!(drift, vec![("real_time_metrics", 2)]);
+    sqlx::query("UPDATE session_days SET pages = pages + 1 WHERE dim = 't'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+    assert_eq!(drift, vec![("session_days", 2), ("real_time_metrics", 2)]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_new_time_zone_moves_sessions_to_their_new_local_days(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    // 23:30 UTC yesterday: yesterday in UTC, today in Berlin.
+    let late = (chrono::Utc::now() - chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(23, 30, 0)
+        .unwrap()
+        .and_utc();
+    let mut event = page_view("tz-1");
+    event["ts"] = json!(late.timestamp_millis());
+    app.post_events(&envelope(vec![event])).await;
+    let day = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, chrono::NaiveDate>(
+            "SELECT day FROM session_days WHERE dim = 't' AND sessions <> 0",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(day(pool.clone()).await, late.date_naive());
+    let edit = server::store::sites::SiteChanges {
+        timezone: Some("Europe/Berlin"),
+        ..Default::default()
+    };
+    server::store::sites::update(&pool, "demo", &edit)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        day(pool.clone()).await,
+        late.date_naive().succ_opt().unwrap()
+    );
+    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+    assert!(drift.is_empty(), "{drift:?}");
 }
 
 #[sqlx::test(migrations = false)]
