@@ -14,6 +14,16 @@ use crate::database::Database;
 use crate::exec::{self, describe, interrupted, say};
 use crate::pg::Purpose;
 
+/// The release server and the Playwright suite's environment.
+const END_TO_END_ENV: &[(&str, &str)] = &[
+    ("LEPTOS_SITE_ADDR", "127.0.0.1:3100"),
+    ("STOREPULSE_BASE_URL", "http://127.0.0.1:3100"),
+    ("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true"),
+    // The admin the Playwright suite signs in as (it reads these too).
+    ("STOREPULSE_ADMIN_EMAIL", "admin@example.com"),
+    ("STOREPULSE_ADMIN_PASSWORD", "e2e-admin-password"),
+];
+
 /// The steps, in order: each is one `cargo` command line.
 const STEPS: &[Step] = &[
     Step::cargo("fmt", "fmt --all -- --check"),
@@ -29,17 +39,14 @@ const STEPS: &[Step] = &[
         "clippy app hydrate",
         "clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings",
     ),
+    // Its own step: `cargo leptos end-to-end` has been seen to exit 0 when
+    // its release build failed to compile; `cargo leptos build` does not.
+    // The same environment as the next step, so that one builds nothing.
+    Step::cargo("release build", "leptos build --release").with_env(END_TO_END_ENV),
     // On other ports than `cargo xtask dev`, so both can run at once.
     Step::cargo("end-to-end", "leptos end-to-end --release")
         .with_database("storepulse_e2e")
-        .with_env(&[
-            ("LEPTOS_SITE_ADDR", "127.0.0.1:3100"),
-            ("STOREPULSE_BASE_URL", "http://127.0.0.1:3100"),
-            ("STOREPULSE_BOOTSTRAP__DEMO_SITE", "true"),
-            // The admin the Playwright suite signs in as (it reads these too).
-            ("STOREPULSE_ADMIN_EMAIL", "admin@example.com"),
-            ("STOREPULSE_ADMIN_PASSWORD", "e2e-admin-password"),
-        ]),
+        .with_env(END_TO_END_ENV),
     // After the release build: the crash tests kill and restart that binary.
     // `#[sqlx::test]` creates its own database per test from this one's URL.
     Step::cargo("tests", "test --workspace --features app/ssr").with_database("storepulse_test"),
