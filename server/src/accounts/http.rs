@@ -245,27 +245,44 @@ pub async fn same_origin_only(request: Request, next: Next) -> Response {
     }
 }
 
+/// The value of one cookie from the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// Whether `source` (an `Origin` or `Referer` value) names the `Host`
+/// the request was sent to.
+pub fn names_host(source: &str, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(source) else {
+        return false;
+    };
+    let authority = match (url.host_str(), url.port()) {
+        (Some(h), Some(port)) => format!("{h}:{port}"),
+        (Some(h), None) => h.to_owned(),
+        _ => return false,
+    };
+    authority.eq_ignore_ascii_case(host)
+}
+
 pub fn is_same_origin(headers: &HeaderMap) -> bool {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if matches!(text(header::HeaderName::from_static("sec-fetch-site")), Some(site) if site == "cross-site" || site == "same-site")
     {
         return false;
     }
-    let Some(host) = text(header::HOST) else {
-        return false;
-    };
-    let source = text(header::ORIGIN)
+    text(header::ORIGIN)
         .filter(|origin| *origin != "null")
-        .or_else(|| text(header::REFERER));
-    let Some(source) = source.and_then(|s| url::Url::parse(s).ok()) else {
-        return false;
-    };
-    let authority = match (source.host_str(), source.port()) {
-        (Some(h), Some(port)) => format!("{h}:{port}"),
-        (Some(h), None) => h.to_owned(),
-        _ => return false,
-    };
-    authority.eq_ignore_ascii_case(host)
+        .or_else(|| text(header::REFERER))
+        .is_some_and(|source| names_host(source, headers))
 }
 
 #[cfg(test)]

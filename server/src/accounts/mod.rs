@@ -227,14 +227,7 @@ impl Accounts {
 
     /// The session id in the request's cookie, if any.
     fn session_id<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.cookie_name())
-            .map(|(_, value)| value)
+        http::cookie(headers, self.cookie_name())
             .filter(|value| !value.is_empty() && value.len() <= 100)
     }
 

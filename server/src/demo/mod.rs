@@ -33,7 +33,7 @@ use self::{
     cart::Cart,
     catalog::Catalog,
 };
-use crate::ingest::pipeline::Ingestor;
+use crate::{accounts::http::cookie, ingest::pipeline::Ingestor};
 
 /// The site the demo store reports to (created by `bootstrap.demo_site`).
 pub const SITE_KEY: &str = "demo";
@@ -240,17 +240,6 @@ impl Demo {
         )
             .into_response()
     }
-}
-
-/// The value of one cookie from the request's `Cookie` headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(key, value)| (key == name).then_some(value))
 }
 
 /// `response` with the cart cookie set (or cleared when the cart is empty).

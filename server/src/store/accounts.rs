@@ -180,18 +180,26 @@ pub async fn insert_session<'e>(
     Ok(())
 }
 
-/// The user of a live session, marking it seen; `None` when the session is
-/// unknown, past its absolute end, or idle longer than `idle_seconds`.
+/// The user of a live session; `None` when the session is unknown, past
+/// its absolute end, or idle longer than `idle_seconds`. Marks it seen at
+/// most once a minute: a page and its server functions would otherwise
+/// each write a row version.
 pub async fn touch_session(
     pool: &PgPool,
     session_hash: &[u8],
     idle_seconds: i64,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE login_sessions s SET last_seen_at = now() FROM users u \
-         WHERE s.session_hash = $1 AND u.user_id = s.user_id AND s.expires_at > now() \
-           AND s.last_seen_at > now() - make_interval(secs => $2) \
-         RETURNING u.user_id, u.email",
+        "WITH live AS ( \
+            SELECT s.session_hash, s.last_seen_at, u.user_id, u.email \
+              FROM login_sessions s JOIN users u USING (user_id) \
+             WHERE s.session_hash = $1 AND s.expires_at > now() \
+               AND s.last_seen_at > now() - make_interval(secs => $2)), \
+         seen AS ( \
+            UPDATE login_sessions t SET last_seen_at = now() FROM live \
+             WHERE t.session_hash = live.session_hash \
+               AND live.last_seen_at < now() - interval '1 minute') \
+         SELECT user_id, email FROM live",
     )
     .bind(session_hash)
     .bind(idle_seconds as f64)
@@ -234,17 +242,21 @@ pub async fn insert_token(
     .await
 }
 
-/// The user of an unrevoked token, marking it used (at most once a minute).
+/// The user of an unrevoked token, marking it used at most once a minute.
 pub async fn use_token(
     pool: &PgPool,
     token_hash: &[u8],
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "WITH t AS ( \
-            UPDATE api_tokens SET last_used_at = now() \
-            WHERE token_hash = $1 AND revoked_at IS NULL \
-            RETURNING user_id) \
-         SELECT u.user_id, u.email FROM t JOIN users u USING (user_id)",
+        "WITH live AS ( \
+            SELECT t.token_id, t.last_used_at, u.user_id, u.email \
+              FROM api_tokens t JOIN users u USING (user_id) \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL), \
+         used AS ( \
+            UPDATE api_tokens t SET last_used_at = now() FROM live \
+             WHERE t.token_id = live.token_id \
+               AND (live.last_used_at IS NULL OR live.last_used_at < now() - interval '1 minute')) \
+         SELECT user_id, email FROM live",
     )
     .bind(token_hash)
     .fetch_optional(pool)

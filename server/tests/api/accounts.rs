@@ -339,25 +339,7 @@ async fn another_users_site_is_not_found_on_every_route(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     create_site(&pool, "demo").await;
     // A second user with a site of their own, after the helper's grants.
-    let other = server::store::sites::insert(
-        &pool,
-        &server::store::sites::NewSite {
-            site_key: "theirs",
-            name: "Their shop",
-            timezone: "UTC",
-            currency: "EUR",
-            domains: &[],
-            signing_secret: crate::helpers::SECRET,
-        },
-    )
-    .await
-    .unwrap();
-    let owner = server::store::accounts::upsert_user(&pool, "owner@example.com", "x")
-        .await
-        .unwrap();
-    server::store::accounts::grant(&pool, owner, other.site_id)
-        .await
-        .unwrap();
+    crate::helpers::create_foreign_site(&pool, "theirs").await;
 
     for route in [
         "overview",
@@ -504,15 +486,7 @@ async fn a_created_site_belongs_to_its_creator_and_shows_its_snippet(pool: PgPoo
         (2500, 15000)
     );
     // The page shows the name as text.
-    let html = app
-        .client
-        .get(app.url("/sites/myshop"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text("/sites/myshop").await;
     assert!(html.contains("My shop"), "{html}");
     assert!(
         html.contains(r#"&lt;script defer src="#),
@@ -687,19 +661,7 @@ async fn a_token_imports_history_into_its_users_sites_only(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(stored, 2);
-    server::store::sites::insert(
-        &pool,
-        &server::store::sites::NewSite {
-            site_key: "theirs",
-            name: "Their shop",
-            timezone: "UTC",
-            currency: "EUR",
-            domains: &[],
-            signing_secret: crate::helpers::SECRET,
-        },
-    )
-    .await
-    .unwrap();
+    crate::helpers::create_foreign_site(&pool, "theirs").await;
     assert_eq!(post("theirs", &token).await.unwrap().status(), 404);
     assert_eq!(
         post("demo", "spt_revoked-or-made-up")

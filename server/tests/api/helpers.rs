@@ -137,6 +137,31 @@ pub async fn create_site(pool: &PgPool, key: &str) -> i32 {
     site.site_id
 }
 
+/// Creates site `key` belonging to another user (`owner@example.com`):
+/// the test's signed-in admin is not a member. Its name is "Their shop".
+pub async fn create_foreign_site(pool: &PgPool, key: &str) -> i32 {
+    let site = server::store::sites::insert(
+        pool,
+        &server::store::sites::NewSite {
+            site_key: key,
+            name: "Their shop",
+            timezone: "UTC",
+            currency: "EUR",
+            domains: &[],
+            signing_secret: SECRET,
+        },
+    )
+    .await
+    .expect("create site");
+    let owner = server::store::accounts::upsert_user(pool, "owner@example.com", "x")
+        .await
+        .expect("create owner");
+    server::store::accounts::grant(pool, owner, site.site_id)
+        .await
+        .expect("grant the site");
+    site.site_id
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -200,6 +225,12 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// GETs `path` with the signed-in client; the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await;
+        response.expect("GET").text().await.expect("body")
+    }
+
     /// The value of a metric line (`name` or `name{labels}`) in `/metrics`.
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self.metrics_text().await;
@@ -223,7 +254,6 @@ impl TestApp {
     }
 
     async fn metrics_text(&self) -> String {
-        let response = self.client.get(self.url("/metrics")).send().await;
-        response.unwrap().text().await.unwrap()
+        self.get_text("/metrics").await
     }
 }

@@ -451,15 +451,7 @@ async fn every_rejection_reason_is_exported_at_zero_before_traffic(pool: PgPool)
             "storepulse_events_rejected_total{{reason=\"{}\"}}",
             reason.as_str()
         );
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.get_text("/metrics").await;
         assert!(
             text.lines().any(|line| line == format!("{series} 0")),
             "{series} missing"

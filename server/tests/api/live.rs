@@ -88,21 +88,7 @@ async fn an_unknown_site_gets_no_live_socket(pool: PgPool) {
 async fn the_live_socket_needs_a_signed_in_member_of_the_site(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     create_site(&pool, "demo").await;
-    // A site created after this grant is another user's site.
-    let other = server::store::sites::insert(
-        &pool,
-        &server::store::sites::NewSite {
-            site_key: "other",
-            name: "Someone else's shop",
-            timezone: "UTC",
-            currency: "USD",
-            domains: &[],
-            signing_secret: crate::helpers::SECRET,
-        },
-    )
-    .await
-    .unwrap();
-    assert!(other.site_id > 0);
+    crate::helpers::create_foreign_site(&pool, "other").await;
     let error = tokio_tungstenite::connect_async(live_request(&app, "other"))
         .await
         .expect_err("not a member");
