@@ -6,7 +6,7 @@
 //! order in every server process, which keeps concurrent flushes from
 //! deadlocking each other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
@@ -120,10 +120,19 @@ pub struct Deltas {
     pub users: BTreeMap<(i32, String), UserDelta>,
     pub realtime: BTreeMap<(i32, DateTime<Utc>, String, &'static str), i64>,
     pub sessions: BTreeMap<(i32, String), SessionDelta>,
+    /// (site, visitor, quarter hour) of every counted event: the store turns
+    /// them into the visitor's active local days (`member_days`). Quarter
+    /// hours keep that day exact in every time zone (all offsets are
+    /// multiples of 15 minutes) with far fewer keys than instants.
+    pub visits: BTreeSet<(i32, String, DateTime<Utc>)>,
 }
 
 pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(TimeDelta::hours(1)).unwrap_or(time)
+}
+
+fn quarter_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.duration_trunc(TimeDelta::minutes(15)).unwrap_or(time)
 }
 
 fn minute_of(time: DateTime<Utc>) -> DateTime<Utc> {
@@ -160,6 +169,11 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Deltas 
         fold_products(&mut deltas, event, fate);
         fold_user(&mut deltas, event, fate);
         fold_session(&mut deltas, event, fate);
+        deltas.visits.insert((
+            event.site_id,
+            event.visitor_id.clone(),
+            quarter_of(event.occurred_at),
+        ));
         *deltas
             .realtime
             .entry((

@@ -261,7 +261,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 7] = [
+const ROLLUPS: [(&str, &str); 8] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -322,6 +322,8 @@ const ROLLUPS: [(&str, &str); 7] = [
                 count(*) FILTER (WHERE event_type = 'begin_checkout'), count(*) FILTER (WHERE event_type = 'purchase') \
          FROM events WHERE site_id = $1 GROUP BY 1, 2",
     ),
+    // After hourly_customers: it folds visitors from events, customers from there.
+    ("member_days", "SELECT refold_member_days($1)"),
 ];
 
 /// The hydrate bundle's size, raw and gzip -9, if a release build exists.

@@ -189,7 +189,7 @@ impl StatsSource for PgStats {
                     let (sales, summary, visitors) = tokio::try_join!(
                         sql::sales(pool, p),
                         sql::session_summary(pool, p, (span.from, span.to), TOP_SOURCES),
-                        sql::new_and_returning(pool, p),
+                        sql::new_and_returning(pool, p, (span.from, span.to)),
                     )?;
                     Ok(Some((sales, summary.counts, visitors.0 + visitors.1)))
                 }
@@ -200,8 +200,14 @@ impl StatsSource for PgStats {
             tokio::try_join!(
                 sql::sales(pool, w),
                 sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
-                sql::new_and_returning(pool, w),
-                sql::products(pool, w, false, TOP_PRODUCTS),
+                sql::new_and_returning(pool, w, (scope.span.from, scope.span.to)),
+                sql::products(
+                    pool,
+                    w,
+                    (scope.span.from, scope.span.to),
+                    false,
+                    TOP_PRODUCTS
+                ),
                 sql::revenue_by(pool, w, &scope.site.timezone, hourly),
                 previous,
             )
@@ -246,7 +252,9 @@ impl StatsSource for PgStats {
             t.units += r.units;
             t
         });
-        totals.customers = sql::customers(&self.pool, w).await.map_err(unavailable)?;
+        totals.customers = sql::customers(&self.pool, w, (scope.span.from, scope.span.to))
+            .await
+            .map_err(unavailable)?;
         Ok(HourlySales {
             period: scope.period,
             rows,
@@ -260,7 +268,7 @@ impl StatsSource for PgStats {
         let (pool, w) = (&self.pool, scope.window());
         let (summary, (new_visitors, returning_visitors), customers) = tokio::try_join!(
             sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
-            sql::new_and_returning(pool, w),
+            sql::new_and_returning(pool, w, (scope.span.from, scope.span.to)),
             sql::top_customers(pool, w, &scope.site.timezone, TOP_CUSTOMERS),
         )
         .map_err(unavailable)?;
@@ -306,14 +314,16 @@ impl StatsSource for PgStats {
         query: &RangeQuery,
     ) -> Result<ProductPerformance, StatsError> {
         let scope = self.scope(viewer, query).await?;
-        let w = scope.window();
+        let (pool, w) = (&self.pool, scope.window());
+        let days = (scope.span.from, scope.span.to);
+        let (rows, categories) = tokio::try_join!(
+            sql::products(pool, w, days, false, MAX_PRODUCTS),
+            sql::products(pool, w, days, true, MAX_PRODUCTS),
+        )
+        .map_err(unavailable)?;
         Ok(ProductPerformance {
-            rows: sql::products(&self.pool, w, false, MAX_PRODUCTS)
-                .await
-                .map_err(unavailable)?,
-            categories: sql::products(&self.pool, w, true, MAX_PRODUCTS)
-                .await
-                .map_err(unavailable)?,
+            rows,
+            categories,
             period: scope.period,
         })
     }

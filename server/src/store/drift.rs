@@ -7,8 +7,49 @@
 use sqlx::PgPool;
 
 /// (table, statement counting rows that differ from the recomputation).
-/// `session_days` is checked against `sessions`, the rollup it sums.
-const CHECKS: [(&str, &str); 6] = [
+/// `session_days` is checked against `sessions`, the rollup it sums;
+/// `member_days` against events and `hourly_customers`, and its steps and
+/// day totals against `member_days`; `product_days` against
+/// `product_performance`.
+const CHECKS: [(&str, &str); 10] = [
+    (
+        "product_days",
+        "WITH stored AS (SELECT site_id, day, item_id, currency, views, add_to_carts, removals, checkouts, \
+                                purchases, units, revenue FROM product_days \
+                         WHERE views <> 0 OR add_to_carts <> 0 OR removals <> 0 OR checkouts <> 0 \
+                            OR purchases <> 0 OR units <> 0 OR revenue <> 0), \
+         fresh AS (SELECT r.site_id, r.day, r.item_id, r.currency, r.views, r.add_to_carts, r.removals, \
+                          r.checkouts, r.purchases, r.units, r.revenue \
+                   FROM sites s, LATERAL product_days_recomputed(s.site_id) r \
+                   WHERE r.views <> 0 OR r.add_to_carts <> 0 OR r.removals <> 0 OR r.checkouts <> 0 \
+                      OR r.purchases <> 0 OR r.units <> 0 OR r.revenue <> 0) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "member_days",
+        "WITH stored AS (SELECT site_id, member_set, member, days FROM member_days), \
+         fresh AS (SELECT r.* FROM sites s, LATERAL member_days_recomputed(s.site_id) r) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "member_steps",
+        "WITH stored AS (SELECT site_id, member_set, prev_day, day, members FROM member_steps WHERE members <> 0), \
+         fresh AS (SELECT r.* FROM sites s, LATERAL member_steps_of(s.site_id) r) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "member_day_totals",
+        "WITH stored AS (SELECT site_id, member_set, day, members, firsts FROM member_day_totals \
+                         WHERE members <> 0 OR firsts <> 0), \
+         fresh AS (SELECT r.site_id, r.member_set, r.day, sum(r.members)::int8, \
+                          coalesce(sum(r.members) FILTER (WHERE r.prev_day = '-infinity'), 0)::int8 \
+                   FROM sites s, LATERAL member_steps_of(s.site_id) r GROUP BY 1, 2, 3) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
     (
         "session_days",
         "WITH stored AS (SELECT site_id, day, dim, name, sessions, product_views, carts, checkouts, \

@@ -130,6 +130,12 @@ pub async fn rebuild(
         )
         .await?;
     }
+    // Member days mirror events and `hourly_customers`: recompute the
+    // site's whole set rather than patch the replaced hours.
+    sqlx::query("SELECT refold_member_days($1)")
+        .bind(site.site_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(rebuilt)
 }

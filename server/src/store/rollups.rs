@@ -299,6 +299,7 @@ pub async fn apply(tx: Tx<'_, '_>, deltas: Deltas) -> Result<(), sqlx::Error> {
     super::upserts::products(tx, &deltas).await?;
     super::upserts::users(tx, &deltas, &new_sessions).await?;
     super::upserts::realtime(tx, &deltas).await?;
+    super::upserts::members(tx, &deltas).await?;
     Ok(())
 }
 

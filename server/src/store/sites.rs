@@ -177,6 +177,10 @@ pub async fn update(
     if let (Some(row), Some(before)) = (&row, before) {
         if row.timezone != before {
             refold_session_days(&mut tx, row.site_id).await?;
+            sqlx::query("SELECT refold_member_days($1), refold_product_days($1)")
+                .bind(row.site_id)
+                .execute(&mut *tx)
+                .await?;
         }
     }
     tx.commit().await?;

@@ -1,6 +1,7 @@
 //! The dashboard's reads: rollup tables only (`hourly_sales`,
-//! `hourly_customers`, `product_performance`, `sessions`), never raw events,
-//! each query on an index that starts with `(site_id, <time>)`.
+//! `product_days`, `session_days`, `member_days`' counts, `sessions`,
+//! `user_activity`), never raw events, each query on an index that starts
+//! with the site and the key it ranges over.
 
 use app::stats::{Bucket, CustomerRow, FunnelStep, HourRow, ProductRow, SessionRow, Share};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -220,25 +221,12 @@ pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow
         .collect())
 }
 
-/// Distinct customers who bought in the window (the hourly counts cannot
-/// be summed: one customer may buy in several hours).
-pub async fn customers(pool: &PgPool, w: Window<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(concat!(
-        "SELECT count(DISTINCT customer) FROM hourly_customers",
-        " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
-    ))
-    .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
-    .bind(w.currency)
-    .fetch_one(pool)
-    .await
-}
-
-/// Products (or, with `by_category`, categories) by revenue, then views.
+/// Products (or, with `by_category`, categories) by revenue, then views,
+/// over the local days `days` (first and last), from `product_days`.
 pub async fn products(
     pool: &PgPool,
     w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
     by_category: bool,
     limit: i64,
 ) -> Result<Vec<ProductRow>, sqlx::Error> {
@@ -247,8 +235,8 @@ pub async fn products(
             "SELECT '' AS item_id, item_category AS name, item_category,",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
             "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
-            "  FROM product_performance",
-            " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+            "  FROM product_days",
+            " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_category ORDER BY 10 DESC, 4 DESC, 2 LIMIT $5",
         )
     } else {
@@ -256,16 +244,16 @@ pub async fn products(
             "SELECT item_id, max(item_name), max(item_category),",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
             "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
-            "  FROM product_performance",
-            " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+            "  FROM product_days",
+            " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_id ORDER BY 10 DESC, 4 DESC, 1 LIMIT $5",
         )
     };
     type Row = (String, String, String, i64, i64, i64, i64, i64, i64, i64);
     let rows: Vec<Row> = sqlx::query_as(query)
         .bind(w.site_id)
-        .bind(w.start)
-        .bind(w.end)
+        .bind(days.0)
+        .bind(days.1)
         .bind(w.currency)
         .bind(limit)
         .fetch_all(pool)
@@ -287,23 +275,55 @@ pub async fn products(
         .collect())
 }
 
-/// Visitors with a session in the window whose first visit was in it, and
-/// the others; together, the window's distinct visitors. Exact, so it reads
-/// the window's sessions, as a hash semi-join against the visitors who
-/// could qualify (several times faster than `count(DISTINCT)`).
-pub async fn new_and_returning(pool: &PgPool, w: Window<'_>) -> Result<(i64, i64), sqlx::Error> {
+/// Distinct members of a set (`member_days`) active on the local days
+/// `days` (first and last, inclusive), and how many of them had their first
+/// active day there. Exact, from at most a few rows per day of the range:
+/// every member counts once, at its first active day in the range (see
+/// migration 0008).
+async fn members(
+    pool: &PgPool,
+    site_id: i32,
+    set: &str,
+    days: (NaiveDate, NaiveDate),
+) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(concat!(
-        "SELECT count(*) FILTER (WHERE u.first_seen >= $2), count(*) FILTER (WHERE u.first_seen < $2)",
-        "  FROM user_activity u",
-        " WHERE u.site_id = $1 AND u.last_seen >= $2 AND u.first_seen < $3",
-        "   AND u.visitor_id IN (SELECT visitor_id FROM sessions",
-        "         WHERE site_id = $1 AND started_at >= $2 AND started_at < $3)",
+        "SELECT (coalesce(sum(members), 0) - coalesce((SELECT sum(members) FROM member_steps",
+        "          WHERE site_id = $1 AND member_set = $2",
+        "            AND prev_day >= $3 AND prev_day <= $4 AND day <= $4), 0))::int8,",
+        "       coalesce(sum(firsts), 0)::int8",
+        "  FROM member_day_totals",
+        " WHERE site_id = $1 AND member_set = $2 AND day >= $3 AND day <= $4",
     ))
-    .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
+    .bind(site_id)
+    .bind(set)
+    .bind(days.0)
+    .bind(days.1)
     .fetch_one(pool)
     .await
+}
+
+/// Visitors with a stored event on the local days `days` whose first event
+/// ever was among them (new), and the others (returning); together, the
+/// range's distinct visitors.
+pub async fn new_and_returning(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
+) -> Result<(i64, i64), sqlx::Error> {
+    let (visitors, new) = members(pool, w.site_id, "visitors", days).await?;
+    Ok((new, visitors - new))
+}
+
+/// Distinct customers who bought in the window's currency on the local days
+/// `days` (the hourly counts cannot be summed: one customer may buy in
+/// several hours).
+pub async fn customers(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
+) -> Result<i64, sqlx::Error> {
+    let set = format!("customers {}", w.currency);
+    Ok(members(pool, w.site_id, &set, days).await?.0)
 }
 
 /// Customers seen in the window with the highest lifetime spend.

@@ -277,3 +277,46 @@ pub async fn realtime(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     .await?;
     Ok(())
 }
+
+/// Adds the flush's visitors and customers to their active local days
+/// (`member_days`; the day comes from the site's time zone in SQL).
+pub async fn members(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    let customers = d.customers.keys();
+    let count = d.visits.len() + customers.len();
+    if count == 0 {
+        return Ok(());
+    }
+    let (mut sites, mut sets, mut members, mut times) = (
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+    );
+    for (site, visitor, at) in &d.visits {
+        sites.push(*site);
+        sets.push("visitors".to_owned());
+        members.push(visitor.as_str());
+        times.push(*at);
+    }
+    for ((site, hour, currency), customer) in customers {
+        sites.push(*site);
+        sets.push(format!("customers {}", currency.code()));
+        members.push(customer.as_str());
+        times.push(*hour);
+    }
+    sqlx::query(
+        "SELECT fold_member_days(ARRAY( \
+           SELECT DISTINCT ROW(u.site_id, u.member_set, u.member, \
+                               (u.at AT TIME ZONE st.timezone)::date)::member_day \
+             FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[]) \
+                  AS u(site_id, member_set, member, at) \
+             JOIN sites st ON st.site_id = u.site_id))",
+    )
+    .bind(sites)
+    .bind(sets)
+    .bind(members)
+    .bind(times)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

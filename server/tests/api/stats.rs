@@ -23,6 +23,10 @@ fn event(id: &str, kind: &str, session: &str, extra: Value) -> Value {
 async fn seed(app: &TestApp) {
     let mug = json!([{"item_id": "SKU-17", "item_name": "Blue mug", "item_category": "Kitchen",
                       "price": 12.99, "quantity": 2}]);
+    // The purchase belongs to the first visit's visitor (the helper's
+    // default visitor would be a third one).
+    let mut bought = purchase("e-5", "T-1");
+    bought["visitor"] = json!("v-s-1");
     let events = vec![
         event(
             "e-1",
@@ -48,7 +52,7 @@ async fn seed(app: &TestApp) {
             "s-1",
             json!({"items": mug, "currency": "USD", "value": 25.98}),
         ),
-        purchase("e-5", "T-1"),
+        bought,
         event(
             "e-6",
             "refund",
@@ -291,4 +295,127 @@ async fn users_sessions_realtime_and_recent_events_answer_from_the_same_data(poo
         .find(|e| e["type"] == "refund")
         .expect("the refund");
     assert_eq!(refund["value"]["amount"], "5.00");
+}
+
+/// Distinct visitors (new and returning) and customers of every range of
+/// local days equal `count(DISTINCT …)` over the raw events, whatever order
+/// each visitor's days arrive in, in a zone half an hour off UTC's hours and
+/// again after the site moves to another zone.
+#[sqlx::test(migrations = false)]
+async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: PgPool) {
+    use chrono::{Duration, NaiveDate, Utc};
+    use server::store::{sites, stats};
+
+    let app = spawn_app(pool.clone()).await;
+    let site_id = create_site(&pool, "demo").await;
+    let zone = |tz: &'static str| sites::SiteChanges {
+        timezone: Some(tz),
+        ..Default::default()
+    };
+    sites::update(&pool, "demo", &zone("Asia/Kolkata"))
+        .await
+        .unwrap()
+        .unwrap();
+    // 14 visitors, each active at a few pseudo-random instants of the last
+    // 6 days and 20 hours; every third event of a visitor is a purchase.
+    let now = Utc::now();
+    let mut state = 0x2545_f491_u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut events = Vec::new();
+    for visitor in 0..14 {
+        for k in 0..1 + next(6) {
+            let at = now - Duration::minutes(5 + next(6 * 24 * 60 + 20 * 60) as i64);
+            let id = format!("d-{visitor}-{k}");
+            let mut e = if k % 3 == 2 {
+                purchase(&id, &format!("T-{visitor}-{k}"))
+            } else {
+                json!({"id": id, "type": "page_view", "url": "https://shop.example/"})
+            };
+            e["ts"] = json!(at.timestamp_millis());
+            e["visitor"] = json!(format!("v-{visitor}"));
+            e["session"] = json!(format!("s-{visitor}-{k}"));
+            if visitor % 2 == 0 {
+                e["user_id"] = json!(format!("u-{visitor}"));
+            } else if let Some(map) = e.as_object_mut() {
+                map.remove("user_id");
+            }
+            events.push(e);
+        }
+    }
+    // Shuffled, in batches of five: later days often come first.
+    for i in (1..events.len()).rev() {
+        events.swap(i, next(i as u64 + 1) as usize);
+    }
+    for batch in events.chunks(5) {
+        let (status, answer) = app.post_events(&envelope(batch.to_vec())).await;
+        assert_eq!(status, 202, "{answer}");
+        assert_eq!(answer["rejected"], json!([]), "{answer}");
+    }
+    let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+    assert!(drift.is_empty(), "{drift:?}");
+
+    let recount = |tz: &'static str, a: NaiveDate, b: NaiveDate| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (i64, i64, i64)>(
+                "WITH v AS (SELECT visitor_id, min((occurred_at AT TIME ZONE $1)::date) AS first \
+                              FROM events GROUP BY 1) \
+                 SELECT count(DISTINCT e.visitor_id) FILTER (WHERE e.day BETWEEN $2 AND $3), \
+                        count(DISTINCT e.visitor_id) FILTER (WHERE e.day BETWEEN $2 AND $3 \
+                                                               AND v.first >= $2), \
+                        count(DISTINCT coalesce(e.user_id, e.visitor_id)) \
+                          FILTER (WHERE e.event_type = 'purchase' AND e.hour_day BETWEEN $2 AND $3) \
+                   FROM (SELECT *, (occurred_at AT TIME ZONE $1)::date AS day, \
+                                (date_trunc('hour', occurred_at) AT TIME ZONE $1)::date AS hour_day \
+                           FROM events) e JOIN v USING (visitor_id)",
+            )
+            .bind(tz)
+            .bind(a)
+            .bind(b)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    for tz in ["Asia/Kolkata", "America/New_York"] {
+        if tz != "Asia/Kolkata" {
+            sites::update(&pool, "demo", &zone(tz))
+                .await
+                .unwrap()
+                .unwrap();
+            let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
+            assert!(drift.is_empty(), "{drift:?}");
+        }
+        let today = now
+            .with_timezone(&tz.parse::<chrono_tz::Tz>().unwrap())
+            .date_naive();
+        let days: Vec<NaiveDate> = (0..9).rev().map(|d| today - Duration::days(d)).collect();
+        let mut nonzero = 0;
+        for (i, &a) in days.iter().enumerate() {
+            for &b in &days[i..] {
+                let w = stats::Window {
+                    site_id,
+                    currency: "USD",
+                    start: now,
+                    end: now,
+                };
+                let (new, returning) = stats::new_and_returning(&pool, w, (a, b)).await.unwrap();
+                let customers = stats::customers(&pool, w, (a, b)).await.unwrap();
+                let (visitors, new_expected, customers_expected) = recount(tz, a, b).await;
+                assert_eq!(
+                    (new + returning, new, customers),
+                    (visitors, new_expected, customers_expected),
+                    "{tz} {a}..={b}"
+                );
+                nonzero += i64::from(returning > 0);
+            }
+        }
+        // The data has returning visitors for the check to be about.
+        assert!(nonzero > 0, "{tz}: no range with a returning visitor");
+    }
 }
