@@ -166,7 +166,7 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
             server::cli::add_site(
                 pool,
                 &args.site,
-                "Benchmark shop",
+                SHAPE,
                 "Europe/Berlin",
                 "EUR",
                 &[],
@@ -178,7 +178,7 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
         .bind(site.site_id)
         .fetch_one(pool)
         .await?;
-    if have >= args.events {
+    if have >= args.events && site.name == SHAPE {
         return Ok(site.site_id);
     }
     println!(
@@ -215,9 +215,18 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
             t.elapsed().as_secs_f64()
         );
     }
+    sqlx::query("UPDATE sites SET name = $2 WHERE site_id = $1")
+        .bind(site.site_id)
+        .bind(SHAPE)
+        .execute(pool)
+        .await?;
     sqlx::query("ANALYZE").execute(pool).await?;
     Ok(site.site_id)
 }
+
+/// The benchmark site's name, naming the shape of its generated events: a
+/// site filled by an earlier generator (another name) is filled again.
+const SHAPE: &str = "Benchmark shop: visitors return every 6 days";
 
 const CLEAR: [&str; 9] = [
     "DELETE FROM events WHERE site_id = $1",
@@ -232,13 +241,15 @@ const CLEAR: [&str; 9] = [
 ];
 
 /// Events `$2..=$3` of `$4`, evenly over the last `$5` days: 8 events per
-/// session, 20 per visitor; half page views, then product views, carts,
+/// session, 20 per visit of a visitor; `$4 / 100` visitors, each back every
+/// `$4 / 5` events (every 6 days of 30), so ranges have returning visitors
+/// and the distinct counts something to do; half page views, then product views, carts,
 /// removals, checkouts, purchases (2%) and searches; one of 50 products.
 const GENERATE: &str = "\
 INSERT INTO events (site_id, event_id, event_type, occurred_at, received_at, visitor_id, session_id, \
     source, url, referrer_host, utm_source, currency, value_minor, transaction_id, search_term, items, \
     device, browser, os) \
-SELECT $1, 'b-' || g, t.kind, t.at, t.at, 'v-' || (g / 20), 's-' || (g / 8), \
+SELECT $1, 'b-' || g, t.kind, t.at, t.at, 'v-' || ((g / 20) % greatest($4 / 100, 1)), 's-' || (g / 8), \
     CASE WHEN g % 10 = 0 THEN 'app' ELSE 'web' END, \
     'https://bench.example/p/' || (g % 50), \
     CASE (g / 8) % 4 WHEN 0 THEN 'google.com' WHEN 1 THEN 'instagram.com' ELSE NULL END, \
