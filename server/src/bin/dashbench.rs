@@ -162,17 +162,7 @@ fn ms(d: Duration) -> f64 {
 async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
     let site = match store::sites::find(pool, &args.site).await? {
         Some(site) => site,
-        None => {
-            server::cli::add_site(
-                pool,
-                &args.site,
-                SHAPE,
-                "Europe/Berlin",
-                "EUR",
-                &[],
-            )
-            .await?
-        }
+        None => server::cli::add_site(pool, &args.site, SHAPE, "Europe/Berlin", "EUR", &[]).await?,
     };
     let have: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE site_id = $1")
         .bind(site.site_id)
