@@ -14,6 +14,12 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     let Ok(envelope) = parse_envelope(body, &limits) else { return };
     let client = enrich::client(body);
+    // Some inputs meet a site restricted to its own domain.
+    let domains = if data.len() % 3 == 0 {
+        vec!["shop.example".to_owned()]
+    } else {
+        Vec::new()
+    };
     let Some(currency) = Currency::parse("EUR") else { return };
     let cx = Context {
         site_id: 1,
@@ -25,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         derived_visitor: &|| "h-fuzz".to_owned(),
         verified: data.len() % 2 == 0,
         limits: &limits,
+        domains: &domains,
     };
     for raw in &envelope.events {
         let _ = parse_event(raw, &cx);

@@ -39,6 +39,13 @@ const STEPS: &[Step] = &[
         "clippy app hydrate",
         "clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings",
     ),
+    // The fuzz target is its own workspace (sanitizer builds stay out of
+    // ours), so nothing else compiles it: checked here, it cannot rot
+    // unnoticed again (it once missed a field `Context` had gained).
+    Step::cargo(
+        "check fuzz target",
+        "check --manifest-path server/fuzz/Cargo.toml --bins",
+    ),
     // Its own step: `cargo leptos end-to-end` has been seen to exit 0 when
     // its release build failed to compile; `cargo leptos build` does not.
     // The same environment as the next step, so that one builds nothing.
