@@ -120,12 +120,18 @@ pub struct Deltas {
     pub users: BTreeMap<(i32, String), UserDelta>,
     pub realtime: BTreeMap<(i32, DateTime<Utc>, String, &'static str), i64>,
     pub sessions: BTreeMap<(i32, String), SessionDelta>,
-    /// (site, visitor, quarter hour) of every counted event: the store turns
-    /// them into the visitor's active local days (`member_days`). Quarter
-    /// hours keep that day exact in every time zone (all offsets are
-    /// multiples of 15 minutes) with far fewer keys than instants.
-    pub visits: BTreeSet<(i32, String, DateTime<Utc>)>,
+    /// Who was active when, for `member_days`: (site, set, member, time),
+    /// the store takes the local day of `time` in the site's zone. Visitors
+    /// (set `visitors`) by the quarter hour of each counted event: quarter
+    /// hours keep the day exact in every time zone (all offsets are
+    /// multiples of 15 minutes) with far fewer keys than instants. Customers
+    /// (set `customers XXX`) by the hour of each new order, like
+    /// `hourly_customers`.
+    pub members: BTreeSet<MemberKey>,
 }
+
+/// (site, member set, member, time): see [`Deltas::members`].
+pub type MemberKey = (i32, String, String, DateTime<Utc>);
 
 pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(TimeDelta::hours(1)).unwrap_or(time)
@@ -169,8 +175,9 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Deltas 
         fold_products(&mut deltas, event, fate);
         fold_user(&mut deltas, event, fate);
         fold_session(&mut deltas, event, fate);
-        deltas.visits.insert((
+        deltas.members.insert((
             event.site_id,
+            "visitors".to_owned(),
             event.visitor_id.clone(),
             quarter_of(event.occurred_at),
         ));
@@ -205,6 +212,12 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) {
                 .user_id
                 .clone()
                 .unwrap_or_else(|| event.visitor_id.clone());
+            deltas.members.insert((
+                event.site_id,
+                format!("customers {}", money.currency.code()),
+                customer.clone(),
+                key.1,
+            ));
             deltas.customers.insert((key, customer), ());
         }
         (EventType::Refund, _) => {

@@ -23,7 +23,7 @@ use tokio::{
 use crate::{
     ingest::event::Event,
     metrics::Metrics,
-    store::flush::{flush, DeadLetter, Outcome},
+    store::flush::{flush, DeadLetter, FoldedMembers, Outcome},
 };
 
 /// One request's share of a flush.
@@ -114,6 +114,7 @@ async fn run_flusher(
     // key order in every flush, so they cannot deadlock each other.
     let flushers = u32::try_from(config.flushers.max(1)).unwrap_or(1);
     let in_flight = Arc::new(Semaphore::new(flushers as usize));
+    let folded = FoldedMembers::default();
     while let Some(first) = receiver.recv().await {
         let mut jobs = vec![first];
         let mut size = jobs[0].events.len();
@@ -129,9 +130,9 @@ async fn run_flusher(
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             break;
         };
-        let (pool, metrics) = (pool.clone(), metrics.clone());
+        let (pool, metrics, folded) = (pool.clone(), metrics.clone(), folded.clone());
         tokio::spawn(async move {
-            let outcomes = flush_with_retry(&pool, &jobs, &metrics).await;
+            let outcomes = flush_with_retry(&pool, &jobs, &metrics, &folded).await;
             metrics.queue_depth.dec_by(size as i64);
             let mut outcomes = outcomes.into_iter();
             for job in jobs {
@@ -147,13 +148,18 @@ async fn run_flusher(
 }
 
 /// Flushes until it succeeds, backing off from 50 ms to 2 s between tries.
-async fn flush_with_retry(pool: &PgPool, jobs: &[Job], metrics: &Metrics) -> Vec<Outcome> {
+async fn flush_with_retry(
+    pool: &PgPool,
+    jobs: &[Job],
+    metrics: &Metrics,
+    folded: &FoldedMembers,
+) -> Vec<Outcome> {
     let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
     let dead: Vec<&DeadLetter> = jobs.iter().flat_map(|j| j.dead.iter()).collect();
     let mut backoff = Duration::from_millis(50);
     loop {
         let started = Instant::now();
-        match flush(pool, &events, &dead).await {
+        match flush(pool, &events, &dead, folded).await {
             Ok(outcomes) => {
                 metrics
                     .flush_seconds

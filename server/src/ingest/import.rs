@@ -204,7 +204,8 @@ async fn commit(
     }
     let refs: Vec<&Event> = events.iter().collect();
     let dead_refs: Vec<&DeadLetter> = dead.iter().collect();
-    let outcomes = flush(pool, &refs, &dead_refs)
+    // No memory of folded members between batches: imports are rare.
+    let outcomes = flush(pool, &refs, &dead_refs, &Default::default())
         .await
         .map_err(|e| anyhow::anyhow!("storing a batch: {}", crate::store::describe(&e)))?;
     let imported = outcomes.iter().filter(|o| **o == Outcome::Accepted).count() as u64;

@@ -6,15 +6,55 @@
 //! leaves either all of a batch or none of it, and the caller acknowledges
 //! requests only after `commit` returned.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::rollups;
 use crate::{
-    aggregate::fold::{fold, hour_of, Fate},
+    aggregate::fold::{fold, hour_of, Fate, MemberKey},
     ingest::event::{Event, EventType},
 };
+
+/// The member keys (`Deltas::members`) this process's committed flushes
+/// folded into `member_days`, so later flushes skip them: most events come
+/// from a visit already counted that quarter hour, and each skipped key
+/// saves the fold an index probe. Safe because a committed key stays
+/// represented for good: time-zone refolds and rollup rebuilds recompute
+/// `member_days` from the events and `hourly_customers` rows the key came
+/// with. Two generations of at most [`GENERATION`] keys bound the memory;
+/// a forgotten key is only folded again, which changes nothing.
+#[derive(Clone, Default)]
+pub struct FoldedMembers(Arc<Mutex<Generations>>);
+
+#[derive(Default)]
+struct Generations {
+    current: HashSet<MemberKey>,
+    previous: HashSet<MemberKey>,
+}
+
+/// Keys per generation (a few MB at most).
+const GENERATION: usize = 32_768;
+
+impl FoldedMembers {
+    /// Drops the keys a committed flush already folded.
+    fn retain_new(&self, keys: &mut BTreeSet<MemberKey>) {
+        let known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.retain(|k| !known.current.contains(k) && !known.previous.contains(k));
+    }
+
+    /// Records the keys of a committed flush.
+    fn remember(&self, keys: BTreeSet<MemberKey>) {
+        let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in keys {
+            if known.current.len() >= GENERATION {
+                known.previous = std::mem::take(&mut known.current);
+            }
+            known.current.insert(key);
+        }
+    }
+}
 
 /// What became of one event in a flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +78,7 @@ pub async fn flush(
     pool: &PgPool,
     events: &[&Event],
     dead: &[&DeadLetter],
+    folded: &FoldedMembers,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut outcomes = vec![Outcome::Duplicate; events.len()];
     let mut tx = pool.begin().await?;
@@ -77,10 +118,13 @@ pub async fn flush(
             (events[i], fate)
         })
         .collect();
-    let deltas = fold(counted);
+    let mut deltas = fold(counted);
+    folded.retain_new(&mut deltas.members);
+    let members = deltas.members.clone();
     rollups::apply(&mut tx, deltas).await?;
     rollups::insert_dead_letters(&mut tx, dead).await?;
     tx.commit().await?;
+    folded.remember(members);
     Ok(outcomes)
 }
 
@@ -153,4 +197,35 @@ async fn decide_orders(
         fates.insert(i, Some(Fate::RefundOf { hour }));
     }
     Ok(fates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: usize) -> MemberKey {
+        (
+            1,
+            "visitors".to_owned(),
+            format!("v-{n}"),
+            chrono::DateTime::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn folded_members_are_skipped_and_the_memory_is_bounded() {
+        let folded = FoldedMembers::default();
+        folded.remember((0..3).map(key).collect());
+        let mut keys: BTreeSet<MemberKey> = (0..5).map(key).collect();
+        folded.retain_new(&mut keys);
+        assert_eq!(keys, (3..5).map(key).collect());
+        // Two full generations later the first keys are forgotten.
+        folded.remember((3..2 * GENERATION + 3).map(key).collect());
+        let known = folded.0.lock().unwrap();
+        assert!(known.current.len() <= GENERATION && known.previous.len() <= GENERATION);
+        drop(known);
+        let mut first: BTreeSet<MemberKey> = (0..3).map(key).collect();
+        folded.retain_new(&mut first);
+        assert_eq!(first.len(), 3);
+    }
 }

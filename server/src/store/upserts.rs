@@ -281,29 +281,10 @@ pub async fn realtime(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
 /// Adds the flush's visitors and customers to their active local days
 /// (`member_days`; the day comes from the site's time zone in SQL).
 pub async fn members(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
-    let customers = d.customers.keys();
-    let count = d.visits.len() + customers.len();
-    if count == 0 {
+    if d.members.is_empty() {
         return Ok(());
     }
-    let (mut sites, mut sets, mut members, mut times) = (
-        Vec::with_capacity(count),
-        Vec::with_capacity(count),
-        Vec::with_capacity(count),
-        Vec::with_capacity(count),
-    );
-    for (site, visitor, at) in &d.visits {
-        sites.push(*site);
-        sets.push("visitors".to_owned());
-        members.push(visitor.as_str());
-        times.push(*at);
-    }
-    for ((site, hour, currency), customer) in customers {
-        sites.push(*site);
-        sets.push(format!("customers {}", currency.code()));
-        members.push(customer.as_str());
-        times.push(*hour);
-    }
+    let m = &d.members;
     sqlx::query(
         "SELECT fold_member_days(ARRAY( \
            SELECT DISTINCT ROW(u.site_id, u.member_set, u.member, \
@@ -312,10 +293,10 @@ pub async fn members(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
                   AS u(site_id, member_set, member, at) \
              JOIN sites st ON st.site_id = u.site_id))",
     )
-    .bind(sites)
-    .bind(sets)
-    .bind(members)
-    .bind(times)
+    .bind(m.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind(m.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+    .bind(m.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+    .bind(m.iter().map(|k| k.3).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -388,6 +388,21 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
                 .await
                 .unwrap()
                 .unwrap();
+            // Page views again, at instants already counted: the server
+            // remembers those visits as folded, and the refold must have
+            // kept their days.
+            let again: Vec<_> = events
+                .iter()
+                .filter(|e| e["type"] == "page_view")
+                .take(10)
+                .map(|e| {
+                    let mut e = e.clone();
+                    e["id"] = json!(format!("again-{}", e["id"].as_str().unwrap()));
+                    e
+                })
+                .collect();
+            let (status, answer) = app.post_events(&envelope(again)).await;
+            assert_eq!((status, &answer["accepted"]), (202, &json!(10)), "{answer}");
             let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
             assert!(drift.is_empty(), "{drift:?}");
         }
