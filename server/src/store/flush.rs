@@ -120,11 +120,10 @@ pub async fn flush(
         .collect();
     let mut deltas = fold(counted);
     folded.retain_new(&mut deltas.members);
-    let members = deltas.members.clone();
-    rollups::apply(&mut tx, deltas).await?;
+    rollups::apply(&mut tx, &deltas).await?;
     rollups::insert_dead_letters(&mut tx, dead).await?;
     tx.commit().await?;
-    folded.remember(members);
+    folded.remember(deltas.members);
     Ok(outcomes)
 }
 

@@ -315,7 +315,7 @@ async fn refold(
         keep.retain(&mut deltas);
         // Only the lock-order guarantee of `apply` matters here, not its
         // speed: one chunk at a time, in key order.
-        rollups::apply(tx, deltas).await?;
+        rollups::apply(tx, &deltas).await?;
         read += rows.len() as u64;
         progress(read);
         if rows.len() < CHUNK {

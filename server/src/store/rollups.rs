@@ -292,14 +292,14 @@ pub async fn insert_dead_letters(tx: Tx<'_, '_>, dead: &[&DeadLetter]) -> Result
 }
 
 /// Applies every rollup delta of a flush.
-pub async fn apply(tx: Tx<'_, '_>, deltas: Deltas) -> Result<(), sqlx::Error> {
-    let new_sessions = super::upserts::sessions(tx, &deltas).await?;
-    let new_customers = super::upserts::customers(tx, &deltas).await?;
-    super::upserts::hourly_sales(tx, &deltas, &new_customers).await?;
-    super::upserts::products(tx, &deltas).await?;
-    super::upserts::users(tx, &deltas, &new_sessions).await?;
-    super::upserts::realtime(tx, &deltas).await?;
-    super::upserts::members(tx, &deltas).await?;
+pub async fn apply(tx: Tx<'_, '_>, deltas: &Deltas) -> Result<(), sqlx::Error> {
+    let new_sessions = super::upserts::sessions(tx, deltas).await?;
+    let new_customers = super::upserts::customers(tx, deltas).await?;
+    super::upserts::hourly_sales(tx, deltas, &new_customers).await?;
+    super::upserts::products(tx, deltas).await?;
+    super::upserts::users(tx, deltas, &new_sessions).await?;
+    super::upserts::realtime(tx, deltas).await?;
+    super::upserts::members(tx, deltas).await?;
     Ok(())
 }
 
