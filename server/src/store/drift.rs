@@ -54,12 +54,7 @@ const CHECKS: [(&str, &str); 10] = [
         "session_days",
         "WITH stored AS (SELECT site_id, day, dim, name, sessions, product_views, carts, checkouts, \
                                 purchases, pages, micros FROM session_days WHERE sessions <> 0), \
-         fresh AS (SELECT x.site_id, x.day, x.dim, x.name, sum(x.sessions) AS sessions, \
-                          sum(x.product_views) AS product_views, sum(x.carts) AS carts, \
-                          sum(x.checkouts) AS checkouts, sum(x.purchases) AS purchases, \
-                          sum(x.pages) AS pages, sum(x.micros) AS micros \
-                   FROM sessions s JOIN sites st ON st.site_id = s.site_id, \
-                        LATERAL session_day_rows(s, 1, st.timezone) x GROUP BY 1, 2, 3, 4) \
+         fresh AS (SELECT r.* FROM sites s, LATERAL session_days_recomputed(s.site_id) r) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),

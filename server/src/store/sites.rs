@@ -176,39 +176,17 @@ pub async fn update(
         .await?;
     if let (Some(row), Some(before)) = (&row, before) {
         if row.timezone != before {
-            refold_session_days(&mut tx, row.site_id).await?;
-            sqlx::query("SELECT refold_member_days($1), refold_product_days($1)")
-                .bind(row.site_id)
-                .execute(&mut *tx)
-                .await?;
+            // Every table of local days, in the new zone.
+            sqlx::query(
+                "SELECT refold_session_days($1), refold_member_days($1), refold_product_days($1)",
+            )
+            .bind(row.site_id)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     tx.commit().await?;
     Ok(row.map(Site::from))
-}
-
-/// Recomputes a site's `session_days` from its sessions.
-async fn refold_session_days(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    site_id: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM session_days WHERE site_id = $1")
-        .bind(site_id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO session_days \
-         SELECT x.site_id, x.day, x.dim, x.name, sum(x.sessions), sum(x.product_views), \
-                sum(x.carts), sum(x.checkouts), sum(x.purchases), sum(x.pages), sum(x.micros) \
-           FROM sessions s JOIN sites st ON st.site_id = s.site_id, \
-                LATERAL session_day_rows(s, 1, st.timezone) x \
-          WHERE s.site_id = $1 \
-          GROUP BY 1, 2, 3, 4",
-    )
-    .bind(site_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Replaces the site's signing secret; `None` when no site has that key.
