@@ -115,51 +115,46 @@ pub const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36
 
 pub const SECRET: &str = "sps_0123456789abcdef0123456789abcdef0123456789abcdef";
 
+/// Inserts site `key` in UTC with the test signing secret.
+async fn insert_site(pool: &PgPool, key: &str, name: &str, currency: &str) -> i32 {
+    server::store::sites::insert(
+        pool,
+        &server::store::sites::NewSite {
+            site_key: key,
+            name,
+            timezone: "UTC",
+            currency,
+            domains: &[],
+            signing_secret: SECRET,
+        },
+    )
+    .await
+    .expect("create site")
+    .site_id
+}
+
 /// Creates site `key` (currency USD) with the test signing secret; every
 /// user already there becomes a member.
 pub async fn create_site(pool: &PgPool, key: &str) -> i32 {
-    let site = server::store::sites::insert(
-        pool,
-        &server::store::sites::NewSite {
-            site_key: key,
-            name: "Test shop",
-            timezone: "UTC",
-            currency: "USD",
-            domains: &[],
-            signing_secret: SECRET,
-        },
-    )
-    .await
-    .expect("create site");
-    server::store::accounts::grant_everyone(pool, site.site_id)
+    let site_id = insert_site(pool, key, "Test shop", "USD").await;
+    server::store::accounts::grant_everyone(pool, site_id)
         .await
         .expect("grant the site");
-    site.site_id
+    site_id
 }
 
-/// Creates site `key` belonging to another user (`owner@example.com`):
-/// the test's signed-in admin is not a member. Its name is "Their shop".
+/// Creates site `key` (currency EUR) belonging to another user
+/// (`owner@example.com`): the test's signed-in admin is not a member. Its
+/// name is "Their shop".
 pub async fn create_foreign_site(pool: &PgPool, key: &str) -> i32 {
-    let site = server::store::sites::insert(
-        pool,
-        &server::store::sites::NewSite {
-            site_key: key,
-            name: "Their shop",
-            timezone: "UTC",
-            currency: "EUR",
-            domains: &[],
-            signing_secret: SECRET,
-        },
-    )
-    .await
-    .expect("create site");
+    let site_id = insert_site(pool, key, "Their shop", "EUR").await;
     let owner = server::store::accounts::upsert_user(pool, "owner@example.com", "x")
         .await
         .expect("create owner");
-    server::store::accounts::grant(pool, owner, site.site_id)
+    server::store::accounts::grant(pool, owner, site_id)
         .await
         .expect("grant the site");
-    site.site_id
+    site_id
 }
 
 /// Milliseconds since the epoch, now.
