@@ -27,6 +27,7 @@ use tower_http::{
 
 use crate::{
     accounts::{self, Accounts},
+    aggregate::queue::Trouble,
     dashboard, demo,
     ingest::{http, pipeline::Ingestor, signature, ws},
     live, store,
@@ -151,17 +152,35 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     response
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 (with the reason) when
-/// it does not, so a load balancer takes this process out of rotation.
-async fn health_show(State(pool): State<PgPool>) -> impl IntoResponse {
+/// `GET /healthz`: 200 when the database answers and ingestion flows, 503
+/// (with the reason) when the database does not answer, flushes fail, or
+/// events wait without a flush finishing, so a load balancer takes this
+/// process out of rotation.
+async fn health_show(
+    State(pool): State<PgPool>,
+    State(ingestor): State<Ingestor>,
+) -> impl IntoResponse {
     let outcome = tokio::time::timeout(HEALTH_TIMEOUT, store::ping(&pool)).await;
-    match outcome {
-        Ok(Ok(())) => (
+    match (outcome, ingestor.queue.health().check()) {
+        (Ok(Ok(())), None) => (
             StatusCode::OK,
-            Json(json!({ "status": "ok", "database": "reachable" })),
+            Json(json!({ "status": "ok", "database": "reachable", "ingestion": "flowing" })),
         ),
-        Ok(Err(error)) => unhealthy(store::describe(&error)),
-        Err(_) => unhealthy("timed out".to_owned()),
+        (Ok(Ok(())), Some(trouble)) => {
+            let (ingestion, reason) = match trouble {
+                Trouble::Failing => ("failing", "flushes fail"),
+                Trouble::Stalled => ("stalled", "events wait and no flush finishes"),
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "unavailable", "database": "reachable",
+                    "ingestion": ingestion, "reason": reason,
+                })),
+            )
+        }
+        (Ok(Err(error)), _) => unhealthy(store::describe(&error)),
+        (Err(_), _) => unhealthy("timed out".to_owned()),
     }
 }
 

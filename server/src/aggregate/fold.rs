@@ -133,6 +133,20 @@ pub struct Deltas {
 /// (site, member set, member, time): see [`Deltas::members`].
 pub type MemberKey = (i32, String, String, DateTime<Utc>);
 
+/// A sum in one fold's deltas would not fit in 64 bits. Amounts are
+/// bounded per event (`money::MAX_MINOR`), so only a fold of millions of
+/// the largest amounts gets here; the flush then sets the event aside as a
+/// dead letter rather than wrap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("an amount would overflow a report's total")]
+pub struct Overflow;
+
+/// `total += amount`, or [`Overflow`] instead of wrapping.
+fn add(total: &mut i64, amount: i64) -> Result<(), Overflow> {
+    *total = total.checked_add(amount).ok_or(Overflow)?;
+    Ok(())
+}
+
 pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(TimeDelta::hours(1)).unwrap_or(time)
 }
@@ -145,8 +159,9 @@ fn minute_of(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(TimeDelta::minutes(1)).unwrap_or(time)
 }
 
-/// Folds counted events into deltas.
-pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Deltas {
+/// Folds counted events into deltas; [`Overflow`] when a money or unit sum
+/// would wrap.
+pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<Deltas, Overflow> {
     let mut deltas = Deltas::default();
     for (event, fate) in counted {
         if let Fate::Verifies {
@@ -159,21 +174,21 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Deltas 
                 .sales
                 .entry((event.site_id, hour, currency))
                 .or_default();
-            sales.revenue_unverified -= old_minor;
+            add(&mut sales.revenue_unverified, -old_minor)?;
             sales.orders_unverified -= 1;
             if let Some(money) = event.money {
                 let sales = deltas
                     .sales
                     .entry((event.site_id, hour, money.currency))
                     .or_default();
-                sales.revenue_verified += money.minor;
+                add(&mut sales.revenue_verified, money.minor)?;
                 sales.orders_verified += 1;
             }
             continue;
         }
-        fold_sales(&mut deltas, event, fate);
-        fold_products(&mut deltas, event, fate);
-        fold_user(&mut deltas, event, fate);
+        fold_sales(&mut deltas, event, fate)?;
+        fold_products(&mut deltas, event, fate)?;
+        fold_user(&mut deltas, event, fate)?;
         fold_session(&mut deltas, event, fate);
         deltas.members.insert((
             event.site_id,
@@ -191,23 +206,27 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Deltas 
             ))
             .or_default() += 1;
     }
-    deltas
+    Ok(deltas)
 }
 
-fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) {
-    let Some(money) = event.money else { return };
+fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
+    let Some(money) = event.money else {
+        return Ok(());
+    };
     match (&event.kind, fate) {
         (EventType::Purchase, Fate::NewOrder) => {
             let key = (event.site_id, hour_of(event.occurred_at), money.currency);
             let sales = deltas.sales.entry(key).or_default();
             if event.verified {
-                sales.revenue_verified += money.minor;
+                add(&mut sales.revenue_verified, money.minor)?;
                 sales.orders_verified += 1;
             } else {
-                sales.revenue_unverified += money.minor;
+                add(&mut sales.revenue_unverified, money.minor)?;
                 sales.orders_unverified += 1;
             }
-            sales.units += event.items.iter().map(|i| i.quantity).sum::<i64>();
+            for item in &event.items {
+                add(&mut sales.units, item.quantity)?;
+            }
             let customer = event
                 .user_id
                 .clone()
@@ -229,16 +248,17 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) {
                 .sales
                 .entry((event.site_id, hour, money.currency))
                 .or_default();
-            sales.refunds += money.minor;
+            add(&mut sales.refunds, money.minor)?;
             sales.refund_count += 1;
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// Product rows are keyed by the event's currency, or the site's when the
 /// event carries no amount (views, carts).
-fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) {
+fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
     let currency = event.money.map_or(event.site_currency, |m| m.currency);
     let hour = hour_of(event.occurred_at);
     for item in &event.items {
@@ -254,15 +274,20 @@ fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) {
             (EventType::BeginCheckout, _) => product.checkouts += 1,
             (EventType::Purchase, Fate::NewOrder) => {
                 product.purchases += 1;
-                product.units += item.quantity;
-                product.revenue += item.price.unwrap_or(0) * item.quantity;
+                add(&mut product.units, item.quantity)?;
+                // The parser bounds price × quantity, so the product fits.
+                add(
+                    &mut product.revenue,
+                    item.price.unwrap_or(0) * item.quantity,
+                )?;
             }
             _ => {}
         }
     }
+    Ok(())
 }
 
-fn fold_user(deltas: &mut Deltas, event: &Event, fate: Fate) {
+fn fold_user(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
     let user = deltas
         .users
         .entry((event.site_id, event.visitor_id.clone()))
@@ -285,9 +310,10 @@ fn fold_user(deltas: &mut Deltas, event: &Event, fate: Fate) {
     if let (EventType::Purchase, Fate::NewOrder, Some(money)) = (&event.kind, fate, event.money) {
         user.orders += 1;
         if money.currency == event.site_currency {
-            user.spend += money.minor;
+            add(&mut user.spend, money.minor)?;
         }
     }
+    Ok(())
 }
 
 fn fold_session(deltas: &mut Deltas, event: &Event, fate: Fate) {

@@ -4,13 +4,17 @@
 //! flusher takes everything queued at once (the batch grows with load, with
 //! no timer when idle), stores it in one transaction, and only then answers.
 //! The bound is in events: a batch that does not fit is refused at once
-//! (the caller answers 503), never left to wait without limit. If the
-//! database fails, the flusher keeps the batch and retries with backoff;
-//! nothing acknowledged is lost and, by the dedupe keys, nothing is counted
-//! twice when clients retry meanwhile.
+//! (the caller answers 503), never left to wait without limit. How each
+//! batch gets stored despite poison events and a failing database is
+//! [`super::settle`]'s part: bounded retries, then 503; nothing acknowledged
+//! is lost and, by the dedupe keys, nothing is counted twice when clients
+//! retry. [`Health`] tells `/healthz` when flushes fail or stop draining.
 
 use std::{
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, AtomicI64, Ordering},
+        Arc, Mutex, PoisonError,
+    },
     time::{Duration, Instant},
 };
 
@@ -20,10 +24,11 @@ use tokio::{
     task::JoinHandle,
 };
 
+use super::settle::settle;
 use crate::{
     ingest::event::Event,
     metrics::Metrics,
-    store::flush::{flush, DeadLetter, FoldedMembers, Outcome},
+    store::flush::{DeadLetter, FoldedMembers, Outcome},
 };
 
 /// One request's share of a flush.
@@ -31,7 +36,72 @@ struct Job {
     events: Vec<Event>,
     dead: Vec<DeadLetter>,
     reply: oneshot::Sender<Vec<Outcome>>,
+    /// When the request stops waiting: retries past it help no one.
+    deadline: Instant,
     _permits: OwnedSemaphorePermit,
+}
+
+/// Whether flushes commit and the queue drains, for `/healthz`: a server
+/// whose database answers pings but whose flushes fail, or hang, must not
+/// keep getting traffic from a load balancer.
+#[derive(Debug)]
+pub struct Health {
+    /// The last flush try failed and none has committed since.
+    failing: AtomicBool,
+    /// Events queued or in a flush.
+    pending: AtomicI64,
+    /// The last time a flush finished, or work arrived at an idle queue.
+    progress: Mutex<Instant>,
+    /// Work pending this long without progress is a stall.
+    stall_after: Duration,
+}
+
+/// What [`Health::check`] found wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trouble {
+    /// Flushes fail (the database refuses or drops them).
+    Failing,
+    /// Events wait and no flush has finished for the stall bound.
+    Stalled,
+}
+
+impl Health {
+    fn new(stall_after: Duration) -> Self {
+        Self {
+            failing: AtomicBool::new(false),
+            pending: AtomicI64::new(0),
+            progress: Mutex::new(Instant::now()),
+            stall_after,
+        }
+    }
+
+    pub fn check(&self) -> Option<Trouble> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Some(Trouble::Failing);
+        }
+        let since = *self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        let waiting = self.pending.load(Ordering::Relaxed) > 0;
+        (waiting && since.elapsed() > self.stall_after).then_some(Trouble::Stalled)
+    }
+
+    pub(super) fn tried(&self, committed: bool) {
+        self.failing.store(!committed, Ordering::Relaxed);
+    }
+
+    fn queued(&self, events: i64) {
+        if self.pending.fetch_add(events, Ordering::Relaxed) == 0 {
+            self.mark_progress();
+        }
+    }
+
+    fn finished(&self, events: i64) {
+        self.pending.fetch_sub(events, Ordering::Relaxed);
+        self.mark_progress();
+    }
+
+    fn mark_progress(&self) {
+        *self.progress.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
 }
 
 /// The queue is full: the caller should answer 503 with `Retry-After`.
@@ -44,6 +114,8 @@ pub struct Queue {
     jobs: mpsc::Sender<Job>,
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    commit_timeout: Duration,
 }
 
 /// Bounds of the queue and the flush.
@@ -55,6 +127,11 @@ pub struct QueueConfig {
     pub max_flush_events: usize,
     /// Flush transactions in flight at once.
     pub flushers: usize,
+    /// How long a request waits for its commit; a batch is retried no
+    /// longer than its requests wait.
+    pub commit_timeout: Duration,
+    /// Events pending this long with no flush finishing: `/healthz` 503.
+    pub stall_after: Duration,
 }
 
 impl Queue {
@@ -67,13 +144,26 @@ impl Queue {
         metrics: Arc<Metrics>,
     ) -> (Self, JoinHandle<()>) {
         let (jobs, receiver) = mpsc::channel(config.capacity.max(1));
-        let flusher = tokio::spawn(run_flusher(pool, receiver, config, metrics.clone()));
+        let health = Arc::new(Health::new(config.stall_after));
+        let flusher = tokio::spawn(run_flusher(
+            pool,
+            receiver,
+            config,
+            metrics.clone(),
+            health.clone(),
+        ));
         let queue = Self {
             jobs,
             permits: Arc::new(Semaphore::new(config.capacity.max(1))),
             metrics,
+            health,
+            commit_timeout: config.commit_timeout,
         };
         (queue, flusher)
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Queues a batch; the receiver yields each event's outcome after commit.
@@ -95,10 +185,12 @@ impl Queue {
                 events,
                 dead,
                 reply,
+                deadline: Instant::now() + self.commit_timeout,
                 _permits: permits,
             })
             .map_err(|_| Full)?;
         self.metrics.queue_depth.inc_by(queued);
+        self.health.queued(queued);
         Ok(receiver)
     }
 }
@@ -108,6 +200,7 @@ async fn run_flusher(
     mut receiver: mpsc::Receiver<Job>,
     config: QueueConfig,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
 ) {
     // Several flushes may be in flight: while one waits for its commit to
     // reach the disk, the next is already inserting. Locks are taken in
@@ -131,9 +224,11 @@ async fn run_flusher(
             break;
         };
         let (pool, metrics, folded) = (pool.clone(), metrics.clone(), folded.clone());
+        let health = health.clone();
         tokio::spawn(async move {
-            let outcomes = flush_with_retry(&pool, &jobs, &metrics, &folded).await;
+            let outcomes = store(&pool, &jobs, &metrics, &folded, &health).await;
             metrics.queue_depth.dec_by(size as i64);
+            health.finished(size as i64);
             let mut outcomes = outcomes.into_iter();
             for job in jobs {
                 let mine: Vec<Outcome> = outcomes.by_ref().take(job.events.len()).collect();
@@ -147,35 +242,40 @@ async fn run_flusher(
     let _ = in_flight.acquire_many(flushers).await;
 }
 
-/// Flushes until it succeeds, backing off from 50 ms to 2 s between tries.
-async fn flush_with_retry(
+/// Stores the jobs' events and dead letters; counts every outcome.
+async fn store(
     pool: &PgPool,
     jobs: &[Job],
     metrics: &Metrics,
     folded: &FoldedMembers,
+    health: &Health,
 ) -> Vec<Outcome> {
     let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
     let dead: Vec<&DeadLetter> = jobs.iter().flat_map(|j| j.dead.iter()).collect();
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let started = Instant::now();
-        match flush(pool, &events, &dead, folded).await {
-            Ok(outcomes) => {
-                metrics
-                    .flush_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                metrics.flush_events.observe(events.len() as f64);
-                let accepted = outcomes.iter().filter(|o| **o == Outcome::Accepted).count() as u64;
-                metrics.accepted.inc_by(accepted);
-                metrics.duplicates.inc_by(outcomes.len() as u64 - accepted);
-                return outcomes;
+    let deadline = jobs
+        .iter()
+        .map(|j| j.deadline)
+        .max()
+        .unwrap_or_else(Instant::now);
+    let started = Instant::now();
+    let settled = settle(pool, &events, &dead, folded, deadline).await;
+    metrics.db_errors.inc_by(u64::from(settled.failures));
+    health.tried(settled.gave_up.is_none());
+    metrics
+        .flush_seconds
+        .observe(started.elapsed().as_secs_f64());
+    metrics.flush_events.observe(events.len() as f64);
+    for outcome in &settled.outcomes {
+        match outcome {
+            Outcome::Accepted => {
+                metrics.accepted.inc();
             }
-            Err(error) => {
-                metrics.db_errors.inc();
-                tracing::error!(%error, events = events.len(), retry_in = ?backoff, "flush failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+            Outcome::Duplicate => {
+                metrics.duplicates.inc();
             }
+            Outcome::Rejected(rejection) => metrics.reject(rejection.reason.as_str(), 1),
+            Outcome::Unavailable => metrics.reject("unavailable", 1),
         }
     }
+    settled.outcomes
 }

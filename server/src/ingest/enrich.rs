@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::{
     event::{Client, Item, Money, Utm},
     money::Currency,
+    rejection::{Reason, Rejection},
 };
 
 /// Device, browser and OS from a User-Agent, by the `woothee` parser.
@@ -63,25 +64,43 @@ pub fn host(url: &str) -> Option<String> {
     Some(host.strip_prefix("www.").map(str::to_owned).unwrap_or(host))
 }
 
-/// `utm_source`, `utm_medium` and `utm_campaign` from a page URL.
-pub fn utm(url: &str) -> Utm {
+/// `utm_source`, `utm_medium` and `utm_campaign` from a page URL, each
+/// decoded strictly: a value whose percent-decoded bytes are not UTF-8, or
+/// that holds a NUL, refuses the event (PostgreSQL `text` takes neither,
+/// and a lossy decode would store something the shop never sent).
+pub fn utm(url: &str) -> Result<Utm, Rejection> {
     let mut utm = Utm::default();
-    let Ok(parsed) = url::Url::parse(url) else {
-        return utm;
+    let Some(query) = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.query().map(str::to_owned))
+    else {
+        return Ok(utm);
     };
-    for (key, value) in parsed.query_pairs() {
-        let value: String = value.chars().take(100).collect();
-        if value.is_empty() {
-            continue;
+    for pair in query.split('&') {
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match key {
+            "utm_source" => &mut utm.source,
+            "utm_medium" => &mut utm.medium,
+            "utm_campaign" => &mut utm.campaign,
+            _ => continue,
+        };
+        let plus_as_space = raw.replace('+', " ");
+        let value = percent_encoding::percent_decode_str(&plus_as_space)
+            .decode_utf8()
+            .map_err(|_| {
+                let detail = format!("url's {key} is not valid UTF-8 once decoded");
+                Rejection::new(Reason::InvalidUrl, detail)
+            })?;
+        if value.contains('\0') {
+            let detail = format!("url's {key} contains a NUL byte");
+            return Err(Rejection::new(Reason::NulByte, detail));
         }
-        match key.as_ref() {
-            "utm_source" => utm.source = Some(value),
-            "utm_medium" => utm.medium = Some(value),
-            "utm_campaign" => utm.campaign = Some(value),
-            _ => {}
+        let value: String = value.chars().take(100).collect();
+        if !value.is_empty() {
+            *slot = Some(value);
         }
     }
-    utm
+    Ok(utm)
 }
 
 /// `low`, `medium` or `high` by the event's value (or its dearest item), when
@@ -175,13 +194,30 @@ mod tests {
 
     #[test]
     fn utm_parameters_and_referrer_host_are_extracted() {
-        let utm = utm("https://shop.example/?utm_source=news&utm_medium=email&utm_campaign=bf");
+        let utm =
+            utm("https://shop.example/?utm_source=news&utm_medium=e+mail&utm_campaign=b%C3%A9")
+                .unwrap();
         assert_eq!(utm.source.as_deref(), Some("news"));
-        assert_eq!(utm.campaign.as_deref(), Some("bf"));
+        assert_eq!(utm.medium.as_deref(), Some("e mail"));
+        assert_eq!(utm.campaign.as_deref(), Some("bé"));
         assert_eq!(
             host("https://www.Google.com/search?q=x").as_deref(),
             Some("google.com")
         );
+    }
+
+    #[test]
+    fn utm_values_with_a_nul_or_broken_utf8_are_refused() {
+        assert!(utm("https://shop.example/?utm_campaign=%00")
+            .unwrap_err()
+            .detail
+            .contains("NUL"));
+        assert!(utm("https://shop.example/?utm_source=%C3")
+            .unwrap_err()
+            .detail
+            .contains("UTF-8"));
+        // Other parameters are not ours to judge.
+        assert!(utm("https://shop.example/?q=%00&x=%FF").is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `{"user_agent": "...", "event": {...}}` (what `simulate --out` writes) or
 //! a bare event. Events keep their `ts` (no clock-skew correction: there is
 //! no `sent_at` to correct against) and may be as old as the import window.
-//! Batches go through [`flush`] like live ones, so event ids and order
+//! Batches are stored by [`settle`] like live ones, so event ids and order
 //! transaction ids make a re-run count nothing twice.
 
 use std::{collections::BTreeMap, io::BufRead};
@@ -23,9 +23,12 @@ use super::{
     parse::{parse_event, Context, Limits},
     rejection::{Reason, Rejection},
 };
-use crate::store::{
-    flush::{flush, DeadLetter, Outcome},
-    sites::Site,
+use crate::{
+    aggregate::settle::settle,
+    store::{
+        flush::{DeadLetter, Outcome},
+        sites::Site,
+    },
 };
 
 /// How an import treats its file.
@@ -204,13 +207,29 @@ async fn commit(
     }
     let refs: Vec<&Event> = events.iter().collect();
     let dead_refs: Vec<&DeadLetter> = dead.iter().collect();
-    // No memory of folded members between batches: imports are rare.
-    let outcomes = flush(pool, &refs, &dead_refs, &Default::default())
-        .await
-        .map_err(|e| anyhow::anyhow!("storing a batch: {}", crate::store::describe(&e)))?;
-    let imported = outcomes.iter().filter(|o| **o == Outcome::Accepted).count() as u64;
-    report.imported += imported;
-    report.duplicates += outcomes.len() as u64 - imported;
+    // No memory of folded members between batches: imports are rare. The
+    // same settling as live ingestion: an event the database refuses
+    // becomes a dead letter; a database that keeps failing stops the import
+    // (run it again: what was stored is deduplicated).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let settled = settle(pool, &refs, &dead_refs, &Default::default(), deadline).await;
+    if let Some(error) = settled.gave_up {
+        anyhow::bail!("storing a batch: {error}");
+    }
+    for outcome in settled.outcomes {
+        match outcome {
+            Outcome::Accepted => report.imported += 1,
+            Outcome::Duplicate => report.duplicates += 1,
+            // Its dead letter is stored already.
+            Outcome::Rejected(rejection) => {
+                *report
+                    .rejected
+                    .entry(rejection.reason.as_str())
+                    .or_default() += 1;
+            }
+            Outcome::Unavailable => anyhow::bail!("storing a batch: the database is unavailable"),
+        }
+    }
     events.clear();
     dead.clear();
     Ok(())

@@ -5,6 +5,12 @@
 //! minor unit. More decimals than the currency has (a JavaScript sum such as
 //! `25.980000000000004`) are rounded half away from zero to the minor unit,
 //! the way a till rounds; everything after that is integer arithmetic.
+//!
+//! Every amount is at most [`MAX_MINOR`] minor units, so the sums the
+//! reports keep in PostgreSQL `bigint` (at most 9.2 × 10^18) cannot wrap:
+//! a row would need close to a million such amounts before it overflowed,
+//! and past that the database refuses the addition and the flush turns the
+//! one event into a dead letter (`sum_overflow`) instead of wrapping.
 
 use std::str::FromStr;
 
@@ -42,6 +48,12 @@ impl Currency {
     }
 }
 
+/// The largest amount of one event, one item price and one line
+/// (price × quantity), in minor units: 10^13, a hundred billion dollars or
+/// euros, and still a hundred thousand dollars in the currencies with the
+/// most minor units per dollar (the Iranian rial).
+pub const MAX_MINOR: i64 = 10_000_000_000_000;
+
 /// Why an amount was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MoneyError {
@@ -74,6 +86,7 @@ pub fn parse_minor(raw: &RawValue, currency: Currency) -> Result<i64, MoneyError
         .checked_mul(scale)
         .map(|d| d.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
         .and_then(|d| d.to_i64())
+        .filter(|minor| *minor <= MAX_MINOR)
         .ok_or(MoneyError::OutOfRange)
 }
 
@@ -121,12 +134,25 @@ mod tests {
             Err(MoneyError::OutOfRange)
         );
         assert_eq!(
+            parse_minor(&raw("92233720368547758.07"), usd()),
+            Err(MoneyError::OutOfRange)
+        );
+        assert_eq!(
             parse_minor(&raw("\"abc\""), usd()),
             Err(MoneyError::NotANumber)
         );
         assert_eq!(
             parse_minor(&raw("true"), usd()),
             Err(MoneyError::NotANumber)
+        );
+    }
+
+    #[test]
+    fn amounts_stop_at_the_documented_bound() {
+        assert_eq!(parse_minor(&raw("100000000000.00"), usd()), Ok(MAX_MINOR));
+        assert_eq!(
+            parse_minor(&raw("100000000000.01"), usd()),
+            Err(MoneyError::OutOfRange)
         );
     }
 

@@ -13,7 +13,7 @@ use serde_json::{value::RawValue, Map, Value};
 use super::{
     enrich,
     event::{Client, Event, EventType, Item, Money, Source},
-    money::{parse_minor, Currency, MoneyError},
+    money::{parse_minor, Currency, MoneyError, MAX_MINOR},
     rejection::{Reason, Rejection},
 };
 
@@ -233,7 +233,7 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         money_currency,
         cx.tiers,
     );
-    Ok(Event {
+    let event = Event {
         site_id: cx.site_id,
         site_currency: cx.site_currency,
         id,
@@ -244,7 +244,11 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         user_id,
         source,
         referrer_host: referrer.as_deref().and_then(enrich::host),
-        utm: url.as_deref().map(enrich::utm).unwrap_or_default(),
+        utm: url
+            .as_deref()
+            .map(enrich::utm)
+            .transpose()?
+            .unwrap_or_default(),
         url,
         referrer,
         title: opt_text("title", wire.title, limits.max_text_len)?,
@@ -257,7 +261,36 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         price_tier,
         verified: cx.verified && kind.is_order(),
         kind,
-    })
+    };
+    stored_text_is_clean(&event)?;
+    Ok(event)
+}
+
+/// Every string the event will store, the derived ones included (UTM
+/// values, the referrer's host, the User-Agent's browser and OS), is free of
+/// NUL: PostgreSQL's `text` and `jsonb` refuse it, and one such value would
+/// fail the whole flush. The wire fields were checked as they were read;
+/// this is the net under everything derived from them.
+fn stored_text_is_clean(event: &Event) -> Result<()> {
+    let utm = &event.utm;
+    let derived = [
+        ("referrer host", event.referrer_host.as_deref()),
+        ("utm_source", utm.source.as_deref()),
+        ("utm_medium", utm.medium.as_deref()),
+        ("utm_campaign", utm.campaign.as_deref()),
+        ("browser", Some(event.client.browser.as_str())),
+        ("os", Some(event.client.os.as_str())),
+    ];
+    match derived
+        .into_iter()
+        .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
+    {
+        Some((field, _)) => Err(Rejection::new(
+            Reason::NulByte,
+            format!("{field} contains a NUL byte"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `time = received_at - (sent_at - ts)`, within the configured window.
@@ -359,7 +392,8 @@ fn items(wire: Vec<WireItem>, currency: Currency, limits: &Limits) -> Result<Vec
         let detail = format!("{} items, at most {}", wire.len(), limits.max_items);
         return Err(Rejection::new(Reason::TooManyItems, detail));
     }
-    wire.into_iter()
+    let items: Vec<Item> = wire
+        .into_iter()
         .map(|item| {
             let name_len = limits.max_name_len;
             let item_id = opt_text("item_id", item.item_id, limits.max_id_len)?;
@@ -375,6 +409,12 @@ fn items(wire: Vec<WireItem>, currency: Currency, limits: &Limits) -> Result<Vec
                 Some(raw) => Some(amount("price", &raw, currency)?),
                 None => None,
             };
+            if price.is_some_and(|p| p.checked_mul(quantity).is_none_or(|line| line > MAX_MINOR)) {
+                return Err(Rejection::new(
+                    Reason::InvalidValue,
+                    format!("price × quantity is over {MAX_MINOR} minor units"),
+                ));
+            }
             let item_id = item_id.or_else(|| item_name.clone()).ok_or_else(|| {
                 Rejection::new(Reason::InvalidItem, "each item needs item_id or item_name")
             })?;
@@ -388,7 +428,18 @@ fn items(wire: Vec<WireItem>, currency: Currency, limits: &Limits) -> Result<Vec
                 quantity,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    // The lines' sum is bounded like one amount, so no fold can wrap.
+    let total = items.iter().try_fold(0_i64, |sum, i| {
+        sum.checked_add(i.price.unwrap_or(0) * i.quantity)
+    });
+    if total.is_none_or(|t| t > MAX_MINOR) {
+        return Err(Rejection::new(
+            Reason::InvalidValue,
+            format!("the items' total is over {MAX_MINOR} minor units"),
+        ));
+    }
+    Ok(items)
 }
 
 fn props(props: Map<String, Value>, limits: &Limits) -> Result<Map<String, Value>> {

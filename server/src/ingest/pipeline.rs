@@ -2,7 +2,11 @@
 //! edges: parse the envelope, find the site, check the signature, judge each
 //! event, queue the good ones with the dead letters, wait for the commit.
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use secrecy::ExposeSecret;
@@ -34,8 +38,11 @@ pub struct IngestConfig {
     pub max_flush_events: usize,
     /// Flush transactions in flight at once (each holds a connection).
     pub flushers: usize,
-    /// How long a request waits for its commit before answering 503.
+    /// How long a request may take once its body is read (site lookup,
+    /// queue, commit) before it is answered 503.
     pub commit_timeout_ms: u64,
+    /// Events pending this long with no flush finishing: `/healthz` 503.
+    pub stall_after_ms: u64,
     pub signature_tolerance_secs: i64,
     /// Seconds a client is told to wait after a 503.
     pub retry_after_secs: u64,
@@ -61,6 +68,7 @@ impl Default for IngestConfig {
             max_flush_events: 5_000,
             flushers: 4,
             commit_timeout_ms: 10_000,
+            stall_after_ms: 5_000,
             signature_tolerance_secs: 300,
             retry_after_secs: 2,
             rate_limit_per_second: 1_000,
@@ -130,9 +138,12 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Judges and stores one envelope; returns once its events are durable.
+    /// Judges and stores one envelope; returns once its events are durable,
+    /// or with [`Refusal::Unavailable`] once `commit_timeout_ms` has passed
+    /// since the envelope arrived, whatever it was waiting for.
     pub async fn ingest(&self, submission: Submission<'_>) -> Result<Receipt, Refusal> {
         let received_at = Utc::now();
+        let deadline = Instant::now() + Duration::from_millis(self.config.commit_timeout_ms);
         let limits = &self.config.limits;
         let body = std::str::from_utf8(submission.body)
             .map_err(|_| Refusal::BadEnvelope("body is not valid UTF-8".to_owned()))?;
@@ -141,15 +152,17 @@ impl Ingestor {
             EnvelopeError::TooManyEvents(..) => Refusal::TooManyEvents(error.to_string()),
         })?;
         let count = envelope.events.len() as u64;
-        let site = match self.sites.get(&envelope.site).await {
-            Ok(Some(site)) => site,
-            Ok(None) => {
+        let lookup = tokio::time::timeout_at(deadline.into(), self.sites.get(&envelope.site));
+        let site = match lookup.await {
+            Ok(Ok(Some(site))) => site,
+            Ok(Ok(None)) => {
                 return Err(self.refuse_events(Refusal::UnknownSite, "unknown_site", count))
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 tracing::warn!(%error, "site lookup failed");
                 return Err(self.refuse_events(Refusal::Unavailable, "unavailable", count));
             }
+            Err(_) => return Err(self.refuse_events(Refusal::Unavailable, "unavailable", count)),
         };
         let verified = match submission.signature {
             None => false,
@@ -182,6 +195,8 @@ impl Ingestor {
         }
         let user_agent = submission.user_agent.unwrap_or_default();
         let client = judged.client;
+        // Each stored event's index in the envelope.
+        let mut indexes = Vec::new();
         // A block, so the non-Send hashing state is gone before the await.
         let (events, dead) = {
             // Hashed at most once per request, and only when an event lacks a
@@ -213,7 +228,10 @@ impl Ingestor {
             let mut dead = Vec::new();
             for (index, raw) in envelope.events.iter().enumerate() {
                 match parse_event(raw, &cx) {
-                    Ok(event) => events.push(event),
+                    Ok(event) => {
+                        events.push(event);
+                        indexes.push(index);
+                    }
                     Err(rejection) => {
                         self.metrics.reject(rejection.reason.as_str(), 1);
                         dead.push(DeadLetter {
@@ -236,15 +254,27 @@ impl Ingestor {
             self.metrics.reject("overloaded", queued);
             Refusal::Overloaded
         })?;
-        let timeout = Duration::from_millis(self.config.commit_timeout_ms);
-        // On timeout the batch stays queued and will be stored; the client
-        // retries with the same ids and the dedupe keys absorb the repeat.
-        let outcomes = match tokio::time::timeout(timeout, waiting).await {
+        // On timeout the batch may still be stored (its flush is under
+        // way); the client retries with the same ids and the dedupe keys
+        // absorb the repeat.
+        let outcomes = match tokio::time::timeout_at(deadline.into(), waiting).await {
             Ok(Ok(outcomes)) => outcomes,
             _ => return Err(Refusal::Unavailable),
         };
-        receipt.accepted = outcomes.iter().filter(|o| **o == Outcome::Accepted).count();
-        receipt.duplicates = outcomes.len() - receipt.accepted;
+        for (index, outcome) in indexes.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Accepted => receipt.accepted += 1,
+                Outcome::Duplicate => receipt.duplicates += 1,
+                Outcome::Rejected(rejection) => receipt.rejected.push(RejectedEvent {
+                    index,
+                    reason: rejection.to_string(),
+                }),
+                // Some of the batch may be stored: the client's retry
+                // finds those as duplicates.
+                Outcome::Unavailable => return Err(Refusal::Unavailable),
+            }
+        }
+        receipt.rejected.sort_by_key(|r| r.index);
         Ok(receipt)
     }
 

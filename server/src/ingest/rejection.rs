@@ -23,10 +23,14 @@ pub enum Reason {
     TimeInFuture,
     TimeTooOld,
     DomainNotAllowed,
+    /// Storing the event would overflow a report's sum (found by the flush).
+    SumOverflow,
+    /// The database refused the event for what it holds (found by the flush).
+    Unstorable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 18] = [
         Self::Malformed,
         Self::InvalidId,
         Self::InvalidType,
@@ -43,6 +47,8 @@ impl Reason {
         Self::TimeInFuture,
         Self::TimeTooOld,
         Self::DomainNotAllowed,
+        Self::SumOverflow,
+        Self::Unstorable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +69,8 @@ impl Reason {
             Self::TimeInFuture => "time_in_future",
             Self::TimeTooOld => "time_too_old",
             Self::DomainNotAllowed => "domain_not_allowed",
+            Self::SumOverflow => "sum_overflow",
+            Self::Unstorable => "unstorable",
         }
     }
 }

@@ -1,6 +1,9 @@
 //! A small cache of sites by key, so ingestion does not ask PostgreSQL for
 //! every request. Bounded; entries (including "no such site") expire after a
-//! few seconds so new sites and rotated secrets take effect quickly.
+//! few seconds so new sites and rotated secrets take effect quickly. While
+//! the database cannot be asked, a known site is served from its expired
+//! entry (and asked again a TTL later, not on every request), so ingestion
+//! answers with the queue's own verdict instead of failing at the lookup.
 
 use std::{
     collections::HashMap,
@@ -40,7 +43,18 @@ impl SiteCache {
                 return Ok(site.clone());
             }
         }
-        let site = sites::find(&self.pool, key).await?.map(Arc::new);
+        let site = match sites::find(&self.pool, key).await {
+            Ok(site) => site.map(Arc::new),
+            Err(error) => {
+                let mut entries = self.lock();
+                let Some(entry) = entries.get_mut(key) else {
+                    return Err(error);
+                };
+                tracing::warn!(%error, site = key, "site lookup failed; serving the cached entry");
+                entry.0 = now;
+                return Ok(entry.1.clone());
+            }
+        };
         let mut entries = self.lock();
         if entries.len() >= MAX_ENTRIES {
             // Past the bound, start over rather than grow: a flood of made-up

@@ -13,8 +13,11 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::rollups;
 use crate::{
-    aggregate::fold::{fold, hour_of, Fate, MemberKey},
-    ingest::event::{Event, EventType},
+    aggregate::fold::{fold, hour_of, Fate, MemberKey, Overflow},
+    ingest::{
+        event::{Event, EventType},
+        rejection::{Reason, Rejection},
+    },
 };
 
 /// The member keys (`Deltas::members`) this process's committed flushes
@@ -57,10 +60,53 @@ impl FoldedMembers {
 }
 
 /// What became of one event in a flush.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Accepted,
     Duplicate,
+    /// The database would not take it (`aggregate::settle` found it out by
+    /// bisection); kept as a dead letter.
+    Rejected(Rejection),
+    /// Not stored: the database failed until the request stopped waiting.
+    Unavailable,
+}
+
+/// Why a flush did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+}
+
+impl FlushError {
+    /// The rejection to give the one event to blame, when the failure lies
+    /// in what the flush held (a data error, which repeats however often
+    /// the same batch is tried); `None` when it lies in the database's
+    /// state or the connection (worth a retry).
+    pub fn data_rejection(&self) -> Option<Rejection> {
+        let overflow = || Rejection::new(Reason::SumOverflow, Overflow.to_string());
+        match self {
+            Self::Overflow(_) => Some(overflow()),
+            Self::Storage(sqlx::Error::Database(db)) => {
+                let code = db.code()?;
+                // 22: data exception (22003: numeric value out of range),
+                // 23: integrity constraint, 54: program limit (a row too
+                // large to index). Serialization failures, deadlocks,
+                // shutdowns and resource errors are the database's state.
+                match code.get(..2)? {
+                    _ if code == "22003" => Some(overflow()),
+                    "22" | "23" | "54" => Some(Rejection::new(
+                        Reason::Unstorable,
+                        format!("the database refused the event (SQLSTATE {code})"),
+                    )),
+                    _ => None,
+                }
+            }
+            Self::Storage(_) => None,
+        }
+    }
 }
 
 /// A rejected event, stored with its raw payload.
@@ -79,7 +125,7 @@ pub async fn flush(
     events: &[&Event],
     dead: &[&DeadLetter],
     folded: &FoldedMembers,
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<Vec<Outcome>, FlushError> {
     let mut outcomes = vec![Outcome::Duplicate; events.len()];
     let mut tx = pool.begin().await?;
     let mut sites: Vec<i32> = events.iter().map(|e| e.site_id).collect();
@@ -118,7 +164,7 @@ pub async fn flush(
             (events[i], fate)
         })
         .collect();
-    let mut deltas = fold(counted);
+    let mut deltas = fold(counted)?;
     folded.retain_new(&mut deltas.members);
     rollups::apply(&mut tx, &deltas).await?;
     rollups::insert_dead_letters(&mut tx, dead).await?;

@@ -311,7 +311,11 @@ async fn refold(
                 .iter()
                 .zip(fates)
                 .filter_map(|(event, fate)| fate.map(|f| (event, f))),
-        );
+        )
+        // Every one of these events fitted a live flush's fold, and chunks
+        // are far smaller than the rows' bound: an overflow means the rows
+        // could not hold the sum either, so the rebuild stops and says so.
+        .map_err(|overflow| sqlx::Error::Decode(Box::new(overflow)))?;
         keep.retain(&mut deltas);
         // Only the lock-order guarantee of `apply` matters here, not its
         // speed: one chunk at a time, in key order.

@@ -9,6 +9,7 @@ mod history;
 mod ingest;
 mod live;
 mod overload;
+mod poison;
 mod shell;
 mod sites;
 mod stats;

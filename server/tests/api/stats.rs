@@ -52,7 +52,13 @@ async fn seed(app: &TestApp) {
             "s-1",
             json!({"items": mug, "currency": "USD", "value": 25.98}),
         ),
-        bought,
+        // Stamped after the visit's first page view (the helper stamped it
+        // when it was made): a purchase a millisecond earlier would be the
+        // session's first touch, and the session would lose its source.
+        {
+            bought["ts"] = json!(now_ms());
+            bought
+        },
         event(
             "e-6",
             "refund",

@@ -1,0 +1,175 @@
+//! Getting a batch stored although one of its events is poison or the
+//! database is away: every event ends with an [`Outcome`], in bounded time.
+//!
+//! A flush that fails on a data error (the database refused something the
+//! batch holds, which would fail the same way on every retry) is bisected:
+//! each half is flushed on its own, down to the one event to blame, which
+//! is stored as a dead letter with the reason while the rest commit. A flush
+//! that fails on the database's state (a lost connection, a restart, a
+//! deadlock) is retried with backoff, but only while its requests still
+//! wait for it and at most [`MAX_TRIES`] times; then the events not yet
+//! stored are `Unavailable`, the requests are answered 503, and the clients'
+//! retries are deduplicated by event id. Nothing holds a flush slot forever.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use crate::{
+    ingest::{event::Event, rejection::Rejection},
+    store::flush::{flush, DeadLetter, FlushError, FoldedMembers, Outcome},
+};
+
+/// Tries of one batch against a failing database, at most.
+pub const MAX_TRIES: u32 = 8;
+
+/// What became of a batch: each event's outcome, in input order, and the
+/// last database error if the batch ran out of tries.
+pub struct Settled {
+    pub outcomes: Vec<Outcome>,
+    pub gave_up: Option<FlushError>,
+    /// Failed tries on the way (each a `storepulse_db_errors_total`).
+    pub failures: u32,
+}
+
+/// Stores `events` and `dead`, retrying while `deadline` has not passed.
+pub async fn settle(
+    pool: &PgPool,
+    events: &[&Event],
+    dead: &[&DeadLetter],
+    folded: &FoldedMembers,
+    deadline: Instant,
+) -> Settled {
+    let mut run = Run {
+        pool,
+        events,
+        folded,
+        outcomes: vec![None; events.len()],
+        dead_stored: dead.is_empty(),
+    };
+    let mut backoff = Duration::from_millis(50);
+    let mut failures = 0;
+    let gave_up = loop {
+        let pending: Vec<usize> = (0..events.len())
+            .filter(|&i| run.outcomes[i].is_none())
+            .collect();
+        let letters = if run.dead_stored { &[][..] } else { dead };
+        match run.bisect(&pending, letters).await {
+            Ok(()) => break None,
+            Err(error) => {
+                failures += 1;
+                if failures >= MAX_TRIES || Instant::now() + backoff >= deadline {
+                    tracing::error!(%error, events = pending.len(), "flush failed; giving up, its requests are answered 503");
+                    break Some(error);
+                }
+                tracing::warn!(%error, events = pending.len(), retry_in = ?backoff, "flush failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    Settled {
+        outcomes: run
+            .outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Unavailable))
+            .collect(),
+        gave_up,
+        failures,
+    }
+}
+
+struct Run<'a> {
+    pool: &'a PgPool,
+    events: &'a [&'a Event],
+    folded: &'a FoldedMembers,
+    /// `None`: not stored yet.
+    outcomes: Vec<Option<Outcome>>,
+    dead_stored: bool,
+}
+
+impl Run<'_> {
+    /// Flushes the events at `indexes` with `dead`; on a data error, halves
+    /// until the event to blame is alone. `Err` only for errors worth a retry.
+    async fn bisect(&mut self, indexes: &[usize], dead: &[&DeadLetter]) -> Result<(), FlushError> {
+        if indexes.is_empty() && dead.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<&Event> = indexes.iter().map(|&i| self.events[i]).collect();
+        let error = match flush(self.pool, &batch, dead, self.folded).await {
+            Ok(outcomes) => {
+                for (&i, outcome) in indexes.iter().zip(outcomes) {
+                    self.outcomes[i] = Some(outcome);
+                }
+                self.dead_stored |= !dead.is_empty();
+                return Ok(());
+            }
+            Err(error) => error,
+        };
+        let Some(rejection) = error.data_rejection() else {
+            return Err(error);
+        };
+        if !dead.is_empty() {
+            // The events alone first, then the dead letters alone: one
+            // cannot be blamed for the other.
+            Box::pin(self.bisect(indexes, &[])).await?;
+            self.store_letters(dead, &rejection).await?;
+            self.dead_stored = true;
+            return Ok(());
+        }
+        match indexes {
+            [] => Ok(()),
+            [one] => {
+                let event = self.events[*one];
+                tracing::warn!(event = %event.id, site = event.site_id, reason = %rejection, "event refused by the database; kept as a dead letter");
+                let letter = dead_letter_of(event, &rejection);
+                self.store_letters(&[&letter], &rejection).await?;
+                self.outcomes[*one] = Some(Outcome::Rejected(rejection));
+                Ok(())
+            }
+            _ => {
+                let (left, right) = indexes.split_at(indexes.len() / 2);
+                Box::pin(self.bisect(left, &[])).await?;
+                Box::pin(self.bisect(right, &[])).await
+            }
+        }
+    }
+
+    /// Stores dead letters on their own. Letters the database refuses too
+    /// (their text is sanitised, so this should not happen) are logged and
+    /// dropped: there is nothing left to keep them in.
+    async fn store_letters(&self, dead: &[&DeadLetter], why: &Rejection) -> Result<(), FlushError> {
+        match flush(self.pool, &[], dead, self.folded).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.data_rejection().is_some() => {
+                tracing::error!(%error, letters = dead.len(), first_reason = %why, "dead letters refused by the database; dropped");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// The dead letter of an event the database refused: the event as parsed
+/// (its raw text is not kept past parsing), with the reason.
+fn dead_letter_of(event: &Event, rejection: &Rejection) -> DeadLetter {
+    let payload = serde_json::json!({
+        "id": event.id,
+        "type": event.kind.as_str(),
+        "ts": event.occurred_at.timestamp_millis(),
+        "visitor": event.visitor_id,
+        "session": event.session_id,
+        "user_id": event.user_id,
+        "url": event.url,
+        "currency": event.money.map(|m| m.currency.code().to_owned()),
+        "value_minor": event.money.map(|m| m.minor),
+        "transaction_id": event.transaction_id,
+        "items": event.items,
+    });
+    DeadLetter {
+        site_id: Some(event.site_id),
+        received_at: event.received_at,
+        reason: rejection.to_string(),
+        payload: payload.to_string(),
+    }
+}
