@@ -35,6 +35,8 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     flusher: JoinHandle<()>,
+    /// Tells WebSockets the server drains.
+    draining: tokio::sync::watch::Sender<bool>,
     shutdown_grace: Duration,
     header_read_timeout: Duration,
 }
@@ -113,6 +115,7 @@ impl Application {
         for reason in Reason::ALL {
             metrics.reject(reason.as_str(), 0);
         }
+        let (draining, draining_rx) = tokio::sync::watch::channel(false);
         let queue_config = QueueConfig {
             capacity: config.ingest.queue_capacity,
             max_flush_events: config.ingest.max_flush_events,
@@ -137,6 +140,7 @@ impl Application {
             queue,
             metrics,
             visitor_secret: Arc::new(visitor_secret),
+            draining: draining_rx,
         };
         let state = AppState {
             leptos_options,
@@ -152,6 +156,7 @@ impl Application {
             listener,
             router: router(state, demo_store),
             flusher,
+            draining,
             shutdown_grace: Duration::from_millis(config.http.shutdown_grace_ms),
             header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
         })
@@ -174,9 +179,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, "listening");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let draining = self.draining;
         let signal = async move {
             shutdown.await;
             let _ = stopping_tx.send(());
+            // Upgraded connections (WebSockets) are past hyper's graceful
+            // shutdown: they hear it here, and each holds the queue until
+            // it closed, so the flusher's end below waits for them too.
+            let _ = draining.send(true);
         };
         let serve = serve(self.listener, self.router, self.header_read_timeout, signal);
         let grace = self.shutdown_grace;

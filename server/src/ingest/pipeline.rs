@@ -135,6 +135,8 @@ pub struct Ingestor {
     pub user_agents: UserAgents,
     /// Key for cookieless visitor hashes; made at startup, never stored.
     pub visitor_secret: Arc<[u8; 32]>,
+    /// Turns true when the server drains: long-lived sockets close.
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Ingestor {

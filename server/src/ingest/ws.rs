@@ -7,7 +7,9 @@
 //! 1009, a binary one with 1008. Each message counts against the client's
 //! rate limit. A client may hold `ingest.ws_max_per_ip` sockets (more: 429);
 //! a socket silent for `ingest.ws_idle_secs` is pinged, and closed with
-//! 1001 if it stays silent as long again.
+//! 1001 if it stays silent as long again. When the server drains (SIGTERM)
+//! a socket reads no further message, answers those it has, and closes
+//! with 1001; the drain ends when the last socket has.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -105,8 +107,18 @@ async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Op
     });
     let idle = Duration::from_secs(ingestor.config.ws_idle_secs.max(1));
     let mut pinged = false;
+    let mut draining = ingestor.draining.clone();
     loop {
-        let message = match tokio::time::timeout(idle, stream.next()).await {
+        let next = tokio::select! {
+            biased;
+            () = async { drop(draining.wait_for(|draining| *draining).await) } => {
+                // Behind the replies already queued: those are answered first.
+                let _ = replies.send(closing(1001, "server shutting down")).await;
+                break;
+            }
+            next = tokio::time::timeout(idle, stream.next()) => next,
+        };
+        let message = match next {
             Ok(Some(message)) => message,
             Ok(None) => break,
             Err(_) if pinged => {
@@ -139,15 +151,21 @@ async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Op
             }
             Ok(Message::Close(_)) => break,
             Ok(_) => continue,
-            Err(error) => {
+            Err(error) if is_too_large(&error) => {
                 ingestor
                     .metrics
                     .refuse(StatusCode::PAYLOAD_TOO_LARGE.as_u16());
                 let _ = replies
-                    .send(closing(1009, &format!("message refused: {error}")))
+                    .send(closing(
+                        1009,
+                        "message refused: larger than ingest.max_body_bytes",
+                    ))
                     .await;
                 break;
             }
+            // The client went away (reset, truncated frame): nothing was
+            // refused, and there is no one left to answer.
+            Err(_) => break,
         };
         if replies.send(reply).await.is_err() {
             break;
@@ -155,6 +173,13 @@ async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Op
     }
     drop(replies);
     let _ = writer.await;
+}
+
+/// A message over the size bound, as opposed to a broken connection.
+fn is_too_large(error: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    let inner = std::error::Error::source(error).and_then(|e| e.downcast_ref::<Error>());
+    matches!(inner, Some(Error::Capacity(_)))
 }
 
 fn ping() -> Reply {
@@ -197,7 +222,13 @@ async fn ingest_message(
         Err(refusal) => {
             let status = status_of(&refusal);
             ingestor.metrics.refuse(status.as_u16());
-            json!({ "ack": seq(), "status": status.as_u16(), "error": refusal.to_string() })
+            let mut reply =
+                json!({ "ack": seq(), "status": status.as_u16(), "error": refusal.to_string() });
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // As an HTTP 503's Retry-After: seconds before trying again.
+                reply["retry_after"] = json!(ingestor.config.retry_after_secs);
+            }
+            reply
         }
     }
 }

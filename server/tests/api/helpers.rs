@@ -34,7 +34,19 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 /// [`spawn_app`] with a given configuration.
-pub async fn spawn_app_with(pool: PgPool, mut config: Config) -> TestApp {
+pub async fn spawn_app_with(pool: PgPool, config: Config) -> TestApp {
+    spawn_app_until(pool, config, std::future::pending())
+        .await
+        .0
+}
+
+/// A server that drains and stops when `shutdown` completes (as on
+/// SIGTERM); the handle ends when it has stopped.
+pub async fn spawn_app_until(
+    pool: PgPool,
+    mut config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (TestApp, tokio::task::JoinHandle<anyhow::Result<()>>) {
     if config.admin_email.is_none() {
         config.admin_email = Some(ADMIN_EMAIL.to_owned());
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
@@ -48,7 +60,7 @@ pub async fn spawn_app_with(pool: PgPool, mut config: Config) -> TestApp {
     let app = Application::with_pool(config, leptos, listener, pool)
         .await
         .expect("build application");
-    tokio::spawn(app.run_until(std::future::pending()));
+    let running = tokio::spawn(app.run_until(shutdown));
     let anon = reqwest::Client::builder()
         .user_agent(BROWSER_UA)
         .redirect(reqwest::redirect::Policy::none())
@@ -66,12 +78,13 @@ pub async fn spawn_app_with(pool: PgPool, mut config: Config) -> TestApp {
         .default_headers(headers)
         .build()
         .expect("client");
-    TestApp {
+    let app = TestApp {
         addr,
         client,
         anon,
         cookie,
-    }
+    };
+    (app, running)
 }
 
 /// The admin every test server creates (`STOREPULSE_ADMIN_EMAIL`).

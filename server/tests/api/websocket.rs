@@ -139,15 +139,6 @@ async fn an_unknown_site_cannot_open_a_socket(pool: PgPool) {
     assert_eq!(status, 404);
 }
 
-fn config(pairs: &[(&str, &str)]) -> server::config::Config {
-    server::config::Config::load(
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    )
-    .expect("config")
-}
-
 #[sqlx::test(migrations = false)]
 async fn a_client_gets_a_bounded_number_of_sockets(pool: PgPool) {
     let app = crate::helpers::spawn_app_with(
@@ -219,4 +210,128 @@ async fn a_silent_socket_is_pinged_then_closed_and_a_live_one_is_not(pool: PgPoo
     };
     assert!(saw_ping);
     assert_eq!(close.expect("close frame").code, CloseCode::Away);
+}
+
+fn config(pairs: &[(&str, &str)]) -> server::config::Config {
+    server::config::Config::load(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
+    .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_draining_server_answers_what_it_read_closes_with_1001_and_exits(pool: PgPool) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // A grace far longer than the test may take: the server must not wait
+    // for it once its sockets are closed and the queue is empty.
+    let (app, running) = crate::helpers::spawn_app_until(
+        pool.clone(),
+        config(&[("STOREPULSE_HTTP__SHUTDOWN_GRACE_MS", "600000")]),
+        async {
+            let _ = stopped.await;
+        },
+    )
+    .await;
+    create_site(&pool, "demo").await;
+    let mut socket = connect(&app, "demo").await.unwrap();
+    socket
+        .send(message(1, vec![page_view("drain-1")]))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket).await["accepted"], 1);
+
+    socket
+        .send(message(2, vec![page_view("drain-2")]))
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    let mut acked_2 = false;
+    let bound = std::time::Duration::from_secs(60);
+    let code = loop {
+        let next = tokio::time::timeout(bound, socket.next()).await;
+        match next.expect("the draining server closes the socket") {
+            Some(Ok(Message::Text(text))) => {
+                let ack: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(
+                    (ack["ack"].as_u64(), ack["accepted"].as_u64()),
+                    (Some(2), Some(1))
+                );
+                acked_2 = true;
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(CloseCode::Away));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id = 'drain-2'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored == 1,
+        acked_2,
+        "a message is stored exactly when it was answered"
+    );
+    // The server stops on its own once the socket closed (the bound only
+    // keeps a broken drain from hanging the suite).
+    let exited = tokio::time::timeout(std::time::Duration::from_secs(60), running).await;
+    assert!(matches!(exited, Ok(Ok(Ok(())))), "{exited:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_overloaded_socket_reply_says_when_to_retry(pool: PgPool) {
+    let app = crate::helpers::spawn_app_with(
+        pool.clone(),
+        config(&[("STOREPULSE_INGEST__QUEUE_CAPACITY", "2")]),
+    )
+    .await;
+    create_site(&pool, "demo").await;
+    let mut socket = connect(&app, "demo").await.unwrap();
+    let events = (0..3).map(|i| page_view(&format!("full-{i}"))).collect();
+    socket.send(message(1, events)).await.unwrap();
+    let reply = next_json(&mut socket).await;
+    assert_eq!(
+        (reply["status"].as_u64(), reply["retry_after"].as_u64()),
+        (Some(503), Some(2)),
+        "{reply}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_client_that_vanishes_is_not_counted_as_refused(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    // Half a frame, then the TCP connection is gone: no close handshake.
+    let socket = connect(&app, "demo").await.unwrap();
+    let MaybeTlsStream::Plain(mut tcp) = socket.into_inner() else {
+        panic!("plain TCP");
+    };
+    use tokio::io::AsyncWriteExt;
+    tcp.write_all(&[0x81, 0xFE, 0x00, 0x10, 1, 2, 3, 4, b'{'])
+        .await
+        .unwrap();
+    drop(tcp);
+    // A socket slot per client IP: once this one is free again the server
+    // has seen the disconnect. Fill every slot to find out.
+    let max = 32;
+    let mut sockets = Vec::new();
+    for _ in 0..200 {
+        match connect(&app, "demo").await {
+            Ok(socket) => sockets.push(socket),
+            Err(_) => {
+                sockets.clear();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        }
+        if sockets.len() == max {
+            break;
+        }
+    }
+    assert_eq!(sockets.len(), max, "the vanished socket's slot came back");
+    let refused = app.metric_family("storepulse_requests_refused_total").await;
+    assert_eq!(refused, 0.0);
 }
