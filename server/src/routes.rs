@@ -8,10 +8,10 @@ use app::{
     shell, App,
 };
 use axum::{
-    extract::{FromRef, State},
+    extract::{FromRef, Request, State},
     http::{header, HeaderName, HeaderValue, Method, StatusCode},
-    middleware::{from_fn, from_fn_with_state},
-    response::IntoResponse,
+    middleware::{from_fn, from_fn_with_state, Next},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Json, Router,
 };
@@ -97,6 +97,7 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
             AppState,
             _,
         >(context, shell))
+        .layer(from_fn(canonical_path))
         .layer(axum::middleware::map_response(security_headers))
         .layer(CompressionLayer::new());
     let mut router = Router::new()
@@ -125,6 +126,26 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
         // Handlers log their own failures once; 501 and 503 are answers, not faults.
         .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
+}
+
+/// `/hourly/?site=demo` is `/hourly?site=demo`: a path with trailing
+/// slashes answers 308 to the path without them, query kept, before the
+/// gate (the router matches only the canonical path; any other would be
+/// rendered without a viewer). Never to a `//host` of another site.
+async fn canonical_path(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let canonical = if trimmed.is_empty() { "/" } else { trimmed };
+        if accounts::http::local_path(canonical) == canonical {
+            let location = match request.uri().query() {
+                Some(query) => format!("{canonical}?{query}"),
+                None => canonical.to_owned(),
+            };
+            return Redirect::permanent(&location).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Headers every dashboard page (and its static files) carries: no framing
