@@ -8,6 +8,7 @@ use app::{
     shell, App,
 };
 use axum::{
+    body::{to_bytes, Body},
     extract::{FromRef, Request, State},
     http::{header, HeaderName, HeaderValue, Method, StatusCode},
     middleware::{from_fn, from_fn_with_state, Next},
@@ -34,6 +35,9 @@ use crate::{
 
 /// How long `/healthz` waits for the database before calling it unreachable.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// A dashboard request's body at most: axum's default limit, which the
+/// sign-in and setup forms had already (server functions had none).
+const DASHBOARD_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone, FromRef)]
@@ -87,10 +91,15 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
     // functions need a signed-in user (the gate); static files do not.
     let gate = from_fn_with_state(state.accounts.clone(), accounts::http::pages_gate);
     let api_gate = from_fn_with_state(state.accounts.clone(), accounts::http::api_gate);
+    let bounds = BodyBounds {
+        timeout: Duration::from_millis(state.ingestor.config.body_read_timeout_ms),
+        limit: DASHBOARD_BODY_BYTES,
+    };
     let pages = Router::new()
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), app_shell)
         .route_layer(gate)
         .merge(accounts::http::router(state.accounts.clone()))
+        .layer(from_fn_with_state(bounds, bounded_body))
         // Every state-changing request must come from our own pages (CSRF).
         .layer(from_fn(accounts::http::same_origin_only))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
@@ -126,6 +135,35 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
         // Handlers log their own failures once; 501 and 503 are answers, not faults.
         .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
+}
+
+/// How long a dashboard request's body may take to arrive, and its size.
+#[derive(Clone, Copy)]
+struct BodyBounds {
+    timeout: Duration,
+    limit: usize,
+}
+
+/// Reads a dashboard request's body (sign-in, setup, server functions)
+/// before its handler does, within `ingest.body_read_timeout_ms` as an
+/// ingestion body must arrive: a client trickling its body in would
+/// otherwise hold the connection and the handler for as long as it likes.
+/// Too slow: 408, and the connection closes. Over the limit: 413.
+async fn bounded_body(State(bounds): State<BodyBounds>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(bounds.timeout, to_bytes(body, bounds.limit)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the request body did not arrive in time",
+        )
+            .into_response(),
+    }
 }
 
 /// `/hourly/?site=demo` is `/hourly?site=demo`: a path with trailing
