@@ -115,7 +115,10 @@ pub struct Overview {
     pub converted: Figure,
     pub funnel: Vec<FunnelStep>,
     pub top_products: Vec<ProductRow>,
+    /// The top sources by sessions; `other_sources` are the sessions of
+    /// all the others, so together they are every session of the range.
     pub sources: Vec<Share>,
+    pub other_sources: i64,
     pub devices: Vec<Share>,
     /// Revenue per bucket (hour for one day, else day) for the chart.
     pub revenue_series: Vec<Bucket>,

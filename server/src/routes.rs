@@ -8,10 +8,11 @@ use app::{
     shell, App,
 };
 use axum::{
-    extract::{FromRef, State},
+    body::{to_bytes, Body},
+    extract::{FromRef, Request, State},
     http::{header, HeaderName, HeaderValue, Method, StatusCode},
-    middleware::{from_fn, from_fn_with_state},
-    response::IntoResponse,
+    middleware::{from_fn, from_fn_with_state, Next},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Json, Router,
 };
@@ -35,6 +36,9 @@ use crate::{
 
 /// How long `/healthz` waits for the database before calling it unreachable.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// A dashboard request's body at most: axum's default limit, which the
+/// sign-in and setup forms had already (server functions had none).
+const DASHBOARD_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone, FromRef)]
@@ -88,16 +92,22 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
     // functions need a signed-in user (the gate); static files do not.
     let gate = from_fn_with_state(state.accounts.clone(), accounts::http::pages_gate);
     let api_gate = from_fn_with_state(state.accounts.clone(), accounts::http::api_gate);
+    let bounds = BodyBounds {
+        timeout: Duration::from_millis(state.ingestor.config.body_read_timeout_ms),
+        limit: DASHBOARD_BODY_BYTES,
+    };
     let pages = Router::new()
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), app_shell)
         .route_layer(gate)
         .merge(accounts::http::router(state.accounts.clone()))
+        .layer(from_fn_with_state(bounds, bounded_body))
         // Every state-changing request must come from our own pages (CSRF).
         .layer(from_fn(accounts::http::same_origin_only))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
         >(context, shell))
+        .layer(from_fn(canonical_path))
         .layer(axum::middleware::map_response(security_headers))
         .layer(CompressionLayer::new());
     let mut router = Router::new()
@@ -126,6 +136,55 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
         // Handlers log their own failures once; 501 and 503 are answers, not faults.
         .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
+}
+
+/// How long a dashboard request's body may take to arrive, and its size.
+#[derive(Clone, Copy)]
+struct BodyBounds {
+    timeout: Duration,
+    limit: usize,
+}
+
+/// Reads a dashboard request's body (sign-in, setup, server functions)
+/// before its handler does, within `ingest.body_read_timeout_ms` as an
+/// ingestion body must arrive: a client trickling its body in would
+/// otherwise hold the connection and the handler for as long as it likes.
+/// Too slow: 408, and the connection closes. Over the limit: 413.
+async fn bounded_body(State(bounds): State<BodyBounds>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(bounds.timeout, to_bytes(body, bounds.limit)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the request body did not arrive in time",
+        )
+            .into_response(),
+    }
+}
+
+/// `/hourly/?site=demo` is `/hourly?site=demo`: a path with trailing
+/// slashes answers 308 to the path without them, query kept, before the
+/// gate (the router matches only the canonical path; any other would be
+/// rendered without a viewer). Never to a `//host` of another site.
+async fn canonical_path(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let canonical = if trimmed.is_empty() { "/" } else { trimmed };
+        if accounts::http::local_path(canonical) == canonical {
+            let location = match request.uri().query() {
+                Some(query) => format!("{canonical}?{query}"),
+                None => canonical.to_owned(),
+            };
+            return Redirect::permanent(&location).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Headers every dashboard page (and its static files) carries: no framing

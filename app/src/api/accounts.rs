@@ -60,10 +60,26 @@ pub async fn update_site(
     answer(admin()?.update_site(&viewer()?, &site, &form).await)
 }
 
-/// A new signing secret; requests signed with the old one stop verifying.
+/// What the settings page's confirming button sends as `confirm`.
+pub const CONFIRM_ROTATE: &str = "rotate";
+
+/// A new signing secret. Requests signed with the old one stop verifying,
+/// which breaks the shop's backend until it has the new one, so this takes
+/// `confirm` = [`CONFIRM_ROTATE`] (the second, confirming button) and
+/// refuses a request without it (400). The answer is the settings' path,
+/// where a form without JavaScript is redirected.
 #[server]
-pub async fn rotate_secret(site: String) -> Result<(), ServerFnError> {
-    answer(admin()?.rotate_secret(&viewer()?, &site).await)
+pub async fn rotate_secret(site: String, confirm: Option<String>) -> Result<String, ServerFnError> {
+    if confirm.as_deref() != Some(CONFIRM_ROTATE) {
+        super::set_status(http::StatusCode::BAD_REQUEST);
+        return Err(ServerFnError::new(
+            "confirm the rotation first: the shop's backend needs the new secret",
+        ));
+    }
+    answer(admin()?.rotate_secret(&viewer()?, &site).await)?;
+    let path = format!("/sites/{site}");
+    leptos_axum::redirect(&path);
+    Ok(path)
 }
 
 #[server]

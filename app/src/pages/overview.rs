@@ -114,24 +114,30 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
             </section>
             <section class="panel">
                 <h2>"Sources"</h2>
-                <ShareTable rows=overview.sources.clone() testid="sources"/>
+                <ShareTable rows=overview.sources.clone() other=overview.other_sources total=overview.sessions.current testid="sources"/>
             </section>
             <section class="panel">
                 <h2>"Devices"</h2>
-                <ShareTable rows=overview.devices.clone() testid="devices"/>
+                <ShareTable rows=overview.devices.clone() other=0 total=overview.sessions.current testid="devices"/>
             </section>
         </div>
     }
 }
 
+/// Sessions by name, each as a share of all the range's `total` sessions;
+/// the `other` sessions (of names not listed) make a last row, "Other".
 #[component]
-fn ShareTable(rows: Vec<Share>, testid: &'static str) -> impl IntoView {
-    let total: i64 = rows.iter().map(|r| r.sessions).sum();
+fn ShareTable(rows: Vec<Share>, other: i64, total: i64, testid: &'static str) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="empty">"No sessions in this range."</p> }.into_any();
     }
+    let other = (other > 0).then(|| Share {
+        name: "Other".to_owned(),
+        sessions: other,
+    });
     let body = rows
         .into_iter()
+        .chain(other)
         .map(|r| {
             view! {
                 <tr><td>{r.name}</td><td class="num">{count(r.sessions)}</td><td class="num">{percent(r.sessions, total)}</td></tr>

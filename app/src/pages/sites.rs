@@ -5,10 +5,12 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::accounts::{SiteSettings, SiteSummary};
-use crate::api::accounts::{get_site_settings, get_sites, CreateSite, RotateSecret, UpdateSite};
+use crate::api::accounts::{
+    get_site_settings, get_sites, CreateSite, RotateSecret, UpdateSite, CONFIRM_ROTATE,
+};
 use crate::components::range::StatsFailure;
 
 /// `/sites`.
@@ -82,11 +84,14 @@ fn AddSite() -> impl IntoView {
     }
 }
 
-/// `/sites/:key`.
+/// `/sites/:key`; with `?rotate=confirm`, it asks to confirm a new
+/// signing secret.
 #[component]
 pub fn SiteSettingsPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let key = move || params.with(|p| p.get("key").unwrap_or_default());
+    let confirming = move || query.with(|q| q.get("rotate").as_deref() == Some("confirm"));
     let settings = Resource::new(key, get_site_settings);
     view! {
         <Title text="Site settings"/>
@@ -94,7 +99,7 @@ pub fn SiteSettingsPage() -> impl IntoView {
             <h1>"Site settings"</h1>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || settings.get().map(|result| match result {
-                    Ok(site) => view! { <SiteSettingsView site/> }.into_any(),
+                    Ok(site) => view! { <SiteSettingsView site confirming=confirming()/> }.into_any(),
                     Err(error) => view! { <StatsFailure error/> }.into_any(),
                 })}
             </Suspense>
@@ -103,8 +108,33 @@ pub fn SiteSettingsPage() -> impl IntoView {
 }
 
 #[component]
-fn SiteSettingsView(site: SiteSettings) -> impl IntoView {
+fn SiteSettingsView(site: SiteSettings, confirming: bool) -> impl IntoView {
     let heading = format!("{} ({})", site.name, site.key);
+    let settings = format!("/sites/{}", site.key);
+    // Rotating breaks the shop's backend until it has the new secret: the
+    // first button only asks (a GET, which changes nothing), the second
+    // one rotates. Both work without JavaScript.
+    let rotation = if confirming {
+        view! {
+            <div role="alert" data-testid="confirm-rotation">
+                <p class="error">
+                    <strong>"Rotate the signing secret?"</strong>
+                    " The current secret stops working within seconds: until the new one is deployed to your shop's backend, every purchase and refund it signs is refused."
+                </p>
+                <RotateSecretForm key=site.key.clone()/>
+                <p><a href=settings>"Cancel"</a></p>
+            </div>
+        }
+        .into_any()
+    } else {
+        view! {
+            <form method="get" action=settings>
+                <input type="hidden" name="rotate" value="confirm"/>
+                <button type="submit" class="danger">"Rotate the secret…"</button>
+            </form>
+        }
+        .into_any()
+    };
     view! {
         <section class="panel">
             <h2>"Tracker snippet"</h2>
@@ -123,7 +153,7 @@ fn SiteSettingsView(site: SiteSettings) -> impl IntoView {
                 <summary>"Show the secret"</summary>
                 <code class="secret" data-testid="signing-secret">{site.signing_secret}</code>
             </details>
-            <RotateSecretForm key=site.key/>
+            {rotation}
         </section>
     }
 }
@@ -164,15 +194,17 @@ fn SiteEditor(site: SiteSettings) -> impl IntoView {
     }
 }
 
-/// A new signing secret; the page reloads to show it.
+/// The confirming button: a new signing secret, then the settings page
+/// again to show it.
 #[island]
 fn RotateSecretForm(key: String) -> impl IntoView {
     let rotate = ServerAction::<RotateSecret>::new();
-    on_success(rotate.value(), |_: &()| reload());
+    on_success(rotate.value(), |path: &String| go_to(path));
     view! {
         <ActionForm action=rotate>
             <input type="hidden" name="site" value=key/>
-            <button type="submit" class="danger">"Rotate the secret"</button>
+            <input type="hidden" name="confirm" value=CONFIRM_ROTATE/>
+            <button type="submit" class="danger">"Yes, rotate the secret"</button>
         </ActionForm>
         <ActionError value=rotate.value()/>
     }

@@ -88,6 +88,7 @@ async fn overview_show(
         "funnel": overview.funnel,
         "top_products": overview.top_products.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
         "sources": overview.sources,
+        "other_sources": overview.other_sources,
         "devices": overview.devices,
         "revenue_series": overview.revenue_series.iter()
             .map(|b| json!({ "bucket": b.label, "revenue": amount(b.value, &cur) }))

@@ -227,6 +227,7 @@ impl StatsSource for PgStats {
             funnel: sessions.funnel(),
             top_products,
             sources: summary.sources,
+            other_sources: summary.other_sources,
             devices: summary.devices,
             revenue_series: fill(&scope.span, scope.tz, hourly, revenue_by),
             revenue_chart: String::new(),

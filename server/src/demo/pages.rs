@@ -36,7 +36,11 @@ pub fn document(frame: Frame<'_>, main: impl IntoView + 'static) -> String {
         .categories()
         .map(|(name, slug)| view! { <a href=format!("/demo/c/{slug}")>{name}</a> })
         .collect_view();
-    let title = format!("{} · {SHOP_NAME}", frame.title);
+    // Set as escaped inner HTML, not as a text child: with
+    // `erase_components` Leptos ends an element's children with a `<!>`
+    // hydration marker, and inside `<title>` (raw text to the parser) the
+    // browser, and so the tracker, would read it as part of the title.
+    let title = html_escape::encode_text(&format!("{} · {SHOP_NAME}", frame.title)).into_owned();
     let cart_label = format!("Cart ({})", frame.cart_units);
     let html = view! {
         <html lang="en">
@@ -44,7 +48,7 @@ pub fn document(frame: Frame<'_>, main: impl IntoView + 'static) -> String {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
-                <title>{title}</title>
+                <title inner_html=title></title>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <link rel="stylesheet" href="/demo/shop.css" />
                 <script defer src="/tracker.js" data-site="demo"></script>

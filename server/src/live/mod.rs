@@ -12,7 +12,7 @@
 //! come from a page of this server (`Origin` = `Host`; 403 otherwise), so
 //! another site cannot open the live feed with a visitor's cookies. The
 //! socket needs a signed-in member of the site (the routes' gate); any
-//! other site is 404.
+//! other site is 404. A browser's frame over 1 KiB closes it with 1009.
 
 use std::{
     collections::HashMap,
@@ -24,7 +24,7 @@ use std::{
 use app::{accounts::Viewer, live::LiveSnapshot};
 use axum::{
     extract::{
-        ws::{Message, WebSocket},
+        ws::{close_code, CloseFrame, Message, WebSocket},
         ConnectInfo, Query, State, WebSocketUpgrade,
     },
     http::{header, HeaderMap, StatusCode},
@@ -46,6 +46,8 @@ const TICK: Duration = Duration::from_secs(1);
 pub const MAX_SITES: usize = 1_000;
 pub const MAX_WATCHERS: usize = 10_000;
 pub const MAX_PER_CLIENT: usize = 16;
+/// A browser only ever closes or pings; anything larger closes with 1009.
+const MAX_FRAME_BYTES: usize = 1024;
 
 type Snapshot = Arc<LiveSnapshot>;
 
@@ -164,8 +166,8 @@ async fn live_socket(
         return (StatusCode::SERVICE_UNAVAILABLE, "too many live dashboards").into_response();
     };
     upgrade
-        .max_message_size(1024)
-        .max_frame_size(1024)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
             push(socket, receiver).await;
             drop(slot);
@@ -198,9 +200,30 @@ async fn push(mut socket: WebSocket, mut receiver: watch::Receiver<Snapshot>) {
                 }
             }
             message = socket.recv() => match message {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(Message::Close(_))) | None => break,
                 Some(Ok(_)) => {}
+                Some(Err(error)) => {
+                    if is_too_big(error) {
+                        let frame = CloseFrame {
+                            code: close_code::SIZE,
+                            reason: "frames of at most 1 KiB".into(),
+                        };
+                        let _ = socket.send(Message::Close(Some(frame))).await;
+                    }
+                    break;
+                }
             },
         }
     }
+}
+
+/// Whether a read failed because the browser sent more than
+/// [`MAX_FRAME_BYTES`] (the socket can still say so, with 1009); any other
+/// read error has broken the connection.
+fn is_too_big(error: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        error.into_inner().downcast_ref::<Error>(),
+        Some(Error::Capacity(_))
+    )
 }

@@ -66,12 +66,14 @@ impl SessionCounts {
 /// counts and funnel steps (`visitors` is left 0: see [`new_and_returning`]),
 /// page views and summed length, and the sessions by source (UTM source,
 /// else referrer host, else direct), device, browser and UTM campaign, each
-/// largest first and at most `limit` long (devices: all).
+/// largest first and at most `limit` long (devices: all). The sessions of
+/// the sources past `limit` are `other_sources`.
 pub struct SessionSummary {
     pub counts: SessionCounts,
     pub pages: i64,
     pub seconds: i64,
     pub sources: Vec<Share>,
+    pub other_sources: i64,
     pub devices: Vec<Share>,
     pub browsers: Vec<Share>,
     pub campaigns: Vec<Share>,
@@ -111,6 +113,7 @@ pub async fn session_summary(
         pages: 0,
         seconds: 0,
         sources: Vec::new(),
+        other_sources: 0,
         devices: Vec::new(),
         browsers: Vec::new(),
         campaigns: Vec::new(),
@@ -140,19 +143,25 @@ pub async fn session_summary(
             sessions,
         });
     }
-    for (list, cap) in [
-        (&mut summary.sources, limit),
-        (&mut summary.devices, usize::MAX),
-        (&mut summary.browsers, limit),
-        (&mut summary.campaigns, limit),
+    for list in [
+        &mut summary.sources,
+        &mut summary.devices,
+        &mut summary.browsers,
+        &mut summary.campaigns,
     ] {
         list.sort_by(|a, b| {
             b.sessions
                 .cmp(&a.sessions)
                 .then_with(|| a.name.cmp(&b.name))
         });
-        list.truncate(cap);
     }
+    summary.other_sources = summary
+        .sources
+        .drain(limit.min(summary.sources.len())..)
+        .map(|s| s.sessions)
+        .sum();
+    summary.browsers.truncate(limit);
+    summary.campaigns.truncate(limit);
     Ok(summary)
 }
 

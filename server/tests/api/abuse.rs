@@ -1,5 +1,6 @@
 //! The public ingestion edge against hostile clients: compressed bodies,
-//! absurd nesting, and a client hiding behind `X-Forwarded-For`.
+//! absurd nesting, and a client hiding behind `X-Forwarded-For`; slow
+//! clients of ingestion and of the dashboard's forms.
 
 use serde_json::Value;
 use server::config::Config;
@@ -175,7 +176,7 @@ async fn events_from_pages_off_the_sites_domains_are_refused_with_a_reason(pool:
 }
 
 /// Reads until the server closes the connection; what it said first.
-async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+async fn until_closed(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
     use tokio::io::AsyncReadExt as _;
     let mut seen = Vec::new();
     let mut buffer = [0_u8; 4096];
@@ -249,4 +250,42 @@ async fn slow_and_idle_connections_are_closed(pool: PgPool) {
         1.0
     );
     assert_eq!(post_from(&app, None, "after").await, 202);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_dashboard_body_that_trickles_in_gets_408(pool: PgPool) {
+    use tokio::io::AsyncWriteExt as _;
+    let config = Config::load(
+        [("STOREPULSE_INGEST__BODY_READ_TIMEOUT_MS", "300")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .expect("config");
+    let app = spawn_app_with(pool, config).await;
+    let status = <app::api::status::GetStatus as server_fn::ServerFn>::PATH;
+    for path in ["/login", "/setup", status] {
+        let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nOrigin: http://x\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+        );
+        writer.write_all(head.as_bytes()).await.unwrap();
+        // One byte at a time, until the server stops listening.
+        let trickle = tokio::spawn(async move {
+            for byte in b"email=a%40example.com&password=".iter().cycle().take(1000) {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            writer
+        });
+        let said = until_closed(&mut reader).await;
+        assert!(said.starts_with("HTTP/1.1 408"), "{path}: {said}");
+        trickle.abort();
+    }
+    // The dashboard goes on serving.
+    let response = app.client.get(app.url("/status")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
 }

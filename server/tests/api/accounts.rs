@@ -298,7 +298,7 @@ async fn state_changes_from_other_sites_are_refused(pool: PgPool) {
         let mut request = reqwest::Client::new()
             .post(app.url(rotate))
             .header("cookie", &app.cookie)
-            .form(&[("site", "demo")]);
+            .form(&[("site", "demo"), ("confirm", "rotate")]);
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
@@ -388,7 +388,7 @@ async fn another_users_site_is_not_found_on_every_route(pool: PgPool) {
         &app,
         &app.client,
         a::RotateSecret::PATH,
-        &[("site", "theirs")],
+        &[("site", "theirs"), ("confirm", "rotate")],
     )
     .await;
     assert_eq!(status, 404);
@@ -715,4 +715,47 @@ async fn a_session_ends_when_idle_too_long_or_past_its_lifetime(pool: PgPool) {
         signed_in(&app, &app.client).await,
         "the helper's own session is untouched"
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn rotating_the_signing_secret_takes_a_second_confirming_click(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let secret = || async {
+        use secrecy::ExposeSecret;
+        let site = server::store::sites::find(&pool, "demo").await.unwrap();
+        site.unwrap().signing_secret.expose_secret().to_owned()
+    };
+    let before = secret().await;
+    // The settings page's button only asks: it is no form that rotates.
+    let html = app.get_text("/sites/demo").await;
+    let rotate = app::api::accounts::RotateSecret::PATH;
+    assert!(html.contains("Rotate the secret"), "{html}");
+    assert!(!html.contains(rotate), "one click would rotate: {html}");
+    // Following it shows the warning and the confirming form.
+    let confirming = app.get_text("/sites/demo?rotate=confirm").await;
+    assert_eq!(secret().await, before, "asking rotates nothing");
+    assert!(confirming.contains(rotate), "{confirming}");
+    assert!(
+        confirming.contains(r#"name="confirm" value="rotate""#),
+        "{confirming}"
+    );
+    // The server function refuses a request without the confirmation.
+    let (status, body) = call(&app, &app.client, rotate, &[("site", "demo")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(secret().await, before);
+    // The confirmed one rotates; a browser without JavaScript is sent back
+    // to the settings, which show the new secret.
+    let response = browser(&app, &app.cookie)
+        .post(app.url(rotate))
+        .header("accept", "text/html")
+        .form(&[("site", "demo"), ("confirm", "rotate")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], "/sites/demo");
+    let after = secret().await;
+    assert_ne!(after, before);
+    assert!(app.get_text("/sites/demo").await.contains(&after));
 }

@@ -154,3 +154,36 @@ async fn the_store_is_only_served_next_to_the_demo_site(pool: PgPool) {
     let response = browser().get(app.url("/demo")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+/// The text of the document's `<title>`.
+fn title(html: &str) -> &str {
+    let start = html.find("<title>").expect("a <title>") + "<title>".len();
+    let end = html[start..].find("</title>").expect("a </title>");
+    &html[start..start + end]
+}
+
+#[sqlx::test(migrations = false)]
+async fn page_titles_are_the_page_and_the_shop_name_and_nothing_else(pool: PgPool) {
+    let app = spawn_demo(pool).await;
+    let client = browser();
+    let catalog = Catalog::generate(server::demo::catalog::SEED);
+    let product = &catalog.products()[2];
+    let (category, slug) = catalog.categories().next().expect("a category");
+    for (path, page) in [
+        ("/demo".to_owned(), "Home".to_owned()),
+        (format!("/demo/c/{slug}"), category.to_owned()),
+        (format!("/demo/p/{}", product.slug), product.name.clone()),
+        ("/demo/cart".to_owned(), "Cart".to_owned()),
+        ("/demo/p/no-such-product".to_owned(), "Not found".to_owned()),
+    ] {
+        let html = client
+            .get(app.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(title(&html), format!("{page} · Spree Supply Co."), "{path}");
+    }
+}

@@ -1,10 +1,10 @@
 //! The Real-Time page's socket: a snapshot about once a second, read from
 //! the database, that shows a new purchase without being asked.
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{protocol::frame::coding::CloseCode, Message};
 
 use crate::helpers::{create_site, envelope, page_view, purchase, spawn_app, TestApp};
 
@@ -121,4 +121,23 @@ async fn another_sites_page_cannot_open_the_live_socket(pool: PgPool) {
         .expect("same origin accepted");
     let first = until(&mut socket, |_| true).await;
     assert_eq!(first["site"], "demo", "{first}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_frame_over_the_limit_closes_the_live_socket_with_1009(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let mut socket = watch(&app, "demo").await;
+    let big = "x".repeat(4 * 1024);
+    socket.send(Message::Text(big.into())).await.unwrap();
+    // Snapshots may arrive before the close; the close itself must say why.
+    let code = loop {
+        match socket.next().await {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => panic!("the socket ended without a close frame: {error}"),
+            None => panic!("the socket ended without a close frame"),
+        }
+    };
+    assert_eq!(code, Some(CloseCode::Size));
 }

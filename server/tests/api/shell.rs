@@ -259,3 +259,52 @@ async fn page_scripts_run_only_with_the_responses_nonce(pool: PgPool) {
     }
     assert_ne!(nonces[0], nonces[1], "a fresh nonce per response");
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_trailing_slash_redirects_to_the_canonical_path_with_its_query(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    crate::helpers::create_site(&pool, "demo").await;
+    let signed_in = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(
+            [(reqwest::header::COOKIE, app.cookie.parse().unwrap())]
+                .into_iter()
+                .collect(),
+        )
+        .build()
+        .unwrap();
+    for (asked, canonical) in [
+        ("/hourly/", "/hourly"),
+        ("/hourly/?site=demo&range=7d", "/hourly?site=demo&range=7d"),
+        ("/sites/demo/", "/sites/demo"),
+        ("/products//?q=mug", "/products?q=mug"),
+    ] {
+        for client in [&signed_in, &app.anon] {
+            let response = client.get(app.url(asked)).send().await.unwrap();
+            assert!(
+                matches!(response.status().as_u16(), 301 | 308),
+                "{asked}: {}",
+                response.status()
+            );
+            assert_eq!(response.headers()["location"], canonical, "{asked}");
+        }
+    }
+    // The canonical page itself is served to the signed-in user.
+    let response = signed_in
+        .get(app.url("/hourly?site=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Never a redirect to another host.
+    let response = signed_in
+        .get(app.url("//evil.example/"))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers().get("location");
+    assert!(
+        location.is_none_or(|l| !l.to_str().unwrap().starts_with("//")),
+        "{location:?}"
+    );
+}

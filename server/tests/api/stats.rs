@@ -440,3 +440,97 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
         assert!(nonzero > 0, "{tz}: no range with a returning visitor");
     }
 }
+
+/// The rows of the table `data-testid=testid` in `html`, each a list of
+/// its cells' text.
+fn table_rows(html: &str, testid: &str) -> Vec<Vec<String>> {
+    let start = html
+        .find(&format!(r#"data-testid="{testid}""#))
+        .unwrap_or_else(|| panic!("no table {testid}: {html}"));
+    let table = &html[start..start + html[start..].find("</table>").expect("</table>")];
+    let body = &table[table.find("<tbody").expect("<tbody")..];
+    body.split("<tr")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let mut text = String::new();
+                    let mut in_tag = true; // the rest of `<td…>`
+                    for c in cell.chars() {
+                        match c {
+                            '<' => in_tag = true,
+                            '>' => in_tag = false,
+                            c if !in_tag => text.push(c),
+                            _ => {}
+                        }
+                    }
+                    text
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[sqlx::test(migrations = false)]
+async fn source_shares_are_of_all_sessions_with_the_unlisted_ones_as_other(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    // 21 sessions from 13 sources: one with 9, twelve with 1 each. Ten
+    // sources are listed; the other three sessions are "Other".
+    let mut events = Vec::new();
+    for n in 0..21 {
+        let source = if n < 9 {
+            "big".to_owned()
+        } else {
+            format!("small-{n:02}")
+        };
+        let url = format!("https://shop.example/?utm_source={source}");
+        events.push(event(
+            &format!("e-{n}"),
+            "page_view",
+            &format!("s-{n}"),
+            json!({ "url": url }),
+        ));
+    }
+    let (status, body) = app.post_events(&envelope(events)).await;
+    assert_eq!(
+        (status, body["accepted"].as_i64()),
+        (202, Some(21)),
+        "{body}"
+    );
+
+    // The recount: every session of the range by source, from `sessions`.
+    let counted: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT coalesce(utm_source, referrer_host, 'Direct'), count(*) FROM sessions \
+          GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let total: i64 = counted.iter().map(|(_, n)| n).sum();
+    assert_eq!((total, counted.len()), (21, 13));
+    let share = |n: i64| format!("{:.1}%", n as f64 * 100.0 / total as f64);
+    let mut expected: Vec<Vec<String>> = counted[..10]
+        .iter()
+        .map(|(name, n)| vec![name.clone(), n.to_string(), share(*n)])
+        .collect();
+    let other: i64 = counted[10..].iter().map(|(_, n)| n).sum();
+    expected.push(vec!["Other".to_owned(), other.to_string(), share(other)]);
+
+    let html = app.get_text("/?site=demo&range=today").await;
+    assert_eq!(table_rows(&html, "sources"), expected);
+    // Devices list every session too: their shares add up to all of them.
+    assert_eq!(
+        table_rows(&html, "devices"),
+        [vec![
+            "desktop".to_owned(),
+            "21".to_owned(),
+            "100.0%".to_owned()
+        ]]
+    );
+
+    let (_, body) = get(&app, "/api/v1/sites/demo/overview?range=today").await;
+    assert_eq!(body["sources"].as_array().map(Vec::len), Some(10), "{body}");
+    assert_eq!(body["other_sources"], other, "{body}");
+}
