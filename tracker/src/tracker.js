@@ -42,7 +42,8 @@
     cookieless || ((local = localStorage), (session = sessionStorage));
   } catch (e) {}
   var QUEUE = "sp_q";
-  var load = guard((store, key) => JSON.parse(store[key] || null));
+  // A missing key makes JSON.parse throw: `load` answers undefined then.
+  var load = guard((store, key) => JSON.parse(store[key]));
   var save = guard((store, key, value) => (store[key] = JSON.stringify(value)));
 
   // randomUUID exists only in secure contexts; elsewhere 128 bits from
@@ -137,11 +138,11 @@
   // ---- Events ---------------------------------------------------------------
 
   var pageUrl;
-  var referrer = /^http/.test(d.referrer) ? d.referrer : undefined;
+  var [referrer] = d.referrer.match(/^http.*/) || [];
 
   // storepulse(name, params): GA4 names and parameter shapes. The protocol's
   // own fields are lifted out; other scalars become props (the server takes
-  // at most 20, landing UTM included).
+  // at most 20, landing UTM included). No `source`: the server takes web.
   var api = guard((name, params, s, event, props, key, value) => {
     // The session record: id, last activity, landing UTM and user id. A
     // visit ends after 30 minutes without an event; the user id outlives it.
@@ -169,7 +170,6 @@
       visitor,
       session: visitor && s.i,
       user_id: s.d,
-      source: "web",
       url: location.href.slice(0, 2e3),
       referrer,
       title: d.title.slice(0, 500),
@@ -182,9 +182,8 @@
     }
     // Bounded: beyond 100 stored events the oldest go; events older than
     // about six days would be refused as too old, so they go too.
-    value = queue().filter((e) => event.ts - e.ts < 5e8);
-    value.push(event);
-    save(local, QUEUE, value.slice(-100));
+    value = [...queue().filter((e) => event.ts - e.ts < 5e8), event].slice(-100);
+    save(local, QUEUE, value);
     // Batches: what comes within a second goes together, 20 go at once.
     setTimeout(flush, value[19] ? 0 : 1e3);
   });
