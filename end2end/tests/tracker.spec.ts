@@ -10,7 +10,7 @@ import { test as base, expect } from "./fixtures";
  * The tracker (public/tracker.js, built from tracker/) on storefront pages
  * served from a fake origin, sending to the real server, checked in the
  * real database. Cross-origin, as in real life; `*.localhost` is a secure
- * context, so crypto.randomUUID exists.
+ * context, like a shop on HTTPS.
  */
 
 const SHOP = "http://shop.localhost:8123";
