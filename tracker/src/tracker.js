@@ -101,16 +101,17 @@
   });
 
   // Sends up to 20 queued events that are not out already. `hide` (the page
-  // is going away; the pagehide listener passes its event) hands them to
-  // sendBeacon, which answers nothing: they stay queued (marked, so this page
-  // does not send them again) and the next page resends them; the server
-  // drops the copy if the beacon got through.
+  // turned hidden, perhaps for good) hands them to sendBeacon, which answers
+  // nothing: they stay queued (marked, so this page does not send them
+  // again) and the next page resends them; the server drops the copy if the
+  // beacon got through. A refused beacon is not retried with a keepalive
+  // fetch: browsers build beacons on keepalive fetch, with the same quota.
   var flush = guard((hide, batch, body) => {
     batch = queue().filter((e) => !sending[e.id]).slice(0, 20);
     if (batch[0] && (hide || !busy)) {
       batch.map((e) => (sending[e.id] = hide ? 2 : 1));
       body = JSON.stringify({ site, sent_at: now(), seq: ++seq, events: batch });
-      if (hide) return nav.sendBeacon(endpoint, body) || post(body).catch(() => {});
+      if (hide) return nav.sendBeacon(endpoint, body);
       busy = 1;
       // Network error, rate limit or overload: the same events (same ids) go
       // again, after Retry-After if we could read it. Anything else leaves
@@ -226,9 +227,9 @@
     };
   }
 
-  // Leaving (pagehide) or hidden (tab or app switch, often the last moment
-  // a mobile page gets): beacon what is queued.
-  addEventListener("pagehide", flush);
+  // Hidden (leaving, closing, a tab or app switch, often the last moment a
+  // mobile page gets): beacon what is queued. Browsers make a page hidden
+  // before its pagehide, so that event adds nothing.
   addEventListener("visibilitychange", () => d.hidden && flush(1));
   connect();
 })();
