@@ -214,17 +214,28 @@
   });
   addEventListener("popstate", pageView);
 
-  // GA4 e-commerce objects the shop already pushes for Google Tag Manager,
-  // those already in the array and those pushed later.
+  // GA4 e-commerce events from window.dataLayer, those already in it and
+  // those pushed later, in the two shapes that reach it: Google Tag
+  // Manager's {event, ecommerce: {…}}, and gtag.js's gtag("event", name,
+  // params), which pushes its `arguments` with the e-commerce fields in
+  // params itself. GTM's own entries (no ecommerce), gtag's config, set, js
+  // and consent commands, and gtag events without items or currency carry
+  // no sale and are skipped. A shop that reports one event both ways, one right
+  // after the other, is counted once; the same event twice in one shape is
+  // two events.
   if ("datalayer" in opts) {
     var layer = (w.dataLayer = w.dataLayer || []);
     var push = layer.push;
-    var take = (o) => o && o.ecommerce && api(o.event, o.ecommerce);
+    var last;
+    var take = guard((o, gtag, name, p) => {
+      [gtag, name, p] = o[0] == "event" ? o : [, o.event, o.ecommerce];
+      if (gtag ? p.items || p.currency : p) {
+        o = JSON.stringify([name, p]);
+        last == !!gtag + o || ((last = !gtag + o), api(name, p));
+      }
+    });
     layer.map(take);
-    layer.push = function () {
-      [].map.call(arguments, take);
-      return push.apply(this, arguments);
-    };
+    layer.push = (...args) => (args.map(take), push.apply(layer, args));
   }
 
   // Hidden (leaving, closing, a tab or app switch, often the last moment a
