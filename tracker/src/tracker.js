@@ -141,8 +141,10 @@
   var [referrer] = d.referrer.match(/^http.*/) || [];
 
   // storepulse(name, params): GA4 names and parameter shapes. The protocol's
-  // own fields are lifted out; other scalars become props (the server takes
-  // at most 20, landing UTM included). No `source`: the server takes web.
+  // own fields (an order's tax, shipping and coupon too) are lifted out, items
+  // as given with every GA4 item field; other scalars become props (the
+  // server takes at most 20, landing UTM included). No `source`: the server
+  // takes web. Nothing is computed here: a refund without value goes without.
   var api = guard((name, params, s, event, props, key, value) => {
     // The session record: id, last activity, landing UTM and user id. A
     // visit ends after 30 minutes without an event; the user id outlives it.
@@ -177,7 +179,7 @@
     };
     for (key in params) {
       value = params[key];
-      if (/^(currency|value|items|transaction_id|search_term)$/.test(key)) event[key] = value;
+      if (/^(currency|value|items|transaction_id|search_term|tax|shipping|coupon)$/.test(key)) event[key] = value;
       else if (!Object.keys(props)[19] && value !== Object(value)) props[key] = value;
     }
     // Bounded: beyond 100 stored events the oldest go; events older than
