@@ -58,12 +58,16 @@ export type EventRow = {
   props: Record<string, unknown>;
 };
 
+/** An event as the tracker sent it (the wire format, before the server). */
+export type SentEvent = { id: string; type: string; props: Record<string, unknown> } & Record<string, unknown>;
+
 export type PageSpec = { title?: string; head?: string; attrs?: string };
 
 export class Storefront {
   readonly tag = randomUUID().slice(0, 8);
   readonly endpoint: string;
   private readonly pages = new Map<string, PageSpec>();
+  private readonly bodies: string[] = [];
   private routed = false;
 
   constructor(
@@ -72,6 +76,10 @@ export class Storefront {
     private readonly defaults: PageSpec = {},
   ) {
     this.endpoint = `${baseURL}/api/events`;
+    page.on("request", (request) => {
+      const body = request.postData();
+      if (request.url() === this.endpoint && body) this.bodies.push(body);
+    });
   }
 
   url(path: string): string {
@@ -123,6 +131,11 @@ ${spec.head ?? ""}
       visitor: JSON.parse(localStorage.getItem("sp_v")!),
       session: JSON.parse(sessionStorage.getItem("sp_s")!).i,
     }));
+  }
+
+  /** Every event the tracker posted to the server so far, resends included, in order. */
+  sent(): SentEvent[] {
+    return this.bodies.flatMap((body) => JSON.parse(body).events as SentEvent[]);
   }
 
   /** This test's stored events, oldest first. */
