@@ -222,9 +222,9 @@
   // params), which pushes its `arguments` with the e-commerce fields in
   // params itself. GTM's own entries (no ecommerce), gtag's config, set, js
   // and consent commands, and gtag events without items or currency carry
-  // no sale and are skipped. A shop that reports one event both ways, one right
-  // after the other, is counted once; the same event twice in one shape is
-  // two events.
+  // no sale and are skipped. A shop that reports one event both ways, one
+  // right after the other, is counted once; the same event twice in one
+  // shape is two events.
   if ("datalayer" in opts) {
     var layer = (w.dataLayer = w.dataLayer || []);
     var push = layer.push;
@@ -232,6 +232,10 @@
     var take = guard((o, gtag, name, p) => {
       [gtag, name, p] = o[0] == "event" ? o : [, o.event, o.ecommerce];
       if (gtag ? p.items || p.currency : p) {
+        // An event's key is its shape ("true" for gtag, "false" for GTM) and
+        // its JSON; `last` holds the key the other shape would give the
+        // event sent last. (Params JSON cannot hold, cyclic ones, are
+        // skipped.)
         o = JSON.stringify([name, p]);
         last == !!gtag + o || ((last = !gtag + o), api(name, p));
       }
