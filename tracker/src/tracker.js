@@ -42,14 +42,14 @@
     cookieless || ((local = localStorage), (session = sessionStorage));
   } catch (e) {}
   var QUEUE = "sp_q";
-  var load = guard((store, key) => JSON.parse(store[key] || null));
+  // A missing key makes JSON.parse throw: `load` answers undefined then.
+  var load = guard((store, key) => JSON.parse(store[key]));
   var save = guard((store, key, value) => (store[key] = JSON.stringify(value)));
 
-  // randomUUID exists only in secure contexts; elsewhere 128 bits from
-  // getRandomValues make an id just as unique (the server wants 1 to 100
-  // printable characters, not a UUID).
-  var c = crypto;
-  var uuid = () => (c.randomUUID ? c.randomUUID() : c.getRandomValues(new Uint32Array(4)).join("-"));
+  // 128 random bits, as four numbers joined by dashes: as unique as a UUID,
+  // and getRandomValues, unlike randomUUID, exists on plain-HTTP pages too
+  // (the server wants 1 to 100 printable characters, not a UUID).
+  var uuid = () => crypto.getRandomValues(new Uint32Array(4)).join("-");
 
   // Cookieless: no ids at all; the server derives a daily-salted visitor
   // hash, and a session from it.
@@ -101,16 +101,17 @@
   });
 
   // Sends up to 20 queued events that are not out already. `hide` (the page
-  // is going away; the pagehide listener passes its event) hands them to
-  // sendBeacon, which answers nothing: they stay queued (marked, so this page
-  // does not send them again) and the next page resends them; the server
-  // drops the copy if the beacon got through.
+  // turned hidden, perhaps for good) hands them to sendBeacon, which answers
+  // nothing: they stay queued (marked, so this page does not send them
+  // again) and the next page resends them; the server drops the copy if the
+  // beacon got through. A refused beacon is not retried with a keepalive
+  // fetch: browsers build beacons on keepalive fetch, with the same quota.
   var flush = guard((hide, batch, body) => {
     batch = queue().filter((e) => !sending[e.id]).slice(0, 20);
     if (batch[0] && (hide || !busy)) {
       batch.map((e) => (sending[e.id] = hide ? 2 : 1));
       body = JSON.stringify({ site, sent_at: now(), seq: ++seq, events: batch });
-      if (hide) return nav.sendBeacon(endpoint, body) || post(body).catch(() => {});
+      if (hide) return nav.sendBeacon(endpoint, body);
       busy = 1;
       // Network error, rate limit or overload: the same events (same ids) go
       // again, after Retry-After if we could read it. Anything else leaves
@@ -137,11 +138,13 @@
   // ---- Events ---------------------------------------------------------------
 
   var pageUrl;
-  var referrer = /^http/.test(d.referrer) ? d.referrer : undefined;
+  var [referrer] = d.referrer.match(/^http.*/) || [];
 
   // storepulse(name, params): GA4 names and parameter shapes. The protocol's
-  // own fields are lifted out; other scalars become props (the server takes
-  // at most 20, landing UTM included).
+  // own fields (an order's tax, shipping and coupon too) are lifted out, items
+  // as given with every GA4 item field; other scalars become props (the
+  // server takes at most 20, landing UTM included). No `source`: the server
+  // takes web. Nothing is computed here: a refund without value goes without.
   var api = guard((name, params, s, event, props, key, value) => {
     // The session record: id, last activity, landing UTM and user id. A
     // visit ends after 30 minutes without an event; the user id outlives it.
@@ -169,7 +172,6 @@
       visitor,
       session: visitor && s.i,
       user_id: s.d,
-      source: "web",
       url: location.href.slice(0, 2e3),
       referrer,
       title: d.title.slice(0, 500),
@@ -177,14 +179,13 @@
     };
     for (key in params) {
       value = params[key];
-      if (/^(currency|value|items|transaction_id|search_term)$/.test(key)) event[key] = value;
+      if (/^(currency|value|items|transaction_id|search_term|tax|shipping|coupon)$/.test(key)) event[key] = value;
       else if (!Object.keys(props)[19] && value !== Object(value)) props[key] = value;
     }
     // Bounded: beyond 100 stored events the oldest go; events older than
     // about six days would be refused as too old, so they go too.
-    value = queue().filter((e) => event.ts - e.ts < 5e8);
-    value.push(event);
-    save(local, QUEUE, value.slice(-100));
+    value = [...queue().filter((e) => event.ts - e.ts < 5e8), event].slice(-100);
+    save(local, QUEUE, value);
     // Batches: what comes within a second goes together, 20 go at once.
     setTimeout(flush, value[19] ? 0 : 1e3);
   });
@@ -215,22 +216,37 @@
   });
   addEventListener("popstate", pageView);
 
-  // GA4 e-commerce objects the shop already pushes for Google Tag Manager,
-  // those already in the array and those pushed later.
+  // GA4 e-commerce events from window.dataLayer, those already in it and
+  // those pushed later, in the two shapes that reach it: Google Tag
+  // Manager's {event, ecommerce: {…}}, and gtag.js's gtag("event", name,
+  // params), which pushes its `arguments` with the e-commerce fields in
+  // params itself. GTM's own entries (no ecommerce), gtag's config, set, js
+  // and consent commands, and gtag events without items or currency carry
+  // no sale and are skipped. A shop that reports one event both ways, one
+  // right after the other, is counted once; the same event twice in one
+  // shape is two events.
   if ("datalayer" in opts) {
     var layer = (w.dataLayer = w.dataLayer || []);
     var push = layer.push;
-    var take = (o) => o && o.ecommerce && api(o.event, o.ecommerce);
+    var last;
+    var take = guard((o, gtag, name, p) => {
+      [gtag, name, p] = o[0] == "event" ? o : [, o.event, o.ecommerce];
+      if (gtag ? p.items || p.currency : p) {
+        // An event's key is its shape ("true" for gtag, "false" for GTM) and
+        // its JSON; `last` holds the key the other shape would give the
+        // event sent last. (Params JSON cannot hold, cyclic ones, are
+        // skipped.)
+        o = JSON.stringify([name, p]);
+        last == !!gtag + o || ((last = !gtag + o), api(name, p));
+      }
+    });
     layer.map(take);
-    layer.push = function () {
-      [].map.call(arguments, take);
-      return push.apply(this, arguments);
-    };
+    layer.push = (...args) => (args.map(take), push.apply(layer, args));
   }
 
-  // Leaving (pagehide) or hidden (tab or app switch, often the last moment
-  // a mobile page gets): beacon what is queued.
-  addEventListener("pagehide", flush);
+  // Hidden (leaving, closing, a tab or app switch, often the last moment a
+  // mobile page gets): beacon what is queued. Browsers make a page hidden
+  // before its pagehide, so that event adds nothing.
   addEventListener("visibilitychange", () => d.hidden && flush(1));
   connect();
 })();
