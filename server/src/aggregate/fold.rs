@@ -29,7 +29,7 @@ pub enum Fate {
         currency: Currency,
         old_minor: i64,
     },
-    /// A refund of a known order, booked to the order's hour.
+    /// A refund of a known order, booked to the order's bucket.
     RefundOf { hour: DateTime<Utc> },
 }
 
@@ -113,7 +113,7 @@ pub type SalesKey = (i32, DateTime<Utc>, Currency);
 #[derive(Debug, Default)]
 pub struct Deltas {
     pub sales: BTreeMap<SalesKey, SalesDelta>,
-    /// (site, hour, currency, customer) of each counted purchase; the store
+    /// (site, bucket, currency, customer) of each counted purchase; the store
     /// adds 1 to `customers` for each one that is new.
     pub customers: BTreeMap<(SalesKey, String), ()>,
     pub products: BTreeMap<(i32, DateTime<Utc>, String, Currency), ProductDelta>,
@@ -125,7 +125,7 @@ pub struct Deltas {
     /// (set `visitors`) by the quarter hour of each counted event: quarter
     /// hours keep the day exact in every time zone (all offsets are
     /// multiples of 15 minutes) with far fewer keys than instants. Customers
-    /// (set `customers XXX`) by the hour of each new order, like
+    /// (set `customers XXX`) by the bucket of each new order, like
     /// `hourly_customers`.
     pub members: BTreeSet<MemberKey>,
 }
@@ -147,11 +147,13 @@ fn add(total: &mut i64, amount: i64) -> Result<(), Overflow> {
     Ok(())
 }
 
-pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.duration_trunc(TimeDelta::hours(1)).unwrap_or(time)
-}
-
-fn quarter_of(time: DateTime<Utc>) -> DateTime<Utc> {
+/// The report bucket an instant falls in: its UTC quarter hour. Every time
+/// zone's hours start on a quarter hour (India +5:30, Nepal +5:45,
+/// Newfoundland −3:30, Chatham +12:45), so the rows keyed by it
+/// (`hourly_sales`, `hourly_customers`, `product_performance`, `orders`'
+/// `hour` column, which keeps its name) sum into any zone's local hours and
+/// days exactly; the reads group them by the site's local hour.
+pub fn bucket_of(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(TimeDelta::minutes(15)).unwrap_or(time)
 }
 
@@ -194,7 +196,7 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
             event.site_id,
             "visitors".to_owned(),
             event.visitor_id.clone(),
-            quarter_of(event.occurred_at),
+            bucket_of(event.occurred_at),
         ));
         *deltas
             .realtime
@@ -215,7 +217,7 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
     };
     match (&event.kind, fate) {
         (EventType::Purchase, Fate::NewOrder) => {
-            let key = (event.site_id, hour_of(event.occurred_at), money.currency);
+            let key = (event.site_id, bucket_of(event.occurred_at), money.currency);
             let sales = deltas.sales.entry(key).or_default();
             if event.verified {
                 add(&mut sales.revenue_verified, money.minor)?;
@@ -242,7 +244,7 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
         (EventType::Refund, _) => {
             let hour = match fate {
                 Fate::RefundOf { hour } => hour,
-                _ => hour_of(event.occurred_at),
+                _ => bucket_of(event.occurred_at),
             };
             let sales = deltas
                 .sales
@@ -260,7 +262,7 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
 /// event carries no amount (views, carts).
 fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
     let currency = event.money.map_or(event.site_currency, |m| m.currency);
-    let hour = hour_of(event.occurred_at);
+    let hour = bucket_of(event.occurred_at);
     for item in &event.items {
         let key = (event.site_id, hour, item.item_id.clone(), currency);
         let product = deltas.products.entry(key).or_default();

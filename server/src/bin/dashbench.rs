@@ -216,7 +216,7 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
 
 /// The benchmark site's name, naming the shape of its generated events: a
 /// site filled by an earlier generator (another name) is filled again.
-const SHAPE: &str = "Benchmark shop: visitors return every 6 days";
+const SHAPE: &str = "Benchmark shop: visitors return every 6 days, quarter-hour rollups";
 
 const CLEAR: [&str; 9] = [
     "DELETE FROM events WHERE site_id = $1",
@@ -266,27 +266,27 @@ const ROLLUPS: [(&str, &str); 8] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
-         SELECT site_id, transaction_id, event_id, date_trunc('hour', occurred_at), currency, value_minor, false, visitor_id \
+         SELECT site_id, transaction_id, event_id, date_bin('15 minutes', occurred_at, TIMESTAMPTZ 'epoch'), currency, value_minor, false, visitor_id \
          FROM events WHERE site_id = $1 AND event_type = 'purchase'",
     ),
     (
         "hourly_sales",
         "INSERT INTO hourly_sales (site_id, hour, currency, revenue_unverified, orders_unverified, units, customers) \
-         SELECT site_id, date_trunc('hour', occurred_at), currency, sum(value_minor), count(*), count(*), \
+         SELECT site_id, date_bin('15 minutes', occurred_at, TIMESTAMPTZ 'epoch'), currency, sum(value_minor), count(*), count(*), \
                 count(DISTINCT visitor_id) \
          FROM events WHERE site_id = $1 AND event_type = 'purchase' GROUP BY 1, 2, 3",
     ),
     (
         "hourly_customers",
         "INSERT INTO hourly_customers (site_id, hour, currency, customer) \
-         SELECT DISTINCT site_id, date_trunc('hour', occurred_at), currency, visitor_id \
+         SELECT DISTINCT site_id, date_bin('15 minutes', occurred_at, TIMESTAMPTZ 'epoch'), currency, visitor_id \
          FROM events WHERE site_id = $1 AND event_type = 'purchase'",
     ),
     (
         "product_performance",
         "INSERT INTO product_performance (site_id, hour, item_id, currency, item_name, item_category, item_brand, \
             views, add_to_carts, removals, checkouts, purchases, units, revenue) \
-         SELECT site_id, date_trunc('hour', occurred_at), items->0->>'item_id', 'EUR', max(items->0->>'item_name'), \
+         SELECT site_id, date_bin('15 minutes', occurred_at, TIMESTAMPTZ 'epoch'), items->0->>'item_id', 'EUR', max(items->0->>'item_name'), \
                 max(items->0->>'item_category'), 'Brand', \
                 count(*) FILTER (WHERE event_type = 'view_item'), count(*) FILTER (WHERE event_type = 'add_to_cart'), \
                 count(*) FILTER (WHERE event_type = 'remove_from_cart'), \

@@ -82,7 +82,7 @@ const CHECKS: [(&str, &str); 10] = [
     (
         "product_performance",
         "WITH stored AS (SELECT site_id, hour, item_id, views, add_to_carts, purchases, units FROM product_performance), \
-         fresh AS (SELECT e.site_id, date_trunc('hour', e.occurred_at) AS hour, i->>'item_id' AS item_id, \
+         fresh AS (SELECT e.site_id, date_bin('15 minutes', e.occurred_at, TIMESTAMPTZ 'epoch') AS hour, i->>'item_id' AS item_id, \
                           count(*) FILTER (WHERE e.event_type = 'view_item') AS views, \
                           count(*) FILTER (WHERE e.event_type = 'add_to_cart') AS add_to_carts, \
                           count(*) FILTER (WHERE e.event_type = 'purchase') AS purchases, \

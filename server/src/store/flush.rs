@@ -13,7 +13,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::rollups;
 use crate::{
-    aggregate::fold::{fold, hour_of, Fate, MemberKey, Overflow},
+    aggregate::fold::{bucket_of, fold, Fate, MemberKey, Overflow},
     ingest::{
         event::{Event, EventType},
         rejection::{Reason, Rejection},
@@ -238,7 +238,7 @@ async fn decide_orders(
         );
         let hour = orders
             .get(&key)
-            .map_or_else(|| hour_of(event.occurred_at), |o| o.hour);
+            .map_or_else(|| bucket_of(event.occurred_at), |o| o.hour);
         fates.insert(i, Some(Fate::RefundOf { hour }));
     }
     Ok(fates)

@@ -20,9 +20,16 @@ pub async fn snapshot(
 ) -> Result<LiveSnapshot, sqlx::Error> {
     let tz: Tz = site.timezone.parse().unwrap_or(Tz::UTC);
     let id = site.site_id;
-    let visitors: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT visitor_id) FROM sessions WHERE site_id = $1 AND last_seen >= $2",
-    )
+    // Every visitor with an event in the last 5 minutes: a session's last
+    // event is its `last_seen`; events without a session (the shop's signed
+    // backend reports) come from their own partial index.
+    let visitors: i64 = sqlx::query_scalar(concat!(
+        "SELECT count(*) FROM (",
+        "  SELECT visitor_id FROM sessions WHERE site_id = $1 AND last_seen >= $2",
+        "  UNION",
+        "  SELECT visitor_id FROM events",
+        "   WHERE site_id = $1 AND occurred_at >= $2 AND session_id IS NULL) v",
+    ))
     .bind(id)
     .bind(now - Duration::minutes(5))
     .fetch_one(pool)

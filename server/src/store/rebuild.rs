@@ -10,10 +10,10 @@
 //! rebuild instead of landing in rows it is replacing.
 //!
 //! Without a range everything of the site is replaced. With a range (UTC
-//! instants, widened to whole hours):
+//! instants, widened to whole report buckets, quarter hours):
 //! - the time-keyed rollups (`hourly_sales`, `hourly_customers`,
 //!   `product_performance`, `real_time_metrics`) are replaced for those
-//!   hours, from the events of those hours plus the orders and refunds
+//!   buckets, from the events of those buckets plus the orders and refunds
 //!   booked to them;
 //! - the entity rollups (`sessions`, `user_activity`) are replaced for every
 //!   visitor seen in the range, from all of that visitor's events, since a
@@ -26,7 +26,7 @@ use sqlx::{postgres::PgRow, PgPool, Postgres, Row, Transaction};
 
 use super::rollups;
 use crate::{
-    aggregate::fold::{fold, hour_of, Deltas, Fate},
+    aggregate::fold::{bucket_of, fold, Deltas, Fate},
     ingest::{
         event::{Client, Event, EventType, Item, Money, Source, Utm},
         money::Currency,
@@ -86,7 +86,7 @@ pub async fn rebuild(
         .execute(&mut *tx)
         .await?;
     let (start, end) = match range {
-        Some((start, end)) => (Some(hour_of(start)), Some(ceil_hour(end))),
+        Some((start, end)) => (Some(bucket_of(start)), Some(ceil_bucket(end))),
         None => (None, None),
     };
     // The scope as a one-row table: cursors cannot take parameters.
@@ -145,12 +145,12 @@ async fn count(tx: &mut Transaction<'_, Postgres>, sql: &'static str) -> Result<
     Ok(n as u64)
 }
 
-fn ceil_hour(time: DateTime<Utc>) -> DateTime<Utc> {
-    let hour = hour_of(time);
-    if hour == time {
-        hour
+fn ceil_bucket(time: DateTime<Utc>) -> DateTime<Utc> {
+    let bucket = bucket_of(time);
+    if bucket == time {
+        bucket
     } else {
-        hour + TimeDelta::hours(1)
+        bucket + TimeDelta::minutes(15)
     }
 }
 
@@ -405,7 +405,7 @@ async fn fates(
                     Some(first) if first.event_id == event.id => Some(Fate::NewOrder),
                     Some(first) if event.verified && !first.verified => {
                         first.currency.map(|currency| Fate::Verifies {
-                            hour: hour_of(first.occurred_at),
+                            hour: bucket_of(first.occurred_at),
                             currency,
                             old_minor: first.value_minor,
                         })
@@ -414,7 +414,7 @@ async fn fates(
                 },
                 EventType::Refund => Some(match first(transaction) {
                     Some(first) => Fate::RefundOf {
-                        hour: hour_of(first.occurred_at),
+                        hour: bucket_of(first.occurred_at),
                     },
                     None => Fate::Plain,
                 }),

@@ -170,7 +170,7 @@ pub async fn insert_orders<'e>(
     .bind(rows.iter().map(|e| e.site_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.transaction_id.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.id.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|e| crate::aggregate::fold::hour_of(e.occurred_at)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|e| crate::aggregate::fold::bucket_of(e.occurred_at)).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.money.map(|m| m.currency.code().to_owned())).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.money.map(|m| m.minor)).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.verified).collect::<Vec<_>>())

@@ -199,15 +199,30 @@ pub async fn revenue_by(
         .collect())
 }
 
-/// One row per hour with sales, labelled in the site's zone.
+/// One row per local hour with sales, labelled in the site's zone. The
+/// rows are quarter hours (see `aggregate::fold::bucket_of`), summed into
+/// the site's hours; customers are counted distinct across each hour's
+/// quarters from `hourly_customers` (one customer may buy in two of them).
 pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow>, sqlx::Error> {
     let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(concat!(
-        "SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00'),",
-        "       revenue_verified, revenue_unverified, refunds,",
-        "       orders_verified + orders_unverified, units, customers",
-        "  FROM hourly_sales",
-        " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
-        " ORDER BY hour",
+        "WITH sales AS (",
+        "  SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00') AS label,",
+        "         sum(revenue_verified)::int8 AS revenue_verified,",
+        "         sum(revenue_unverified)::int8 AS revenue_unverified, sum(refunds)::int8 AS refunds,",
+        "         sum(orders_verified + orders_unverified)::int8 AS orders, sum(units)::int8 AS units",
+        "    FROM hourly_sales",
+        "   WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+        "   GROUP BY 1),",
+        " buyers AS (",
+        "  SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00') AS label,",
+        "         count(DISTINCT customer)::int8 AS customers",
+        "    FROM hourly_customers",
+        "   WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+        "   GROUP BY 1)",
+        "SELECT s.label, s.revenue_verified, s.revenue_unverified, s.refunds, s.orders, s.units,",
+        "       coalesce(b.customers, 0)",
+        "  FROM sales s LEFT JOIN buyers b USING (label)",
+        " ORDER BY s.label",
     ))
     .bind(w.site_id)
     .bind(w.start)

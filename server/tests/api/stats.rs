@@ -534,3 +534,112 @@ async fn source_shares_are_of_all_sessions_with_the_unlisted_ones_as_other(pool:
     assert_eq!(body["sources"].as_array().map(Vec::len), Some(10), "{body}");
     assert_eq!(body["other_sources"], other, "{body}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn real_time_visitors_include_a_visitor_seen_only_by_the_shops_backend(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    seed(&app).await;
+    // A phone order: the backend's signed report, no browser, no session.
+    let backend = json!({
+        "id": "b-1", "type": "purchase", "ts": now_ms(), "source": "server",
+        "visitor": "v-phone", "user_id": "cust-phone", "transaction_id": "T-phone",
+        "currency": "USD", "value": 40
+    });
+    let body = serde_json::to_vec(&envelope(vec![backend])).unwrap();
+    let secret = crate::helpers::SECRET.as_bytes();
+    let signature = server::ingest::signature::sign(&body, secret, now_ms() / 1000);
+    let (status, receipt) = app
+        .post_raw(
+            "application/json",
+            body,
+            &[("x-storepulse-signature", signature)],
+        )
+        .await;
+    assert_eq!((status, receipt["accepted"].as_u64()), (202, Some(1)));
+    let (_, live) = get(&app, "/api/v1/sites/demo/realtime").await;
+    let recomputed: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT visitor_id) FROM events WHERE occurred_at >= now() - interval '5 minutes'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(recomputed, 3);
+    assert_eq!(live["visitors_last_5_minutes"], recomputed, "{live}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_half_hour_zone_gets_its_own_local_hours_and_days(pool: PgPool) {
+    use chrono::{Days, NaiveTime, TimeZone};
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    sqlx::query("UPDATE sites SET timezone = 'Asia/Kolkata'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let kolkata = chrono_tz::Asia::Kolkata;
+    let day = chrono::Utc::now().with_timezone(&kolkata).date_naive() - Days::new(2);
+    let at = |day: chrono::NaiveDate, hh: u32, mm: u32| {
+        let local = day.and_time(NaiveTime::from_hms_opt(hh, mm, 0).unwrap());
+        kolkata
+            .from_local_datetime(&local)
+            .unwrap()
+            .timestamp_millis()
+    };
+    let order = |id: &str, ts: i64, value: &str| {
+        let mut event = purchase(id, &format!("T-{id}"));
+        event["ts"] = json!(ts);
+        event["value"] = json!(value);
+        event["user_id"] = json!(format!("cust-{id}"));
+        event
+    };
+    let events = vec![
+        // 23:50 the day before: not this day.
+        order("k-0", at(day - Days::new(1), 23, 50), "7.00"),
+        // 00:10 local is 18:40 UTC the day before: this day's first hour.
+        order("k-1", at(day, 0, 10), "100.00"),
+        order("k-2", at(day, 10, 20), "20.00"),
+        order("k-3", at(day, 10, 40), "25.50"),
+    ];
+    let body = json!({ "site": "demo", "events": events });
+    let (status, receipt) = app.post_events(&body).await;
+    assert_eq!(
+        (status, receipt["accepted"].as_u64()),
+        (202, Some(4)),
+        "{receipt}"
+    );
+
+    let query = format!("range=custom&from={day}&to={day}");
+    let (status, body) = get(&app, &format!("/api/v1/sites/demo/hourly-sales?{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totals"]["revenue"]["amount"], "145.50", "{body}");
+    assert_eq!(body["totals"]["orders"], 3);
+    let hours: Vec<(String, i64, i64)> = body["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["hour"].as_str().unwrap().to_owned(),
+                h["orders"].as_i64().unwrap(),
+                h["customers"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hours,
+        [
+            (format!("{day} 00:00"), 1, 1),
+            (format!("{day} 10:00"), 2, 2)
+        ]
+    );
+    let (_, overview) = get(&app, &format!("/api/v1/sites/demo/overview?{query}")).await;
+    assert_eq!(
+        overview["revenue"]["current"]["amount"], "145.50",
+        "{overview}"
+    );
+    assert!(server::store::drift::rollup_drift(&pool)
+        .await
+        .unwrap()
+        .is_empty());
+}
