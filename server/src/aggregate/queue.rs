@@ -203,8 +203,9 @@ async fn run_flusher(
     health: Arc<Health>,
 ) {
     // Several flushes may be in flight: while one waits for its commit to
-    // reach the disk, the next is already inserting. Locks are taken in
-    // key order in every flush, so they cannot deadlock each other.
+    // reach the disk, the next is already inserting. Each table's rows are
+    // locked in key order, but the day-table triggers can still deadlock
+    // two flushes (see `fold`); the loser is retried.
     let flushers = u32::try_from(config.flushers.max(1)).unwrap_or(1);
     let in_flight = Arc::new(Semaphore::new(flushers as usize));
     let folded = FoldedMembers::default();

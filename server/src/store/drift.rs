@@ -81,15 +81,17 @@ const CHECKS: [(&str, &str); 10] = [
     ),
     (
         "product_performance",
-        "WITH stored AS (SELECT site_id, hour, item_id, views, add_to_carts, purchases, units FROM product_performance), \
-         fresh AS (SELECT e.site_id, date_bin('15 minutes', e.occurred_at, TIMESTAMPTZ 'epoch') AS hour, i->>'item_id' AS item_id, \
+        "WITH stored AS (SELECT site_id, hour, item_id, currency, views, add_to_carts, purchases, units \
+                         FROM product_performance), \
+         fresh AS (SELECT e.site_id, date_bin('15 minutes', e.occurred_at, TIMESTAMPTZ 'epoch') AS hour, \
+                          i->>'item_id' AS item_id, coalesce(e.currency, st.currency) AS currency, \
                           count(*) FILTER (WHERE e.event_type = 'view_item') AS views, \
                           count(*) FILTER (WHERE e.event_type = 'add_to_cart') AS add_to_carts, \
                           count(*) FILTER (WHERE e.event_type = 'purchase') AS purchases, \
                           COALESCE(sum((i->>'quantity')::int8) FILTER (WHERE e.event_type = 'purchase'), 0)::int8 AS units \
-                   FROM events e, jsonb_array_elements(e.items) i \
+                   FROM events e JOIN sites st ON st.site_id = e.site_id, jsonb_array_elements(e.items) i \
                    WHERE e.event_type IN ('view_item', 'add_to_cart', 'remove_from_cart', 'begin_checkout', 'purchase', 'view_item_list', 'refund') \
-                   GROUP BY 1, 2, 3) \
+                   GROUP BY 1, 2, 3, 4) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),

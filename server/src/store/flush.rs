@@ -149,7 +149,7 @@ pub async fn flush(
         .filter(|&i| stored.contains(&(events[i].site_id, events[i].id.clone())))
         .collect();
 
-    let fates = decide_orders(&mut tx, events, &new).await?;
+    let (fates, confirmations) = decide_orders(&mut tx, events, &new).await?;
     let counted: Vec<(&Event, Fate)> = new
         .iter()
         .filter_map(|&i| {
@@ -161,7 +161,7 @@ pub async fn flush(
         })
         .map(|(i, fate)| {
             outcomes[i] = Outcome::Accepted;
-            (events[i], fate)
+            (confirmations.get(&i).unwrap_or(events[i]), fate)
         })
         .collect();
     let mut deltas = fold(counted)?;
@@ -173,14 +173,17 @@ pub async fn flush(
     Ok(outcomes)
 }
 
-/// Decides each new purchase's and refund's [`Fate`]. `None` marks a
-/// purchase whose order was already counted: it is removed again from
-/// `events` and answered as a duplicate.
+/// Each new purchase's and refund's [`Fate`] (`None` marks a purchase whose
+/// order was already counted: it is removed again from `events` and
+/// answered as a duplicate), and the signed confirmations of orders a
+/// browser reported first, as the fold takes them: with the first report's
+/// visitor. Those are removed from `events` too, once the first report's
+/// row took their amount: one purchase row per order.
 async fn decide_orders(
     tx: &mut Transaction<'_, Postgres>,
     events: &[&Event],
     new: &[usize],
-) -> Result<HashMap<usize, Option<Fate>>, sqlx::Error> {
+) -> Result<(HashMap<usize, Option<Fate>>, HashMap<usize, Event>), sqlx::Error> {
     let mut fates = HashMap::new();
     let purchases: Vec<usize> = new
         .iter()
@@ -199,6 +202,7 @@ async fn decide_orders(
     let mut orders =
         rollups::lock_orders(tx, repeated.iter().chain(new.iter()).map(|&i| events[i])).await?;
     let mut verified_now = Vec::new();
+    let mut confirmations = HashMap::new();
     let mut duplicates = Vec::new();
     for &i in &repeated {
         let event = events[i];
@@ -218,6 +222,9 @@ async fn decide_orders(
                 );
                 order.verified = true;
                 verified_now.push(event);
+                let mut confirmation = event.clone();
+                confirmation.visitor_id.clone_from(&order.visitor_id);
+                confirmations.insert(i, confirmation);
             }
             _ => {
                 fates.insert(i, None);
@@ -226,6 +233,7 @@ async fn decide_orders(
         }
     }
     rollups::verify_orders(tx, &verified_now).await?;
+    duplicates.extend(verified_now);
     rollups::delete_events(tx, &duplicates).await?;
     for &i in new {
         let event = events[i];
@@ -241,7 +249,7 @@ async fn decide_orders(
             .map_or_else(|| bucket_of(event.occurred_at), |o| o.hour);
         fates.insert(i, Some(Fate::RefundOf { hour }));
     }
-    Ok(fates)
+    Ok((fates, confirmations))
 }
 
 #[cfg(test)]

@@ -189,6 +189,8 @@ pub struct Order {
     pub currency: Currency,
     pub value_minor: i64,
     pub verified: bool,
+    /// The visitor of the order's first report.
+    pub visitor_id: String,
 }
 
 /// Locks and reads the orders the given events refer to.
@@ -205,7 +207,8 @@ pub async fn lock_orders<'e>(
         return Ok(HashMap::new());
     }
     let rows = sqlx::query(
-        "SELECT o.site_id, o.transaction_id, o.hour, o.currency::text AS currency, o.value_minor, o.verified \
+        "SELECT o.site_id, o.transaction_id, o.hour, o.currency::text AS currency, o.value_minor, o.verified, \
+                o.visitor_id \
          FROM orders o JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, transaction_id) \
            ON o.site_id = k.site_id AND o.transaction_id = k.transaction_id \
          ORDER BY o.site_id, o.transaction_id FOR UPDATE OF o",
@@ -227,28 +230,50 @@ pub async fn lock_orders<'e>(
                 currency,
                 value_minor: row.try_get("value_minor")?,
                 verified: row.try_get("verified")?,
+                visitor_id: row.try_get("visitor_id")?,
             },
         );
     }
     Ok(orders)
 }
 
-/// Marks orders verified by the signed events that reported them.
+/// Marks orders verified by the signed events that reported them: the
+/// order and its one purchase row (the first report's) take the signed
+/// amount and `verified`; the signed copy itself is then deleted by the
+/// flush, so every recomputation from `events` sees one row per order.
 pub async fn verify_orders(tx: Tx<'_, '_>, events: &[&Event]) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "UPDATE orders o SET verified = true, event_id = u.event_id, currency = u.currency, value_minor = u.value_minor \
-         FROM UNNEST($1::int[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
-           AS u(site_id, transaction_id, event_id, currency, value_minor) \
-         WHERE o.site_id = u.site_id AND o.transaction_id = u.transaction_id",
+        "WITH confirmed AS ( \
+           UPDATE orders o SET verified = true, currency = u.currency, value_minor = u.value_minor \
+           FROM UNNEST($1::int[], $2::text[], $3::text[], $4::int8[]) \
+             AS u(site_id, transaction_id, currency, value_minor) \
+           WHERE o.site_id = u.site_id AND o.transaction_id = u.transaction_id \
+           RETURNING o.site_id, o.event_id, o.currency, o.value_minor) \
+         UPDATE events e SET verified = true, currency = c.currency, value_minor = c.value_minor \
+           FROM confirmed c WHERE e.site_id = c.site_id AND e.event_id = c.event_id",
     )
     .bind(events.iter().map(|e| e.site_id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.transaction_id.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.id.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.money.map(|m| m.currency.code().to_owned())).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.money.map(|m| m.minor)).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.transaction_id.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.money.map(|m| m.currency.code().to_owned()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.money.map(|m| m.minor))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -298,6 +323,7 @@ pub async fn apply(tx: Tx<'_, '_>, deltas: &Deltas) -> Result<(), sqlx::Error> {
     super::upserts::hourly_sales(tx, deltas, &new_customers).await?;
     super::upserts::products(tx, deltas).await?;
     super::upserts::users(tx, deltas, &new_sessions).await?;
+    super::upserts::spend(tx, deltas).await?;
     super::upserts::realtime(tx, deltas).await?;
     super::upserts::members(tx, deltas).await?;
     Ok(())

@@ -258,6 +258,23 @@ pub async fn users(tx: Tx<'_, '_>, d: &Deltas, sessions: &NewSessions) -> Result
     Ok(())
 }
 
+/// Spend corrections of confirmed orders, in key order (after `users`).
+pub async fn spend(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    if d.spend.is_empty() {
+        return Ok(());
+    }
+    let s: Vec<_> = d.spend.iter().collect();
+    sqlx::query(
+        "UPDATE user_activity u SET spend = u.spend + c.delta          FROM UNNEST($1::int[], $2::text[], $3::int8[]) AS c(site_id, visitor_id, delta)          WHERE u.site_id = c.site_id AND u.visitor_id = c.visitor_id",
+    )
+    .bind(s.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
+    .bind(s.iter().map(|((_, visitor), _)| visitor.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, delta)| **delta).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub async fn realtime(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     if d.realtime.is_empty() {
         return Ok(());

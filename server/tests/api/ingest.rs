@@ -2,6 +2,7 @@
 //! exactly-once counting, verified orders, refunds and the metrics law.
 
 use serde_json::{json, Value};
+use server::store;
 use sqlx::PgPool;
 
 use crate::helpers::{create_site, envelope, now_ms, page_view, purchase, spawn_app, SECRET};
@@ -474,4 +475,71 @@ async fn events_without_a_visitor_get_one_derived_id_per_client_and_day(pool: Pg
         .unwrap();
     assert_eq!(visitors.len(), 1, "{visitors:?}");
     assert!(visitors[0].starts_with("h-") && !visitors[0].contains("127.0.0.1"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_signed_confirmation_leaves_one_purchase_row_that_every_recount_agrees_on(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let site_id = create_site(&pool, "demo").await;
+    app.post_events(&envelope(vec![purchase("browser-9", "T-9")]))
+        .await;
+    // The backend confirms at its own amount (the browser said 25.98).
+    let mut backend = purchase("backend-9", "T-9");
+    backend["source"] = json!("server");
+    backend["visitor"] = json!("u-cust-1");
+    backend["value"] = json!("24.50");
+    let body = serde_json::to_vec(&envelope(vec![backend])).unwrap();
+    let sign =
+        |body: &[u8]| server::ingest::signature::sign(body, SECRET.as_bytes(), now_ms() / 1000);
+    let (status, receipt) = app
+        .post_raw(
+            "application/json",
+            body.clone(),
+            &[("x-storepulse-signature", sign(&body))],
+        )
+        .await;
+    assert_eq!(
+        (status, receipt["accepted"].as_u64()),
+        (202, Some(1)),
+        "{receipt}"
+    );
+    // The backend retries: a duplicate, and nothing changes.
+    let (_, receipt) = app
+        .post_raw(
+            "application/json",
+            body.clone(),
+            &[("x-storepulse-signature", sign(&body))],
+        )
+        .await;
+    assert_eq!(receipt["duplicates"], 1, "{receipt}");
+
+    let rows: Vec<(String, bool, i64)> = sqlx::query_as(
+        "SELECT event_id, verified, value_minor FROM events WHERE event_type = 'purchase'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, [("browser-9".to_owned(), true, 2450)]);
+    let live = |pool: PgPool| async move {
+        sqlx::query_as::<_, (i64, i64, i64, i64)>(
+            "SELECT h.revenue_verified, h.revenue_unverified, \
+                    (SELECT spend FROM user_activity WHERE visitor_id = 'v-1'), \
+                    (SELECT sum(events)::int8 FROM real_time_metrics) FROM hourly_sales h",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(live(pool.clone()).await, (2450, 0, 2450, 1));
+    assert!(store::drift::rollup_drift(&pool).await.unwrap().is_empty());
+
+    let target = store::rebuild::Target {
+        site_id,
+        currency: server::ingest::money::Currency::parse("USD").unwrap(),
+    };
+    store::rebuild::rebuild(&pool, &target, None, &mut |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(live(pool.clone()).await, (2450, 0, 2450, 1));
+    assert!(store::drift::rollup_drift(&pool).await.unwrap().is_empty());
 }
