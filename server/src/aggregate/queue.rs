@@ -24,7 +24,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::settle::settle;
+use super::settle::{settle, Slot};
 use crate::{
     ingest::event::Event,
     metrics::Metrics,
@@ -226,8 +226,9 @@ async fn run_flusher(
         };
         let (pool, metrics, folded) = (pool.clone(), metrics.clone(), folded.clone());
         let health = health.clone();
+        let mut slot = Slot::new(in_flight.clone(), permit);
         tokio::spawn(async move {
-            let outcomes = store(&pool, &jobs, &metrics, &folded, &health).await;
+            let outcomes = store(&pool, &jobs, &metrics, &folded, &health, &mut slot).await;
             metrics.queue_depth.dec_by(size as i64);
             health.finished(size as i64);
             let mut outcomes = outcomes.into_iter();
@@ -236,7 +237,7 @@ async fn run_flusher(
                 // The requester may have given up (timeout); its events are stored anyway.
                 let _ = job.reply.send(mine);
             }
-            drop(permit);
+            drop(slot);
         });
     }
     // Every sender is gone: wait for the flushes still in flight.
@@ -250,6 +251,7 @@ async fn store(
     metrics: &Metrics,
     folded: &FoldedMembers,
     health: &Health,
+    slot: &mut Slot,
 ) -> Vec<Outcome> {
     let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
     let dead: Vec<&DeadLetter> = jobs.iter().flat_map(|j| j.dead.iter()).collect();
@@ -259,7 +261,7 @@ async fn store(
         .max()
         .unwrap_or_else(Instant::now);
     let started = Instant::now();
-    let settled = settle(pool, &events, &dead, folded, deadline).await;
+    let settled = settle(pool, &events, &dead, folded, deadline, Some(slot)).await;
     metrics.db_errors.inc_by(u64::from(settled.failures));
     health.tried(settled.gave_up.is_none());
     metrics

@@ -9,11 +9,18 @@
 //! deadlock) is retried with backoff, but only while its requests still
 //! wait for it and at most [`MAX_TRIES`] times; then the events not yet
 //! stored are `Unavailable`, the requests are answered 503, and the clients'
-//! retries are deduplicated by event id. Nothing holds a flush slot forever.
+//! retries are deduplicated by event id. Events of a site being rebuilt
+//! are left out of the flush and wait for the rebuild outside the flush
+//! slot ([`Slot`]), so the other sites' events of the same batch go on.
+//! Nothing holds a flush slot forever.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use sqlx::PgPool;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     ingest::{event::Event, rejection::Rejection},
@@ -22,6 +29,31 @@ use crate::{
 
 /// Tries of one batch against a failing database, at most.
 pub const MAX_TRIES: u32 = 8;
+
+/// How often events of a site being rebuilt look again.
+const REBUILD_POLL: Duration = Duration::from_millis(100);
+
+/// The flush slot a batch holds, if any: given back while its events wait
+/// for a rebuild, so other batches can flush meanwhile.
+pub struct Slot {
+    semaphore: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    pub fn new(semaphore: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            semaphore,
+            permit: Some(permit),
+        }
+    }
+
+    async fn pause(&mut self, wait: Duration) {
+        self.permit = None;
+        tokio::time::sleep(wait).await;
+        self.permit = self.semaphore.clone().acquire_owned().await.ok();
+    }
+}
 
 /// What became of a batch: each event's outcome, in input order, and the
 /// last database error if the batch ran out of tries.
@@ -39,6 +71,7 @@ pub async fn settle(
     dead: &[&DeadLetter],
     folded: &FoldedMembers,
     deadline: Instant,
+    mut slot: Option<&mut Slot>,
 ) -> Settled {
     let mut run = Run {
         pool,
@@ -55,7 +88,13 @@ pub async fn settle(
             .collect();
         let letters = if run.dead_stored { &[][..] } else { dead };
         match run.bisect(&pending, letters).await {
-            Ok(()) => break None,
+            Ok(()) if run.outcomes.iter().all(Option::is_some) => break None,
+            // The rest belongs to sites being rebuilt.
+            Ok(()) if Instant::now() + REBUILD_POLL >= deadline => break None,
+            Ok(()) => match slot.as_deref_mut() {
+                Some(slot) => slot.pause(REBUILD_POLL).await,
+                None => tokio::time::sleep(REBUILD_POLL).await,
+            },
             Err(error) => {
                 failures += 1;
                 if failures >= MAX_TRIES || Instant::now() + backoff >= deadline {
@@ -106,6 +145,15 @@ impl Run<'_> {
             }
             Err(error) => error,
         };
+        if let FlushError::Busy(sites) = &error {
+            // Leave the rebuilt sites' events for a later round.
+            let free: Vec<usize> = indexes
+                .iter()
+                .copied()
+                .filter(|&i| !sites.contains(&self.events[i].site_id))
+                .collect();
+            return Box::pin(self.bisect(&free, dead)).await;
+        }
         let Some(rejection) = error.data_rejection() else {
             return Err(error);
         };

@@ -210,9 +210,10 @@ async fn commit(
     // No memory of folded members between batches: imports are rare. The
     // same settling as live ingestion: an event the database refuses
     // becomes a dead letter; a database that keeps failing stops the import
-    // (run it again: what was stored is deduplicated).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let settled = settle(pool, &refs, &dead_refs, &Default::default(), deadline).await;
+    // (run it again: what was stored is deduplicated). A rebuild of the
+    // site is waited for, up to ten minutes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let settled = settle(pool, &refs, &dead_refs, &Default::default(), deadline, None).await;
     if let Some(error) = settled.gave_up {
         anyhow::bail!("storing a batch: {error}");
     }

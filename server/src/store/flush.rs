@@ -78,6 +78,9 @@ pub enum FlushError {
     Storage(#[from] sqlx::Error),
     #[error(transparent)]
     Overflow(#[from] Overflow),
+    /// These sites are being rebuilt: their events must wait for it.
+    #[error("sites {0:?} are being rebuilt")]
+    Busy(Vec<i32>),
 }
 
 impl FlushError {
@@ -104,7 +107,7 @@ impl FlushError {
                     _ => None,
                 }
             }
-            Self::Storage(_) => None,
+            Self::Storage(_) | Self::Busy(_) => None,
         }
     }
 }
@@ -132,7 +135,10 @@ pub async fn flush(
     sites.sort_unstable();
     sites.dedup();
     if !sites.is_empty() {
-        super::rebuild::lock_sites_shared(&mut tx, &sites).await?;
+        let busy = super::rebuild::busy_sites(&mut tx, &sites).await?;
+        if !busy.is_empty() {
+            return Err(FlushError::Busy(busy));
+        }
     }
 
     // Same id twice in one batch: the first occurrence stands for both.

@@ -6,8 +6,9 @@
 //! implementation of the rollups to drift from the first. Everything runs in
 //! one transaction: the dashboard sees the old rollups until the new ones
 //! are complete. The transaction holds the site's rebuild lock; flushes take
-//! it shared (see [`lock_sites_shared`]), so events of that site wait for the
-//! rebuild instead of landing in rows it is replacing.
+//! it shared if they can (see [`busy_sites`]), so events of that site wait
+//! for the rebuild instead of landing in rows it is replacing, and events of
+//! every other site go on (the flush leaves the busy site's events out).
 //!
 //! Without a range everything of the site is replaced. With a range (UTC
 //! instants, widened to whole report buckets, quarter hours):
@@ -40,18 +41,21 @@ const REBUILD_LOCK: i32 = 0x5350_5242; // "SPRB"
 const CHUNK: usize = 2_000;
 const FETCH: &str = "FETCH 2000 FROM rebuild_events";
 
-/// Takes the rebuild lock of every site in a flush, shared: flushes never
-/// wait for each other, only for a rebuild of one of their sites.
-pub async fn lock_sites_shared(
+/// Takes the rebuild lock of each site in a flush, shared, without waiting;
+/// returns the sites a rebuild holds (their lock was not taken). Flushes
+/// never wait for each other, and none waits for a rebuild.
+pub async fn busy_sites(
     tx: &mut Transaction<'_, Postgres>,
     sites: &[i32],
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, s) FROM UNNEST($2::int[]) AS s")
-        .bind(REBUILD_LOCK)
-        .bind(sites)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+) -> Result<Vec<i32>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT s FROM UNNEST($2::int[]) AS s \
+         WHERE NOT pg_try_advisory_xact_lock_shared($1, s) ORDER BY s",
+    )
+    .bind(REBUILD_LOCK)
+    .bind(sites)
+    .fetch_all(&mut **tx)
+    .await
 }
 
 /// What a rebuild did.

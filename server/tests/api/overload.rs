@@ -101,3 +101,54 @@ async fn a_client_sending_too_fast_gets_429_with_retry_after(pool: PgPool) {
         1.0
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_rebuild_of_one_site_holds_only_that_sites_events(pool: PgPool) {
+    // One flush slot: a flush stuck behind the rebuild would hold it.
+    let app = spawn_app_with(
+        pool.clone(),
+        config(&[
+            ("STOREPULSE_INGEST__FLUSHERS", "1"),
+            ("STOREPULSE_INGEST__COMMIT_TIMEOUT_MS", "3000"),
+        ]),
+    )
+    .await;
+    let rebuilt = create_site(&pool, "demo").await;
+    create_site(&pool, "other").await;
+    // The lock `server rollups rebuild` holds while it replaces the rows.
+    let mut rebuild = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(0x5350_5242_i32)
+        .bind(rebuilt)
+        .execute(&mut *rebuild)
+        .await
+        .unwrap();
+    let waiting = {
+        let (client, url) = (app.client.clone(), app.url("/api/events"));
+        tokio::spawn(async move {
+            let body = envelope(vec![page_view("w-1")]);
+            let response = client.post(url).json(&body).send().await.unwrap();
+            response.status().as_u16()
+        })
+    };
+    let mut other = envelope(vec![page_view("o-1")]);
+    other["site"] = serde_json::json!("other");
+    let (status, body) = app.post_events(&other).await;
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (202, Some(1)),
+        "{body}"
+    );
+
+    sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+        .bind(0x5350_5242_i32)
+        .bind(rebuilt)
+        .execute(&mut *rebuild)
+        .await
+        .unwrap();
+    assert_eq!(
+        waiting.await.unwrap(),
+        202,
+        "the rebuilt site's events go on after it"
+    );
+}
