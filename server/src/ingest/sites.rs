@@ -72,3 +72,42 @@ impl SiteCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site {
+            site_id: 7,
+            site_key: "shop".to_owned(),
+            name: "Shop".to_owned(),
+            domains: Vec::new(),
+            timezone: "UTC".to_owned(),
+            currency: "USD".to_owned(),
+            price_tier_medium_from: 0,
+            price_tier_high_from: 0,
+            signing_secret: "s".to_owned().into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_known_site_is_served_from_its_expired_entry_while_the_database_is_away() {
+        // Nothing listens on port 1: every lookup fails at once.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(200))
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let cache = SiteCache::new(pool);
+        let expired = Instant::now().checked_sub(TTL * 2).unwrap();
+        cache
+            .lock()
+            .insert("shop".to_owned(), (expired, Some(Arc::new(site()))));
+        let served = cache.get("shop").await.expect("served from the cache");
+        assert_eq!(served.map(|s| s.site_id), Some(7));
+        // Asked again only a TTL later: the entry counts as fresh now.
+        assert!(cache.lock()["shop"].0.elapsed() < TTL);
+        // A site never seen still needs the database.
+        assert!(cache.get("unknown").await.is_err());
+    }
+}
