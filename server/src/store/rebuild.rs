@@ -199,7 +199,8 @@ macro_rules! event_columns {
          e.user_id, e.source, e.url, e.referrer, e.referrer_host, e.title, e.utm_source, \
          e.utm_medium, e.utm_campaign, e.currency::text AS currency, e.value_minor, \
          e.transaction_id, e.search_term, e.items::text AS items, e.props::text AS props, \
-         e.device, e.browser, e.os, e.price_tier, e.verified"
+         e.device, e.browser, e.os, e.price_tier, e.verified, e.tax_minor, e.shipping_minor, \
+         e.coupon"
     };
 }
 
@@ -438,13 +439,11 @@ fn event_from_row(row: &PgRow, site: &Target) -> Result<Event, sqlx::Error> {
     let props: String = row.try_get("props")?;
     let device: String = row.try_get("device")?;
     let tier: Option<String> = row.try_get("price_tier")?;
-    let money = match (currency.as_deref().map(str::trim), value) {
-        (Some(code), Some(minor)) => Some(Money {
-            currency: Currency::parse(code).ok_or_else(|| decode("currency", "unknown code"))?,
-            minor,
-        }),
-        _ => None,
+    let currency = match currency.as_deref().map(str::trim) {
+        Some(code) => Currency::parse(code).ok_or_else(|| decode("currency", "unknown code"))?,
+        None => site.currency,
     };
+    let money = value.map(|minor| Money { currency, minor });
     Ok(Event {
         site_id: site.site_id,
         site_currency: site.currency,
@@ -469,7 +468,11 @@ fn event_from_row(row: &PgRow, site: &Target) -> Result<Event, sqlx::Error> {
             medium: row.try_get("utm_medium")?,
             campaign: row.try_get("utm_campaign")?,
         },
+        currency,
         money,
+        tax: row.try_get("tax_minor")?,
+        shipping: row.try_get("shipping_minor")?,
+        coupon: row.try_get("coupon")?,
         transaction_id: row.try_get("transaction_id")?,
         search_term: row.try_get("search_term")?,
         items: serde_json::from_str::<Vec<Item>>(&items)

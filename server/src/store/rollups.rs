@@ -30,20 +30,20 @@ pub async fn insert_events<'e>(
         "INSERT INTO events (site_id, event_id, event_type, occurred_at, received_at, visitor_id, \
             session_id, user_id, source, url, referrer, referrer_host, title, utm_source, utm_medium, \
             utm_campaign, currency, value_minor, transaction_id, search_term, items, props, device, \
-            browser, os, price_tier, verified) \
+            browser, os, price_tier, verified, tax_minor, shipping_minor, coupon) \
          SELECT site_id, event_id, event_type, occurred_at, received_at, visitor_id, session_id, \
             user_id, source, url, referrer, referrer_host, title, utm_source, utm_medium, utm_campaign, \
             currency, value_minor, transaction_id, search_term, items::jsonb, props::jsonb, device, \
-            browser, os, price_tier, verified \
+            browser, os, price_tier, verified, tax_minor, shipping_minor, coupon \
          FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
             $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int8[], $19::text[], \
             $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], \
-            $27::bool[]) \
+            $27::bool[], $28::int8[], $29::int8[], $30::text[]) \
             AS t(site_id, event_id, event_type, occurred_at, received_at, visitor_id, session_id, \
             user_id, source, url, referrer, referrer_host, title, utm_source, utm_medium, utm_campaign, \
             currency, value_minor, transaction_id, search_term, items, props, device, browser, os, \
-            price_tier, verified) \
+            price_tier, verified, tax_minor, shipping_minor, coupon) \
          ON CONFLICT (site_id, event_id) DO NOTHING \
          RETURNING site_id, event_id",
     )
@@ -74,6 +74,9 @@ pub async fn insert_events<'e>(
     .bind(c.os)
     .bind(c.price_tier)
     .bind(c.verified)
+    .bind(c.tax_minor)
+    .bind(c.shipping_minor)
+    .bind(c.coupon)
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()
@@ -110,6 +113,9 @@ struct EventColumns {
     os: Vec<String>,
     price_tier: Vec<Option<&'static str>>,
     verified: Vec<bool>,
+    tax_minor: Vec<Option<i64>>,
+    shipping_minor: Vec<Option<i64>>,
+    coupon: Vec<Option<String>>,
 }
 
 impl EventColumns {
@@ -130,8 +136,10 @@ impl EventColumns {
         self.utm_source.push(e.utm.source.clone());
         self.utm_medium.push(e.utm.medium.clone());
         self.utm_campaign.push(e.utm.campaign.clone());
+        // The currency of the event's amounts, when it has one.
+        let priced = e.money.is_some() || e.tax.is_some() || e.shipping.is_some();
         self.currency
-            .push(e.money.map(|m| m.currency.code().to_owned()));
+            .push(priced.then(|| e.currency.code().to_owned()));
         self.value_minor.push(e.money.map(|m| m.minor));
         self.transaction_id.push(e.transaction_id.clone());
         self.search_term.push(e.search_term.clone());
@@ -144,6 +152,9 @@ impl EventColumns {
         self.os.push(e.client.os.clone());
         self.price_tier.push(e.price_tier);
         self.verified.push(e.verified);
+        self.tax_minor.push(e.tax);
+        self.shipping_minor.push(e.shipping);
+        self.coupon.push(e.coupon.clone());
     }
 }
 
