@@ -28,6 +28,9 @@ pub enum Fate {
         hour: DateTime<Utc>,
         currency: Currency,
         old_minor: i64,
+        /// The first report's tax and shipping, replaced by the signed one's.
+        old_tax: i64,
+        old_shipping: i64,
     },
     /// A refund of a known order, booked to the order's hour.
     RefundOf { hour: DateTime<Utc> },
@@ -42,6 +45,10 @@ pub struct SalesDelta {
     pub orders_unverified: i64,
     pub refund_count: i64,
     pub units: i64,
+    /// The orders' tax and shipping less the refunds' (net revenue leaves
+    /// both out).
+    pub tax: i64,
+    pub shipping: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -168,6 +175,8 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
             hour,
             currency,
             old_minor,
+            old_tax,
+            old_shipping,
         } = fate
         {
             let sales = deltas
@@ -176,6 +185,8 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
                 .or_default();
             add(&mut sales.revenue_unverified, -old_minor)?;
             sales.orders_unverified -= 1;
+            add(&mut sales.tax, -old_tax)?;
+            add(&mut sales.shipping, -old_shipping)?;
             if let Some(money) = event.money {
                 let sales = deltas
                     .sales
@@ -183,6 +194,8 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
                     .or_default();
                 add(&mut sales.revenue_verified, money.minor)?;
                 sales.orders_verified += 1;
+                add(&mut sales.tax, event.tax.unwrap_or(0))?;
+                add(&mut sales.shipping, event.shipping.unwrap_or(0))?;
             }
             continue;
         }
@@ -227,6 +240,8 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
             for item in &event.items {
                 add(&mut sales.units, item.quantity)?;
             }
+            add(&mut sales.tax, event.tax.unwrap_or(0))?;
+            add(&mut sales.shipping, event.shipping.unwrap_or(0))?;
             let customer = event
                 .user_id
                 .clone()
@@ -250,6 +265,8 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
                 .or_default();
             add(&mut sales.refunds, money.minor)?;
             sales.refund_count += 1;
+            add(&mut sales.tax, -event.tax.unwrap_or(0))?;
+            add(&mut sales.shipping, -event.shipping.unwrap_or(0))?;
         }
         _ => {}
     }

@@ -315,6 +315,8 @@ fn hour(row: &HourRow, cur: &str) -> Value {
         "revenue_verified": amount(row.revenue_verified, cur),
         "revenue_unverified": amount(row.revenue_unverified, cur),
         "refunds": amount(row.refunds, cur),
+        "tax": amount(row.tax, cur),
+        "shipping": amount(row.shipping, cur),
         "net_revenue": amount(row.net(), cur),
         "orders": row.orders,
         "units": row.units,

@@ -68,13 +68,32 @@ const CHECKS: [(&str, &str); 10] = [
     ),
     (
         "hourly_sales",
+        // Orders from their counted report; refunds (with their tax and
+        // shipping, which come off the orders') in their order's hour, or
+        // their own when the order is unknown.
         "WITH stored AS (SELECT site_id, hour, currency, revenue_verified + revenue_unverified AS revenue, \
-                         orders_verified + orders_unverified AS orders, customers FROM hourly_sales \
-                         WHERE orders_verified + orders_unverified <> 0), \
-         fresh AS (SELECT o.site_id, o.hour, o.currency, sum(o.value_minor)::int8 AS revenue, count(*) AS orders, \
-                          count(DISTINCT COALESCE(e.user_id, e.visitor_id)) AS customers \
+                         orders_verified + orders_unverified AS orders, customers, refunds, refund_count, \
+                         tax, shipping FROM hourly_sales \
+                         WHERE orders_verified + orders_unverified <> 0 OR refund_count <> 0), \
+         sold AS (SELECT o.site_id, o.hour, o.currency, sum(o.value_minor)::int8 AS revenue, count(*) AS orders, \
+                          count(DISTINCT COALESCE(e.user_id, e.visitor_id)) AS customers, \
+                          COALESCE(sum(e.tax_minor), 0) AS tax, COALESCE(sum(e.shipping_minor), 0) AS shipping \
                    FROM orders o JOIN events e ON e.site_id = o.site_id AND e.transaction_id = o.transaction_id \
                         AND e.event_type = 'purchase' AND e.event_id = o.event_id \
+                   GROUP BY 1, 2, 3), \
+         refunded AS (SELECT e.site_id, COALESCE(o.hour, date_trunc('hour', e.occurred_at, 'UTC')) AS hour, \
+                             e.currency, sum(e.value_minor) AS refunds, count(*) AS refund_count, \
+                             COALESCE(sum(e.tax_minor), 0) AS tax, COALESCE(sum(e.shipping_minor), 0) AS shipping \
+                      FROM events e LEFT JOIN orders o \
+                        ON o.site_id = e.site_id AND o.transaction_id = e.transaction_id \
+                      WHERE e.event_type = 'refund' AND e.value_minor IS NOT NULL \
+                      GROUP BY 1, 2, 3), \
+         fresh AS (SELECT site_id, hour, currency, sum(revenue)::int8, sum(orders)::int8, sum(customers)::int8, \
+                          sum(refunds)::int8, sum(refund_count)::int8, sum(tax)::int8, sum(shipping)::int8 \
+                   FROM (SELECT site_id, hour, currency, revenue, orders, customers, 0 AS refunds, \
+                                0 AS refund_count, tax, shipping FROM sold \
+                         UNION ALL SELECT site_id, hour, currency, 0, 0, 0, refunds, refund_count, -tax, -shipping \
+                         FROM refunded) x \
                    GROUP BY 1, 2, 3) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",

@@ -340,6 +340,8 @@ struct Report {
     occurred_at: DateTime<Utc>,
     currency: Option<Currency>,
     value_minor: i64,
+    tax_minor: i64,
+    shipping_minor: i64,
 }
 
 /// Each event's [`Fate`], as the flush that stored it decided: the first
@@ -363,7 +365,8 @@ async fn fates(
     if !transactions.is_empty() {
         let rows = sqlx::query(
             "SELECT transaction_id, event_id, verified, occurred_at, currency::text AS currency, \
-                    COALESCE(value_minor, 0) AS value_minor \
+                    COALESCE(value_minor, 0) AS value_minor, COALESCE(tax_minor, 0) AS tax_minor, \
+                    COALESCE(shipping_minor, 0) AS shipping_minor \
              FROM events WHERE site_id = $1 AND transaction_id = ANY($2) AND event_type = 'purchase'",
         )
         .bind(site_id)
@@ -381,6 +384,8 @@ async fn fates(
                     occurred_at: row.try_get("occurred_at")?,
                     currency: currency.as_deref().and_then(Currency::parse),
                     value_minor: row.try_get("value_minor")?,
+                    tax_minor: row.try_get("tax_minor")?,
+                    shipping_minor: row.try_get("shipping_minor")?,
                 });
         }
     }
@@ -409,6 +414,8 @@ async fn fates(
                             hour: hour_of(first.occurred_at),
                             currency,
                             old_minor: first.value_minor,
+                            old_tax: first.tax_minor,
+                            old_shipping: first.shipping_minor,
                         })
                     }
                     _ => None,

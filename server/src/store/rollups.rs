@@ -172,9 +172,10 @@ pub async fn insert_orders<'e>(
     }
     rows.sort_by(|a, b| (a.site_id, &a.transaction_id).cmp(&(b.site_id, &b.transaction_id)));
     let returned = sqlx::query(
-        "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
+        "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, \
+            visitor_id, tax_minor, shipping_minor) \
          SELECT * FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
-            $6::int8[], $7::bool[], $8::text[]) \
+            $6::int8[], $7::bool[], $8::text[], $9::int8[], $10::int8[]) \
          ON CONFLICT (site_id, transaction_id) DO NOTHING \
          RETURNING site_id, event_id",
     )
@@ -186,6 +187,8 @@ pub async fn insert_orders<'e>(
     .bind(rows.iter().map(|e| e.money.map(|m| m.minor)).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.verified).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.visitor_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|e| e.tax.unwrap_or(0)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|e| e.shipping.unwrap_or(0)).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
     returned
@@ -200,6 +203,8 @@ pub struct Order {
     pub currency: Currency,
     pub value_minor: i64,
     pub verified: bool,
+    pub tax_minor: i64,
+    pub shipping_minor: i64,
 }
 
 /// Locks and reads the orders the given events refer to.
@@ -216,7 +221,8 @@ pub async fn lock_orders<'e>(
         return Ok(HashMap::new());
     }
     let rows = sqlx::query(
-        "SELECT o.site_id, o.transaction_id, o.hour, o.currency::text AS currency, o.value_minor, o.verified \
+        "SELECT o.site_id, o.transaction_id, o.hour, o.currency::text AS currency, o.value_minor, o.verified, \
+                o.tax_minor, o.shipping_minor \
          FROM orders o JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, transaction_id) \
            ON o.site_id = k.site_id AND o.transaction_id = k.transaction_id \
          ORDER BY o.site_id, o.transaction_id FOR UPDATE OF o",
@@ -238,6 +244,8 @@ pub async fn lock_orders<'e>(
                 currency,
                 value_minor: row.try_get("value_minor")?,
                 verified: row.try_get("verified")?,
+                tax_minor: row.try_get("tax_minor")?,
+                shipping_minor: row.try_get("shipping_minor")?,
             },
         );
     }
@@ -250,9 +258,10 @@ pub async fn verify_orders(tx: Tx<'_, '_>, events: &[&Event]) -> Result<(), sqlx
         return Ok(());
     }
     sqlx::query(
-        "UPDATE orders o SET verified = true, event_id = u.event_id, currency = u.currency, value_minor = u.value_minor \
-         FROM UNNEST($1::int[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
-           AS u(site_id, transaction_id, event_id, currency, value_minor) \
+        "UPDATE orders o SET verified = true, event_id = u.event_id, currency = u.currency, \
+            value_minor = u.value_minor, tax_minor = u.tax_minor, shipping_minor = u.shipping_minor \
+         FROM UNNEST($1::int[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[]) \
+           AS u(site_id, transaction_id, event_id, currency, value_minor, tax_minor, shipping_minor) \
          WHERE o.site_id = u.site_id AND o.transaction_id = u.transaction_id",
     )
     .bind(events.iter().map(|e| e.site_id).collect::<Vec<_>>())
@@ -260,6 +269,8 @@ pub async fn verify_orders(tx: Tx<'_, '_>, events: &[&Event]) -> Result<(), sqlx
     .bind(events.iter().map(|e| e.id.clone()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.money.map(|m| m.currency.code().to_owned())).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.money.map(|m| m.minor)).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.tax.unwrap_or(0)).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.shipping.unwrap_or(0)).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

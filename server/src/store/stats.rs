@@ -201,10 +201,11 @@ pub async fn revenue_by(
 
 /// One row per hour with sales, labelled in the site's zone.
 pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow>, sqlx::Error> {
-    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(concat!(
+    type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00'),",
         "       revenue_verified, revenue_unverified, refunds,",
-        "       orders_verified + orders_unverified, units, customers",
+        "       orders_verified + orders_unverified, units, customers, tax, shipping",
         "  FROM hourly_sales",
         " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
         " ORDER BY hour",
@@ -226,6 +227,8 @@ pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow
             orders: r.4,
             units: r.5,
             customers: r.6,
+            tax: r.7,
+            shipping: r.8,
         })
         .collect())
 }

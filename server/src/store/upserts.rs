@@ -161,9 +161,10 @@ pub async fn hourly_sales(
     let s: Vec<_> = d.sales.iter().collect();
     sqlx::query(
         "INSERT INTO hourly_sales AS h (site_id, hour, currency, revenue_verified, revenue_unverified, \
-            refunds, orders_verified, orders_unverified, refund_count, units, customers) \
+            refunds, orders_verified, orders_unverified, refund_count, units, customers, tax, shipping) \
          SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::int8[], $5::int8[], \
-            $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]) \
+            $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+            $13::int8[]) \
          ON CONFLICT (site_id, hour, currency) DO UPDATE SET \
             revenue_verified = h.revenue_verified + EXCLUDED.revenue_verified, \
             revenue_unverified = h.revenue_unverified + EXCLUDED.revenue_unverified, \
@@ -172,7 +173,8 @@ pub async fn hourly_sales(
             orders_unverified = h.orders_unverified + EXCLUDED.orders_unverified, \
             refund_count = h.refund_count + EXCLUDED.refund_count, \
             units = h.units + EXCLUDED.units, \
-            customers = h.customers + EXCLUDED.customers",
+            customers = h.customers + EXCLUDED.customers, \
+            tax = h.tax + EXCLUDED.tax, shipping = h.shipping + EXCLUDED.shipping",
     )
     .bind(s.iter().map(|((site, _, _), _)| *site).collect::<Vec<_>>())
     .bind(s.iter().map(|((_, hour, _), _)| *hour).collect::<Vec<_>>())
@@ -185,6 +187,8 @@ pub async fn hourly_sales(
     .bind(s.iter().map(|(_, v)| v.refund_count).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.units).collect::<Vec<_>>())
     .bind(s.iter().map(|(k, _)| customers.get(*k).copied().unwrap_or(0)).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.tax).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.shipping).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())
