@@ -203,6 +203,8 @@ pub struct ProductRow {
     pub name: String,
     pub category: String,
     pub views: i64,
+    /// Times shown in a product list (`view_item_list`).
+    pub impressions: i64,
     pub add_to_carts: i64,
     pub removals: i64,
     pub checkouts: i64,

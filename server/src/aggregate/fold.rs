@@ -57,6 +57,8 @@ pub struct ProductDelta {
     pub item_category: String,
     pub item_brand: String,
     pub views: i64,
+    /// The item shown in a list (`view_item_list`).
+    pub impressions: i64,
     pub add_to_carts: i64,
     pub removals: i64,
     pub checkouts: i64,
@@ -274,8 +276,23 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
 }
 
 /// Product rows are keyed by the event's currency, or the site's when the
-/// event carries no amount (views, carts).
+/// event carries no amount (views, carts). Only the events a product row
+/// counts touch one.
 fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
+    let counts = match (&event.kind, fate) {
+        (EventType::Purchase, fate) => fate == Fate::NewOrder,
+        (kind, _) => matches!(
+            kind,
+            EventType::ViewItem
+                | EventType::ViewItemList
+                | EventType::AddToCart
+                | EventType::RemoveFromCart
+                | EventType::BeginCheckout
+        ),
+    };
+    if !counts {
+        return Ok(());
+    }
     let currency = event.money.map_or(event.site_currency, |m| m.currency);
     let hour = hour_of(event.occurred_at);
     for item in &event.items {
@@ -286,6 +303,7 @@ fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), O
         product.item_brand.clone_from(&item.item_brand);
         match (&event.kind, fate) {
             (EventType::ViewItem, _) => product.views += 1,
+            (EventType::ViewItemList, _) => product.impressions += 1,
             (EventType::AddToCart, _) => product.add_to_carts += 1,
             (EventType::RemoveFromCart, _) => product.removals += 1,
             (EventType::BeginCheckout, _) => product.checkouts += 1,

@@ -253,7 +253,7 @@ async fn products_csv(
     };
     let cur = &products.period.currency;
     let mut out = String::from(
-        "item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency\r\n",
+        "item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency,impressions\r\n",
     );
     for p in &products.rows {
         let cells = [
@@ -271,6 +271,8 @@ async fn products_csv(
                 .unwrap_or_default()
                 .to_owned(),
             cur.clone(),
+            // Last, so the columns before it keep their places.
+            p.impressions.to_string(),
         ];
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
@@ -331,6 +333,7 @@ fn product(row: &ProductRow, cur: &str) -> Value {
         "name": row.name,
         "category": row.category,
         "views": row.views,
+        "impressions": row.impressions,
         "add_to_carts": row.add_to_carts,
         "removals": row.removals,
         "checkouts": row.checkouts,

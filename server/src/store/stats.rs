@@ -246,7 +246,8 @@ pub async fn products(
         concat!(
             "SELECT '' AS item_id, item_category AS name, item_category,",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
-            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
+            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
+            "       sum(impressions)::int8",
             "  FROM product_days",
             " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_category ORDER BY 10 DESC, 4 DESC, 2 LIMIT $5",
@@ -255,13 +256,26 @@ pub async fn products(
         concat!(
             "SELECT item_id, max(item_name), max(item_category),",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
-            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
+            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
+            "       sum(impressions)::int8",
             "  FROM product_days",
             " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_id ORDER BY 10 DESC, 4 DESC, 1 LIMIT $5",
         )
     };
-    type Row = (String, String, String, i64, i64, i64, i64, i64, i64, i64);
+    type Row = (
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = sqlx::query_as(query)
         .bind(w.site_id)
         .bind(days.0)
@@ -283,6 +297,7 @@ pub async fn products(
             purchases: r.7,
             units: r.8,
             revenue: r.9,
+            impressions: r.10,
         })
         .collect())
 }

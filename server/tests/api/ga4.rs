@@ -1,7 +1,7 @@
 //! GA4's e-commerce fields through the real ingestion endpoint (what the
 //! tracker's dataLayer bridge sends): the item fields, an order's tax,
 //! shipping and coupon kept in the `events` row; tax and shipping on Hourly
-//! Sales; the rollups still equal a recomputation.
+//! Sales; list impressions; the rollups still equal a recomputation.
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -72,6 +72,16 @@ async fn assert_no_drift(pool: &PgPool) {
         drift.is_empty(),
         "rollups differ from a recomputation: {drift:?}"
     );
+}
+
+/// One product of the products API, by item id.
+fn product<'a>(body: &'a Value, item_id: &str) -> &'a Value {
+    body["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["item_id"] == item_id)
+        .unwrap_or_else(|| panic!("no {item_id} in {body}"))
 }
 
 #[sqlx::test(migrations = false)]
@@ -176,12 +186,95 @@ async fn a_signed_report_of_an_order_replaces_its_tax_and_shipping(pool: PgPool)
             .unwrap();
     assert_eq!(row, (7205, 1, 370, 0));
     // The signed copy stays in `events` but is no new event for Real-Time,
-    // sessions and visitors, nor a second purchase of its products, which
-    // their checks do not model: this test is about the sales rows.
+    // sessions and visitors, which their checks do not model: this test is
+    // about the sales and product rows.
     let drift = server::store::drift::rollup_drift(&pool).await.unwrap();
     let sales: Vec<_> = drift
         .iter()
-        .filter(|(table, _)| table.starts_with("hourly"))
+        .filter(|(table, _)| table.starts_with("hourly") || table.starts_with("product"))
         .collect();
     assert!(sales.is_empty(), "{drift:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn list_impressions_show_on_products_and_unreported_events_are_stored(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let list = json!({"item_list_id": "related_products", "item_list_name": "Related products",
+                      "items": [stan(1), grey()]});
+    let cart =
+        json!({"currency": "USD", "value": 10.01, "coupon": "SUMMER_FUN", "items": [stan(1)]});
+    let promotion = json!({"creative_name": "Summer Banner", "promotion_id": "P_12345",
+                           "items": [stan(1)]});
+    let events = vec![
+        event("l-1", "view_item_list", list.clone()),
+        event("l-2", "view_item_list", list.clone()),
+        event("v-1", "view_item", cart.clone()),
+        // What no report reads yet: stored as they came, items and all.
+        event("x-1", "select_item", list),
+        event("x-2", "add_to_wishlist", cart.clone()),
+        event("x-3", "view_cart", cart.clone()),
+        event("x-4", "add_shipping_info", cart.clone()),
+        event("x-5", "add_payment_info", cart),
+        event("x-6", "view_promotion", promotion.clone()),
+        event("x-7", "select_promotion", promotion),
+        event(
+            "x-8",
+            "generate_lead",
+            json!({"currency": "USD", "value": 30.03}),
+        ),
+    ];
+    send(&app, events).await;
+
+    let body = get(&app, "/api/v1/sites/demo/products?range=today").await;
+    let stan = product(&body, "SKU_12345");
+    assert_eq!(
+        (&stan["impressions"], &stan["views"]),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(stan["add_to_carts"], 0, "a wishlist is no cart");
+    let grey = product(&body, "SKU_12346");
+    assert_eq!(
+        (&grey["impressions"], &grey["views"]),
+        (&json!(2), &json!(0))
+    );
+    assert_eq!(body["categories"][0]["impressions"], 4);
+    let csv = app
+        .get_text("/api/v1/sites/demo/products.csv?range=today")
+        .await;
+    assert!(csv.starts_with("item_id,name,category,views,"), "{csv}");
+    assert!(
+        csv.lines().next().unwrap().ends_with(",impressions"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("SKU_12346,Google Grey Women's Tee,Apparel,0,0,0,0,0,0,0.00,USD,2\r\n"),
+        "{csv}"
+    );
+    let html = app.get_text("/products?site=demo&range=today").await;
+    assert!(html.contains(">Impressions<"), "no Impressions column");
+
+    let stored: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT event_type, jsonb_array_length(items)::int8 FROM events \
+          WHERE event_id LIKE 'x-%' ORDER BY event_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let kinds: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "select_item",
+            "add_to_wishlist",
+            "view_cart",
+            "add_shipping_info",
+            "add_payment_info",
+            "view_promotion",
+            "select_promotion",
+            "generate_lead"
+        ]
+    );
+    assert_eq!(stored[5].1, 1, "the promotion's item is kept");
+    assert_no_drift(&pool).await;
 }
