@@ -1,6 +1,6 @@
 -- GA4's e-commerce fields (issue 14): an order's tax, shipping and coupon
--- with its event, tax and shipping per hour, and list impressions per
--- product.
+-- with its event, tax and shipping per hour, list impressions per product,
+-- and refunds of items off their products' units and revenue.
 --
 -- Tax and shipping are columns of `events`, not a JSONB field: they are
 -- amounts, integer minor units of the event's currency like `value_minor`,
@@ -113,8 +113,26 @@ SELECT e.site_id, date_trunc('hour', e.occurred_at, 'UTC'), i->>'item_id',
 ON CONFLICT (site_id, hour, item_id, currency) DO UPDATE SET
     impressions = p.impressions + EXCLUDED.impressions;
 
+-- A refund's lines come off their products' units and revenue, in the hour
+-- its order is booked to (its own hour when the order is unknown).
+INSERT INTO product_performance AS p (site_id, hour, item_id, currency, item_name, item_category,
+                                      item_brand, units, revenue)
+SELECT e.site_id, coalesce(o.hour, date_trunc('hour', e.occurred_at, 'UTC')), i->>'item_id',
+       e.currency, max(i->>'item_name'), coalesce(max(i->>'item_category'), ''),
+       coalesce(max(i->>'item_brand'), ''), -sum((i->>'quantity')::int8),
+       -sum(coalesce((i->>'price')::int8, 0) * (i->>'quantity')::int8)
+  FROM events e
+  LEFT JOIN orders o ON o.site_id = e.site_id AND o.transaction_id = e.transaction_id,
+       jsonb_array_elements(e.items) i
+ WHERE e.event_type = 'refund' AND e.value_minor IS NOT NULL
+ GROUP BY 1, 2, 3, 4
+ ORDER BY 1, 2, 3, 4
+ON CONFLICT (site_id, hour, item_id, currency) DO UPDATE SET
+    units = p.units + EXCLUDED.units,
+    revenue = p.revenue + EXCLUDED.revenue;
+
 -- Rows the fold no longer makes: items of events no product row counts
--- (custom events, refunds) left rows of zeros, which listed
+-- (custom events, a refund's own hour) left rows of zeros, which listed
 -- products with nothing on the Products page.
 DELETE FROM product_performance
  WHERE views = 0 AND impressions = 0 AND add_to_carts = 0 AND removals = 0 AND checkouts = 0

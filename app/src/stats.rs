@@ -209,6 +209,7 @@ pub struct ProductRow {
     pub removals: i64,
     pub checkouts: i64,
     pub purchases: i64,
+    /// Units bought less units refunded, and likewise revenue.
     pub units: i64,
     pub revenue: i64,
 }

@@ -277,7 +277,8 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
 
 /// Product rows are keyed by the event's currency, or the site's when the
 /// event carries no amount (views, carts). Only the events a product row
-/// counts touch one.
+/// counts touch one. A refund's lines come off the units and revenue of the
+/// hour its order is booked to, like the refund itself.
 fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
     let counts = match (&event.kind, fate) {
         (EventType::Purchase, fate) => fate == Fate::NewOrder,
@@ -288,13 +289,17 @@ fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), O
                 | EventType::AddToCart
                 | EventType::RemoveFromCart
                 | EventType::BeginCheckout
+                | EventType::Refund
         ),
     };
     if !counts {
         return Ok(());
     }
     let currency = event.money.map_or(event.site_currency, |m| m.currency);
-    let hour = hour_of(event.occurred_at);
+    let hour = match fate {
+        Fate::RefundOf { hour } => hour,
+        _ => hour_of(event.occurred_at),
+    };
     for item in &event.items {
         let key = (event.site_id, hour, item.item_id.clone(), currency);
         let product = deltas.products.entry(key).or_default();
@@ -314,6 +319,13 @@ fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), O
                 add(
                     &mut product.revenue,
                     item.price.unwrap_or(0) * item.quantity,
+                )?;
+            }
+            (EventType::Refund, _) => {
+                add(&mut product.units, -item.quantity)?;
+                add(
+                    &mut product.revenue,
+                    -(item.price.unwrap_or(0) * item.quantity),
                 )?;
             }
             _ => {}

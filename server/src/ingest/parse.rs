@@ -14,6 +14,7 @@ use super::{
     enrich,
     event::{Client, Event, EventType, Item, Money, Source},
     money::{parse_minor, Currency, MoneyError, MAX_MINOR},
+    refund,
     rejection::{Reason, Rejection},
 };
 
@@ -233,11 +234,13 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         None => None,
     };
     let transaction_id = opt_text("transaction_id", wire.transaction_id, limits.max_id_len)?;
+    // A refund that names items may leave its value to them.
+    let value_from_items = kind == EventType::Refund && !wire.items.is_empty();
     if kind.is_order() {
         for (field, missing) in [
             ("transaction_id", transaction_id.is_none()),
             ("currency", currency.is_none()),
-            ("value", money.is_none()),
+            ("value", money.is_none() && !value_from_items),
         ] {
             if missing {
                 let detail = format!("{field} is required for {}", kind.as_str());
@@ -246,6 +249,15 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         }
     }
     let items = items(wire.items, money_currency, limits)?;
+    // Lines without a price are priced from the order before the refund
+    // is stored (`refund::price_refunds`), and the value is set there.
+    let money = match money {
+        None if value_from_items => refund::total(&items).map(|minor| Money {
+            currency: money_currency,
+            minor,
+        }),
+        money => money,
+    };
     let order_amount = |field: &str, raw: Option<Box<RawValue>>| {
         raw.map(|raw| amount(field, &raw, money_currency))
             .transpose()
@@ -745,6 +757,33 @@ mod tests {
             (plain.tax, plain.shipping, plain.coupon),
             (None, None, None)
         );
+    }
+
+    #[test]
+    fn a_refund_without_value_takes_it_from_its_items() {
+        let refund = |items: Value| {
+            json!({"id": "r-1", "type": "refund", "visitor": "v-1", "transaction_id": "T_1",
+                   "currency": "USD", "items": items})
+        };
+        let priced = parse(refund(json!([
+            {"item_id": "A", "price": 10.01, "quantity": 2},
+            {"item_id": "B", "price": 1, "quantity": 1}
+        ])))
+        .unwrap();
+        assert_eq!(priced.money.map(|m| m.minor), Some(2102));
+        assert!(!refund::needs_order(&priced));
+        // Priced from the order before it is stored (`refund::price_refunds`).
+        let unpriced = parse(refund(json!([{"item_id": "A", "quantity": 1}]))).unwrap();
+        assert_eq!(unpriced.money, None);
+        assert!(refund::needs_order(&unpriced));
+        let why = refused(refund(json!([])));
+        assert_eq!(
+            (why.reason, why.detail.as_str()),
+            (Reason::MissingField, "value is required for refund")
+        );
+        let mut no_value = purchase(json!({"items": [{"item_id": "A", "price": 1}]}));
+        no_value.as_object_mut().unwrap().remove("value");
+        assert_eq!(refused(no_value).reason, Reason::MissingField);
     }
 
     #[test]

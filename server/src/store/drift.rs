@@ -103,7 +103,8 @@ const CHECKS: [(&str, &str); 10] = [
         // Summed over currencies: an event without an amount is keyed by
         // the site's currency of the time. A purchase counts once, from its
         // order's first report (the browser's, when a signed one verified
-        // it later). Rows of zeros count as no row.
+        // it later); a refund's lines come off its order's hour. Rows of
+        // zeros count as no row.
         "WITH stored AS (SELECT site_id, hour, item_id, sum(views)::int8 AS views, \
                                 sum(impressions)::int8 AS impressions, sum(add_to_carts)::int8 AS carts, \
                                 sum(removals)::int8 AS removals, sum(checkouts)::int8 AS checkouts, \
@@ -112,12 +113,17 @@ const CHECKS: [(&str, &str); 10] = [
                          FROM product_performance GROUP BY 1, 2, 3), \
          counted AS (SELECT DISTINCT ON (site_id, transaction_id) site_id, event_id FROM events \
                      WHERE event_type = 'purchase' ORDER BY site_id, transaction_id, verified, occurred_at, event_id), \
-         lines AS (SELECT e.site_id, date_trunc('hour', e.occurred_at, 'UTC') AS hour, \
+         lines AS (SELECT e.site_id, CASE WHEN e.event_type = 'refund' \
+                          THEN COALESCE(o.hour, date_trunc('hour', e.occurred_at, 'UTC')) \
+                          ELSE date_trunc('hour', e.occurred_at, 'UTC') END AS hour, \
                           e.event_type, i->>'item_id' AS item_id, (i->>'quantity')::int8 AS quantity, \
                           COALESCE((i->>'price')::int8, 0) * (i->>'quantity')::int8 AS line \
-                   FROM events e, jsonb_array_elements(e.items) i \
+                   FROM events e LEFT JOIN orders o ON e.event_type = 'refund' \
+                        AND o.site_id = e.site_id AND o.transaction_id = e.transaction_id, \
+                        jsonb_array_elements(e.items) i \
                    WHERE e.event_type IN ('view_item', 'view_item_list', 'add_to_cart', 'remove_from_cart', \
                                           'begin_checkout') \
+                      OR (e.event_type = 'refund' AND e.value_minor IS NOT NULL) \
                       OR (e.site_id, e.event_id) IN (SELECT site_id, event_id FROM counted)), \
          fresh AS (SELECT site_id, hour, item_id, \
                           count(*) FILTER (WHERE event_type = 'view_item') AS views, \
@@ -126,8 +132,10 @@ const CHECKS: [(&str, &str); 10] = [
                           count(*) FILTER (WHERE event_type = 'remove_from_cart') AS removals, \
                           count(*) FILTER (WHERE event_type = 'begin_checkout') AS checkouts, \
                           count(*) FILTER (WHERE event_type = 'purchase') AS purchases, \
-                          COALESCE(sum(quantity) FILTER (WHERE event_type = 'purchase'), 0)::int8 AS units, \
-                          COALESCE(sum(line) FILTER (WHERE event_type = 'purchase'), 0)::int8 AS revenue \
+                          COALESCE(sum(CASE event_type WHEN 'purchase' THEN quantity \
+                                                      WHEN 'refund' THEN -quantity END), 0)::int8 AS units, \
+                          COALESCE(sum(CASE event_type WHEN 'purchase' THEN line \
+                                                      WHEN 'refund' THEN -line END), 0)::int8 AS revenue \
                    FROM lines GROUP BY 1, 2, 3), \
          kept_stored AS (SELECT * FROM stored WHERE (views, impressions, carts, removals, checkouts, \
                                 purchases, units, revenue) <> (0, 0, 0, 0, 0, 0, 0, 0)), \
