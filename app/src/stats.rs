@@ -166,6 +166,9 @@ pub struct HourRow {
     pub orders: i64,
     pub units: i64,
     pub customers: i64,
+    /// The orders' tax and shipping less what refunds gave back of them.
+    pub tax: i64,
+    pub shipping: i64,
 }
 
 impl HourRow {
@@ -173,8 +176,10 @@ impl HourRow {
         self.revenue_verified + self.revenue_unverified
     }
 
+    /// Revenue less refunds, tax and shipping: an order's value is what the
+    /// shop charged, tax and shipping included (Shopify's net sales).
     pub fn net(&self) -> i64 {
-        self.revenue() - self.refunds
+        self.revenue() - self.refunds - self.tax - self.shipping
     }
 
     /// Average order value, minor units (rounded half up), if any orders.
@@ -198,10 +203,13 @@ pub struct ProductRow {
     pub name: String,
     pub category: String,
     pub views: i64,
+    /// Times shown in a product list (`view_item_list`).
+    pub impressions: i64,
     pub add_to_carts: i64,
     pub removals: i64,
     pub checkouts: i64,
     pub purchases: i64,
+    /// Units bought less units refunded, and likewise revenue.
     pub units: i64,
     pub revenue: i64,
 }

@@ -1,6 +1,6 @@
 import { closeDb } from "./db";
 import { expect, test } from "./fixtures";
-import { examples, type Example } from "./ga4-examples";
+import { examples, STAN_AND_FRIENDS_TEE, type Example } from "./ga4-examples";
 import { POLL, STOREFRONT_BROWSER, Storefront, type EventRow, type StoredItem } from "./pages/storefront";
 
 /**
@@ -19,7 +19,19 @@ function gtag() { dataLayer.push(arguments); }
 gtag("js", new Date());
 gtag("config", "G-TEST000000");`;
 
-// Google's items as the server stores them: the fields it reads, prices in cents.
+// Google's items as the server stores them: every field GA4 defines for an
+// item (not google_business_vertical), money (price, discount) in cents.
+const SHIRT = {
+  affiliation: "Google Merchandise Store",
+  coupon: "SUMMER_FUN",
+  item_category2: "Adult",
+  item_category3: "Shirts",
+  item_category4: "Crew",
+  item_category5: "Short sleeve",
+  item_list_id: "related_products",
+  item_list_name: "Related Products",
+  location_id: "ChIJIQBpAG2ahYAR_6128GcTUEo",
+};
 const STAN: StoredItem = {
   item_id: "SKU_12345",
   item_name: "Stan and Friends Tee",
@@ -27,6 +39,10 @@ const STAN: StoredItem = {
   item_brand: "Google",
   price: 1001,
   quantity: 3,
+  ...SHIRT,
+  item_variant: "green",
+  discount: 222,
+  index: 0,
 };
 const GREY: StoredItem = {
   item_id: "SKU_12346",
@@ -35,6 +51,19 @@ const GREY: StoredItem = {
   item_brand: "Google",
   price: 2101,
   quantity: 2,
+  ...SHIRT,
+  item_variant: "gray",
+  discount: 333,
+  index: 1,
+  promotion_id: "P_12345",
+  promotion_name: "Summer Sale",
+};
+const PROMOTED: StoredItem = {
+  ...STAN,
+  creative_name: "summer_banner2",
+  creative_slot: "featured_app_1",
+  promotion_id: "P_12345",
+  promotion_name: "Summer Sale",
 };
 const LIST = { item_list_id: "related_products", item_list_name: "Related products" };
 const PROMOTION = {
@@ -43,8 +72,9 @@ const PROMOTION = {
   promotion_id: "P_12345",
   promotion_name: "Summer Sale",
 };
-const CART = { currency: "USD", value_minor: 3003, items: [STAN], props: {} };
-const NO_MONEY = { currency: null, value_minor: null };
+const NO_ORDER = { tax_minor: null, shipping_minor: null, coupon: null };
+const CART = { currency: "USD", value_minor: 3003, items: [STAN], props: {}, ...NO_ORDER };
+const NO_MONEY = { currency: null, value_minor: null, ...NO_ORDER };
 
 /** What each of Google's examples becomes in the events table. */
 const STORED: Record<string, Partial<EventRow>> = {
@@ -55,15 +85,23 @@ const STORED: Record<string, Partial<EventRow>> = {
   add_to_cart: CART,
   remove_from_cart: CART,
   view_cart: CART,
-  // The coupon is an order field of its own, not a prop.
-  begin_checkout: CART,
-  add_shipping_info: { ...CART, props: { shipping_tier: "Ground" } },
-  add_payment_info: { ...CART, props: { payment_type: "Credit Card" } },
-  purchase: { currency: "USD", value_minor: 7205, items: [STAN, GREY], props: { customer_type: "new" } },
-  refund: CART,
-  view_promotion: { ...NO_MONEY, items: [STAN], props: PROMOTION },
-  select_promotion: { ...NO_MONEY, items: [STAN], props: PROMOTION },
-  generate_lead: { currency: "USD", value_minor: 3003, items: [], props: { lead_source: "Trade show" } },
+  // The coupon is an order field of its own, not a prop; so are tax and shipping.
+  begin_checkout: { ...CART, coupon: "SUMMER_FUN" },
+  add_shipping_info: { ...CART, coupon: "SUMMER_FUN", props: { shipping_tier: "Ground" } },
+  add_payment_info: { ...CART, coupon: "SUMMER_FUN", props: { payment_type: "Credit Card" } },
+  purchase: {
+    currency: "USD",
+    value_minor: 7205,
+    tax_minor: 360,
+    shipping_minor: 599,
+    coupon: "SUMMER_SALE",
+    items: [STAN, GREY],
+    props: { customer_type: "new" },
+  },
+  refund: { ...CART, tax_minor: 111, shipping_minor: 333, coupon: "SUMMER_FUN" },
+  view_promotion: { ...NO_MONEY, items: [PROMOTED], props: PROMOTION },
+  select_promotion: { ...NO_MONEY, items: [PROMOTED], props: PROMOTION },
+  generate_lead: { currency: "USD", value_minor: 3003, items: [], props: { lead_source: "Trade show" }, ...NO_ORDER },
 };
 
 /** The fields of an event the tracker sends as they are, beside id, type and props. */
@@ -71,8 +109,8 @@ const FIELDS = ["currency", "value", "items", "transaction_id", "tax", "shipping
 
 /**
  * Each example is stored once, as STORED says, and went out with its fields
- * unchanged: items with every GA4 item field (the server reads a few of them
- * today), and an order's tax, shipping and coupon as fields of their own.
+ * unchanged: items with every GA4 item field (the server keeps those GA4
+ * defines), and an order's tax, shipping and coupon as fields of their own.
  * Fields the example has not are not sent: nothing is made up.
  */
 async function expectBridged(shop: Storefront, reported: Example[], transactionId: string): Promise<void> {
@@ -85,8 +123,8 @@ async function expectBridged(shop: Storefront, reported: Example[], transactionI
 
   for (const { event, params } of reported) {
     const row = await shop.byType(event);
-    const { currency, value_minor, transaction_id, items, props } = row;
-    expect({ currency, value_minor, transaction_id, items, props }, event).toEqual({
+    const { currency, value_minor, tax_minor, shipping_minor, coupon, transaction_id, items, props } = row;
+    expect({ currency, value_minor, tax_minor, shipping_minor, coupon, transaction_id, items, props }, event).toEqual({
       ...STORED[event],
       transaction_id: event === "purchase" || event === "refund" ? transactionId : null,
     });
@@ -184,23 +222,36 @@ gtag("event", "login", { method: "Google" });</script>`,
     expect([...sent.values()]).toEqual(["page_view", "add_to_cart", "view_cart", "view_cart"]);
   });
 
-  test("a refund that names items but no value is sent without one", async ({ page, baseURL }) => {
+  test("a refund that names items but no value is sent without one and valued by the server", async ({
+    page,
+    baseURL,
+  }) => {
     const shop = new Storefront(page, baseURL!, { attrs: " data-datalayer" }).define("/orders", {
       head: `<script>${GTAG_SNIPPET}</script>`,
     });
     await shop.open("/orders");
-    const refund = {
-      currency: "USD",
-      transaction_id: `T-${shop.tag}`,
-      items: [{ item_id: "SKU_12345", quantity: 1 }],
-    };
-    await page.evaluate((params) => (window as any).gtag("event", "refund", params), refund);
+    const transaction_id = `T-${shop.tag}`;
+    const order = { transaction_id, currency: "USD", value: 30.03, items: [STAN_AND_FRIENDS_TEE] };
+    const refund = { currency: "USD", transaction_id, items: [{ item_id: "SKU_12345", quantity: 1 }] };
+    await page.evaluate(
+      ([purchase, params]) => {
+        (window as any).gtag("event", "purchase", purchase);
+        (window as any).gtag("event", "refund", params);
+      },
+      [order, refund] as const,
+    );
 
-    // The server books what the order says it was worth (or refuses the
-    // refund); the browser does not guess a value.
+    // The browser does not guess a value; the server takes the price the
+    // item had in the order and keeps it with the refund.
+    await expect.poll(() => shop.counts(), POLL).toEqual({ page_view: 1, purchase: 1, refund: 1 });
     await expect.poll(() => shop.queued(), POLL).toEqual([]);
     const [sent] = shop.sent().filter((e) => e.type === "refund");
     expect(sent).toMatchObject(refund);
     expect(sent).not.toHaveProperty("value");
+    const stored = await shop.byType("refund");
+    expect(stored).toMatchObject({ currency: "USD", value_minor: 1001, transaction_id });
+    expect(stored.items).toEqual([
+      { item_id: "SKU_12345", item_name: "SKU_12345", item_category: "", item_brand: "", price: 1001, quantity: 1 },
+    ]);
   });
 });

@@ -98,7 +98,7 @@ test.describe("the tracker", () => {
     expect(cart.items).toEqual([{ ...MUG, price: 1299 }]);
 
     const purchase = await shop.byType("purchase");
-    expect(purchase).toMatchObject({ currency: "EUR", value_minor: 2598, transaction_id: order });
+    expect(purchase).toMatchObject({ currency: "EUR", value_minor: 2598, transaction_id: order, coupon: "SPRING" });
     // Scalars become props; objects are not props; the coupon is an order
     // field of its own (ga4.spec.ts checks what is sent).
     expect(purchase.props).toEqual({ utm_source: "news", utm_medium: "email", utm_campaign: "bf" });

@@ -203,18 +203,19 @@ pub fn session(
             let shipping = if subtotal < 5_000 { 490 } else { 0 };
             let value = subtotal + shipping;
             let tax = value - (value as f64 / 1.19).round() as i64;
+            let cents = |minor: i64| format!("{}.{:02}", minor / 100, minor % 100);
             purchase["value"] = json!(value as f64 / 100.0);
-            purchase["props"] = json!({
-                "shipping": format!("{}.{:02}", shipping / 100, shipping % 100),
-                "tax": format!("{}.{:02}", tax / 100, tax % 100),
-            });
+            purchase["shipping"] = json!(cents(shipping));
+            purchase["tax"] = json!(cents(tax));
             s.push(rng, purchase);
             if rng.random_bool(behaviour.refund) {
+                // The whole order, its tax and shipping with it.
                 let later = s.at + Duration::minutes(rng.random_range(60..7 * 24 * 60));
                 refund = Some(json!({
                     "type": "refund", "id": format!("{}-refund", s.id), "source": "server",
                     "ts": later.timestamp_millis(), "visitor": s.visitor, "transaction_id": transaction,
                     "currency": "EUR", "value": value as f64 / 100.0,
+                    "tax": cents(tax), "shipping": cents(shipping),
                 }));
             }
             order = Some((transaction, value));
@@ -443,9 +444,11 @@ mod tests {
                 (purchase["value"].as_f64().unwrap() * 100.0).round() as i64,
                 *value
             );
-            assert!(purchase["props"]["tax"]
-                .as_str()
-                .is_some_and(|t| t.contains('.')));
+            assert!(purchase["tax"].as_str().is_some_and(|t| t.contains('.')));
+            assert_eq!(
+                purchase["shipping"],
+                json!(if shipping == 0 { "0.00" } else { "4.90" })
+            );
             if let Some(refund) = &s.refund {
                 refunds += 1;
                 assert_eq!(refund["transaction_id"], json!(transaction));

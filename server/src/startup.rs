@@ -137,6 +137,7 @@ impl Application {
             user_agents: UserAgents::default(),
             config: Arc::new(config.ingest),
             sites: SiteCache::new(pool.clone()),
+            pool: pool.clone(),
             queue,
             metrics,
             visitor_secret: Arc::new(visitor_secret),

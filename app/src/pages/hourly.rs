@@ -1,5 +1,6 @@
-//! Hourly Sales: revenue, refunds, net, orders, units and customers per
-//! hour, verified and unverified revenue apart.
+//! Hourly Sales: revenue, refunds, tax, shipping, net, orders, units and
+//! customers per hour, verified and unverified revenue apart. Net revenue
+//! leaves refunds, tax and shipping out (`HourRow::net`).
 
 use leptos::prelude::*;
 
@@ -36,7 +37,9 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
             <Kpi label="Verified revenue" value=money(t.revenue_verified, &cur) note=Some("reported by the shop's backend".to_owned())/>
             <Kpi label="Unverified revenue" value=money(t.revenue_unverified, &cur) note=Some("reported by browsers only".to_owned())/>
             <Kpi label="Refunds" value=money(t.refunds, &cur)/>
-            <Kpi label="Net revenue" value=money(t.net(), &cur)/>
+            <Kpi label="Tax" value=money(t.tax, &cur) note=Some("less refunded tax".to_owned())/>
+            <Kpi label="Shipping" value=money(t.shipping, &cur) note=Some("less refunded shipping".to_owned())/>
+            <Kpi label="Net revenue" value=money(t.net(), &cur) note=Some("without refunds, tax and shipping".to_owned())/>
             <Kpi label="Customers" value=count(t.customers)/>
         </div>
         <div class="panel">
@@ -48,7 +51,8 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
                     <thead>
                         <tr>
                             <th>"Hour"</th><th class="num">"Revenue"</th><th class="num">"Verified"</th>
-                            <th class="num">"Unverified"</th><th class="num">"Refunds"</th><th class="num">"Net"</th>
+                            <th class="num">"Unverified"</th><th class="num">"Refunds"</th><th class="num">"Tax"</th>
+                            <th class="num">"Shipping"</th><th class="num">"Net"</th>
                             <th class="num">"Orders"</th><th class="num">"Units"</th><th class="num">"Customers"</th>
                             <th class="num">"AOV"</th>
                         </tr>
@@ -62,12 +66,14 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
 }
 
 /// The cells of a row after its label, as text.
-fn cells(row: &HourRow, cur: &str) -> [String; 9] {
+fn cells(row: &HourRow, cur: &str) -> [String; 11] {
     [
         money(row.revenue(), cur),
         money(row.revenue_verified, cur),
         money(row.revenue_unverified, cur),
         money(row.refunds, cur),
+        money(row.tax, cur),
+        money(row.shipping, cur),
         money(row.net(), cur),
         count(row.orders),
         count(row.units),
@@ -133,13 +139,16 @@ mod tests {
             orders: 2,
             units: 3,
             customers: 1,
+            tax: 207,
+            shipping: 50,
         };
         assert_eq!(
             rows_html(&[row], "EUR"),
             "<tr><th scope=\"row\">2026-11-23 14:00 &lt;b&gt;&amp;</th>\
              <td class=\"num\">€12.99</td><td class=\"num\">€10.00</td>\
              <td class=\"num\">€2.99</td><td class=\"num\">€1.00</td>\
-             <td class=\"num\">€11.99</td><td class=\"num\">2</td><td class=\"num\">3</td>\
+             <td class=\"num\">€2.07</td><td class=\"num\">€0.50</td>\
+             <td class=\"num\">€9.42</td><td class=\"num\">2</td><td class=\"num\">3</td>\
              <td class=\"num\">1</td><td class=\"num\">€6.50</td></tr>"
         );
     }

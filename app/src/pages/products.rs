@@ -14,6 +14,7 @@ use crate::{
 /// Sortable columns: (key, heading).
 const COLUMNS: &[(&str, &str)] = &[
     ("name", "Product"),
+    ("impressions", "Impressions"),
     ("views", "Views"),
     ("add_to_carts", "Add to cart"),
     ("removals", "Removals"),
@@ -56,6 +57,7 @@ pub fn arrange(rows: &[ProductRow], view: &TableView) -> Vec<ProductRow> {
     rows.sort_by(|a, b| {
         let order = match view.sort.as_str() {
             "name" => a.name.cmp(&b.name),
+            "impressions" => a.impressions.cmp(&b.impressions),
             "views" => a.views.cmp(&b.views),
             "add_to_carts" => a.add_to_carts.cmp(&b.add_to_carts),
             "removals" => a.removals.cmp(&b.removals),
@@ -146,6 +148,7 @@ fn ProductsReport(
             view! {
                 <tr>
                     <th scope="row">{r.name.clone()} <span class="muted small">{format!(" {}", r.item_id)}</span></th>
+                    <td class="num">{count(r.impressions)}</td>
                     <td class="num">{count(r.views)}</td>
                     <td class="num">{count(r.add_to_carts)}</td>
                     <td class="num">{count(r.removals)}</td>
@@ -165,6 +168,7 @@ fn ProductsReport(
             view! {
                 <tr>
                     <th scope="row">{c.category.clone()}</th>
+                    <td class="num">{count(c.impressions)}</td>
                     <td class="num">{count(c.views)}</td>
                     <td class="num">{count(c.add_to_carts)}</td>
                     <td class="num">{count(c.purchases)}</td>
@@ -215,7 +219,7 @@ fn ProductsReport(
         <section class="panel scroll">
             <h2>"Categories"</h2>
             <table class="numbers" data-testid="categories-table">
-                <thead><tr><th>"Category"</th><th class="num">"Views"</th><th class="num">"Add to cart"</th><th class="num">"Purchases"</th><th class="num">"Units"</th><th class="num">"Revenue"</th><th class="num">"View → purchase"</th></tr></thead>
+                <thead><tr><th>"Category"</th><th class="num">"Impressions"</th><th class="num">"Views"</th><th class="num">"Add to cart"</th><th class="num">"Purchases"</th><th class="num">"Units"</th><th class="num">"Revenue"</th><th class="num">"View → purchase"</th></tr></thead>
                 <tbody>{categories}</tbody>
             </table>
         </section>

@@ -31,7 +31,11 @@ export const STOREFRONT_BROWSER = {
   permissions: ["local-network-access"],
 };
 
-/** An item as the server stores it: the fields it reads, price in minor units. */
+/**
+ * An item as the server stores it: the fields the reports read, then GA4's
+ * other item fields when the item has them; money (price, discount) in minor
+ * units.
+ */
 export type StoredItem = {
   item_id: string;
   item_name: string;
@@ -39,6 +43,22 @@ export type StoredItem = {
   item_brand: string;
   price: number | null;
   quantity: number;
+  item_variant?: string;
+  item_category2?: string;
+  item_category3?: string;
+  item_category4?: string;
+  item_category5?: string;
+  affiliation?: string;
+  coupon?: string;
+  discount?: number;
+  index?: number;
+  item_list_id?: string;
+  item_list_name?: string;
+  location_id?: string;
+  creative_name?: string;
+  creative_slot?: string;
+  promotion_id?: string;
+  promotion_name?: string;
 };
 
 export type EventRow = {
@@ -52,6 +72,9 @@ export type EventRow = {
   title: string | null;
   currency: string | null;
   value_minor: number | null;
+  tax_minor: number | null;
+  shipping_minor: number | null;
+  coupon: string | null;
   transaction_id: string | null;
   utm_source: string | null;
   items: StoredItem[];
@@ -143,7 +166,8 @@ ${spec.head ?? ""}
     return query<EventRow>(
       `SELECT e.event_id, e.event_type, e.visitor_id, e.session_id, e.user_id, e.url,
               e.referrer, e.title, e.currency, e.value_minor::float8 AS value_minor,
-              e.transaction_id, e.utm_source, e.items, e.props
+              e.tax_minor::float8 AS tax_minor, e.shipping_minor::float8 AS shipping_minor,
+              e.coupon, e.transaction_id, e.utm_source, e.items, e.props
          FROM events e JOIN sites s ON s.site_id = e.site_id
         WHERE s.site_key = 'demo' AND e.url LIKE $1
         ORDER BY e.occurred_at, e.event_type`,

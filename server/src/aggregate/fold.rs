@@ -36,6 +36,9 @@ pub enum Fate {
         hour: DateTime<Utc>,
         currency: Currency,
         old_minor: i64,
+        /// The first report's tax and shipping, replaced by the signed one's.
+        old_tax: i64,
+        old_shipping: i64,
     },
     /// A refund of a known order, booked to the order's bucket.
     RefundOf { hour: DateTime<Utc> },
@@ -50,6 +53,10 @@ pub struct SalesDelta {
     pub orders_unverified: i64,
     pub refund_count: i64,
     pub units: i64,
+    /// The orders' tax and shipping less the refunds' (net revenue leaves
+    /// both out).
+    pub tax: i64,
+    pub shipping: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +65,8 @@ pub struct ProductDelta {
     pub item_category: String,
     pub item_brand: String,
     pub views: i64,
+    /// The item shown in a list (`view_item_list`).
+    pub impressions: i64,
     pub add_to_carts: i64,
     pub removals: i64,
     pub checkouts: i64,
@@ -181,6 +190,8 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
             hour,
             currency,
             old_minor,
+            old_tax,
+            old_shipping,
         } = fate
         {
             let sales = deltas
@@ -189,6 +200,8 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
                 .or_default();
             add(&mut sales.revenue_unverified, -old_minor)?;
             sales.orders_unverified -= 1;
+            add(&mut sales.tax, -old_tax)?;
+            add(&mut sales.shipping, -old_shipping)?;
             if let Some(money) = event.money {
                 let sales = deltas
                     .sales
@@ -196,6 +209,8 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
                     .or_default();
                 add(&mut sales.revenue_verified, money.minor)?;
                 sales.orders_verified += 1;
+                add(&mut sales.tax, event.tax.unwrap_or(0))?;
+                add(&mut sales.shipping, event.shipping.unwrap_or(0))?;
                 // Spend is kept in the site's currency only, as in fold_user.
                 let site = event.site_currency;
                 let was = if currency == site { old_minor } else { 0 };
@@ -252,6 +267,8 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
             for item in &event.items {
                 add(&mut sales.units, item.quantity)?;
             }
+            add(&mut sales.tax, event.tax.unwrap_or(0))?;
+            add(&mut sales.shipping, event.shipping.unwrap_or(0))?;
             let customer = event
                 .user_id
                 .clone()
@@ -275,6 +292,8 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
                 .or_default();
             add(&mut sales.refunds, money.minor)?;
             sales.refund_count += 1;
+            add(&mut sales.tax, -event.tax.unwrap_or(0))?;
+            add(&mut sales.shipping, -event.shipping.unwrap_or(0))?;
         }
         _ => {}
     }
@@ -282,10 +301,30 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
 }
 
 /// Product rows are keyed by the event's currency, or the site's when the
-/// event carries no amount (views, carts).
+/// event carries no amount (views, carts). Only the events a product row
+/// counts touch one. A refund's lines come off the units and revenue of the
+/// hour its order is booked to, like the refund itself.
 fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
+    let counts = match (&event.kind, fate) {
+        (EventType::Purchase, fate) => fate == Fate::NewOrder,
+        (kind, _) => matches!(
+            kind,
+            EventType::ViewItem
+                | EventType::ViewItemList
+                | EventType::AddToCart
+                | EventType::RemoveFromCart
+                | EventType::BeginCheckout
+                | EventType::Refund
+        ),
+    };
+    if !counts {
+        return Ok(());
+    }
     let currency = event.money.map_or(event.site_currency, |m| m.currency);
-    let hour = bucket_of(event.occurred_at);
+    let hour = match fate {
+        Fate::RefundOf { hour } => hour,
+        _ => bucket_of(event.occurred_at),
+    };
     for item in &event.items {
         let key = (event.site_id, hour, item.item_id.clone(), currency);
         let product = deltas.products.entry(key).or_default();
@@ -294,6 +333,7 @@ fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), O
         product.item_brand.clone_from(&item.item_brand);
         match (&event.kind, fate) {
             (EventType::ViewItem, _) => product.views += 1,
+            (EventType::ViewItemList, _) => product.impressions += 1,
             (EventType::AddToCart, _) => product.add_to_carts += 1,
             (EventType::RemoveFromCart, _) => product.removals += 1,
             (EventType::BeginCheckout, _) => product.checkouts += 1,
@@ -304,6 +344,13 @@ fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), O
                 add(
                     &mut product.revenue,
                     item.price.unwrap_or(0) * item.quantity,
+                )?;
+            }
+            (EventType::Refund, _) => {
+                add(&mut product.units, -item.quantity)?;
+                add(
+                    &mut product.revenue,
+                    -(item.price.unwrap_or(0) * item.quantity),
                 )?;
             }
             _ => {}

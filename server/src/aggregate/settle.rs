@@ -211,6 +211,9 @@ fn dead_letter_of(event: &Event, rejection: &Rejection) -> DeadLetter {
         "url": event.url,
         "currency": event.money.map(|m| m.currency.code().to_owned()),
         "value_minor": event.money.map(|m| m.minor),
+        "tax_minor": event.tax,
+        "shipping_minor": event.shipping,
+        "coupon": event.coupon,
         "transaction_id": event.transaction_id,
         "items": event.items,
     });

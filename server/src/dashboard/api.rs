@@ -253,7 +253,7 @@ async fn products_csv(
     };
     let cur = &products.period.currency;
     let mut out = String::from(
-        "item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency\r\n",
+        "item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency,impressions\r\n",
     );
     for p in &products.rows {
         let cells = [
@@ -271,6 +271,8 @@ async fn products_csv(
                 .unwrap_or_default()
                 .to_owned(),
             cur.clone(),
+            // Last, so the columns before it keep their places.
+            p.impressions.to_string(),
         ];
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
@@ -315,6 +317,8 @@ fn hour(row: &HourRow, cur: &str) -> Value {
         "revenue_verified": amount(row.revenue_verified, cur),
         "revenue_unverified": amount(row.revenue_unverified, cur),
         "refunds": amount(row.refunds, cur),
+        "tax": amount(row.tax, cur),
+        "shipping": amount(row.shipping, cur),
         "net_revenue": amount(row.net(), cur),
         "orders": row.orders,
         "units": row.units,
@@ -329,6 +333,7 @@ fn product(row: &ProductRow, cur: &str) -> Value {
         "name": row.name,
         "category": row.category,
         "views": row.views,
+        "impressions": row.impressions,
         "add_to_carts": row.add_to_carts,
         "removals": row.removals,
         "checkouts": row.checkouts,

@@ -251,6 +251,8 @@ impl StatsSource for PgStats {
             t.refunds += r.refunds;
             t.orders += r.orders;
             t.units += r.units;
+            t.tax += r.tax;
+            t.shipping += r.shipping;
             t
         });
         totals.customers = sql::customers(&self.pool, w, (scope.span.from, scope.span.to))

@@ -95,8 +95,11 @@ pub struct Money {
     pub minor: i64,
 }
 
-/// One line of an e-commerce event (GA4 `items[]`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One line of an e-commerce event (GA4 `items[]`), stored as the event's
+/// `items` JSONB. The fields GA4 defines beyond the first six are kept as
+/// they came (absent ones are left out of the JSON, so rows stored before
+/// them read back unchanged); the reports read the first six.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub item_id: String,
     pub item_name: String,
@@ -105,6 +108,40 @@ pub struct Item {
     /// Unit price in minor units of the event's currency.
     pub price: Option<i64>,
     pub quantity: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_category2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_category3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_category4: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_category5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affiliation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon: Option<String>,
+    /// Discount per unit, minor units of the event's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<i64>,
+    /// The item's position in its list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_list_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_list_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creative_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creative_slot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_name: Option<String>,
 }
 
 /// What the User-Agent says about the visitor's device.
@@ -144,7 +181,14 @@ pub struct Event {
     pub referrer_host: Option<String>,
     pub title: Option<String>,
     pub utm: Utm,
+    /// The currency the event names, else the site's: every amount of the
+    /// event (`money`, `tax`, `shipping`, item prices) is in it.
+    pub currency: Currency,
     pub money: Option<Money>,
+    /// An order's tax and shipping (GA4 `tax`, `shipping`), minor units.
+    pub tax: Option<i64>,
+    pub shipping: Option<i64>,
+    pub coupon: Option<String>,
     pub transaction_id: Option<String>,
     pub search_term: Option<String>,
     pub items: Vec<Item>,

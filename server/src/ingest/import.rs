@@ -21,6 +21,7 @@ use super::{
     event::Event,
     money::Currency,
     parse::{parse_event, Context, Limits},
+    refund,
     rejection::{Reason, Rejection},
 };
 use crate::{
@@ -181,6 +182,19 @@ pub async fn import(
                 )),
                 parsed => parsed,
             }
+        };
+        // A refund without prices takes them from its order: stored, or
+        // earlier in this batch.
+        let parsed = match parsed {
+            Ok(mut event) if refund::needs_order(&event) => {
+                let verdicts =
+                    refund::price_refunds(pool, std::slice::from_mut(&mut event), &events).await?;
+                match verdicts.into_iter().next().flatten() {
+                    Some(rejection) => Err(rejection),
+                    None => Ok(event),
+                }
+            }
+            parsed => parsed,
         };
         match parsed {
             Ok(event) => events.push(event),

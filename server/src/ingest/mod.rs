@@ -2,6 +2,7 @@
 //!
 //! `parse` turns an envelope's raw events into [`event::Event`]s or
 //! [`rejection::Rejection`]s; `enrich` adds what the server knows;
+//! `refund` prices refunds that name items without prices from their order;
 //! `signature` verifies the shop backend's HMAC; `http` and `ws` are the two
 //! edges that receive envelopes and wait for the group commit; `import`
 //! feeds history files through the same parse and flush.
@@ -15,6 +16,7 @@ pub mod limit;
 pub mod money;
 pub mod parse;
 pub mod pipeline;
+pub mod refund;
 pub mod rejection;
 pub mod signature;
 pub mod sites;

@@ -14,6 +14,7 @@ use super::{
     enrich,
     event::{Client, Event, EventType, Item, Money, Source},
     money::{parse_minor, Currency, MoneyError, MAX_MINOR},
+    refund,
     rejection::{Reason, Rejection},
 };
 
@@ -100,6 +101,9 @@ struct WireEvent {
     title: Option<String>,
     currency: Option<String>,
     value: Option<Box<RawValue>>,
+    tax: Option<Box<RawValue>>,
+    shipping: Option<Box<RawValue>>,
+    coupon: Option<String>,
     #[serde(default)]
     items: Vec<WireItem>,
     transaction_id: Option<String>,
@@ -108,6 +112,8 @@ struct WireEvent {
     props: Map<String, Value>,
 }
 
+/// GA4's item fields; others (`google_business_vertical`, custom item
+/// parameters) are not kept.
 #[derive(Deserialize)]
 struct WireItem {
     item_id: Option<String>,
@@ -116,6 +122,22 @@ struct WireItem {
     item_brand: Option<String>,
     price: Option<Box<RawValue>>,
     quantity: Option<i64>,
+    item_variant: Option<String>,
+    item_category2: Option<String>,
+    item_category3: Option<String>,
+    item_category4: Option<String>,
+    item_category5: Option<String>,
+    affiliation: Option<String>,
+    coupon: Option<String>,
+    discount: Option<Box<RawValue>>,
+    index: Option<Value>,
+    item_list_id: Option<String>,
+    item_list_name: Option<String>,
+    location_id: Option<String>,
+    creative_name: Option<String>,
+    creative_slot: Option<String>,
+    promotion_id: Option<String>,
+    promotion_name: Option<String>,
 }
 
 /// What the server knows about the request an event came in.
@@ -212,11 +234,13 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         None => None,
     };
     let transaction_id = opt_text("transaction_id", wire.transaction_id, limits.max_id_len)?;
+    // A refund that names items may leave its value to them.
+    let value_from_items = kind == EventType::Refund && !wire.items.is_empty();
     if kind.is_order() {
         for (field, missing) in [
             ("transaction_id", transaction_id.is_none()),
             ("currency", currency.is_none()),
-            ("value", money.is_none()),
+            ("value", money.is_none() && !value_from_items),
         ] {
             if missing {
                 let detail = format!("{field} is required for {}", kind.as_str());
@@ -225,6 +249,21 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         }
     }
     let items = items(wire.items, money_currency, limits)?;
+    // Lines without a price are priced from the order before the refund
+    // is stored (`refund::price_refunds`), and the value is set there.
+    let money = match money {
+        None if value_from_items => refund::total(&items).map(|minor| Money {
+            currency: money_currency,
+            minor,
+        }),
+        money => money,
+    };
+    let order_amount = |field: &str, raw: Option<Box<RawValue>>| {
+        raw.map(|raw| amount(field, &raw, money_currency))
+            .transpose()
+    };
+    let tax = order_amount("tax", wire.tax)?;
+    let shipping = order_amount("shipping", wire.shipping)?;
     let props = props(wire.props, limits)?;
     let price_tier = enrich::price_tier(
         money.as_ref(),
@@ -252,7 +291,11 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         url,
         referrer,
         title: opt_text("title", wire.title, limits.max_text_len)?,
+        currency: money_currency,
         money,
+        tax,
+        shipping,
+        coupon: opt_text("coupon", wire.coupon, limits.max_name_len)?,
         transaction_id,
         search_term: opt_text("search_term", wire.search_term, limits.max_name_len)?,
         items,
@@ -394,40 +437,7 @@ fn items(wire: Vec<WireItem>, currency: Currency, limits: &Limits) -> Result<Vec
     }
     let items: Vec<Item> = wire
         .into_iter()
-        .map(|item| {
-            let name_len = limits.max_name_len;
-            let item_id = opt_text("item_id", item.item_id, limits.max_id_len)?;
-            let item_name = opt_text("item_name", item.item_name, name_len)?;
-            let quantity = item.quantity.unwrap_or(1);
-            if quantity <= 0 || quantity > 1_000_000 {
-                return Err(Rejection::new(
-                    Reason::InvalidItem,
-                    "quantity must be a whole number from 1 to 1000000",
-                ));
-            }
-            let price = match item.price {
-                Some(raw) => Some(amount("price", &raw, currency)?),
-                None => None,
-            };
-            if price.is_some_and(|p| p.checked_mul(quantity).is_none_or(|line| line > MAX_MINOR)) {
-                return Err(Rejection::new(
-                    Reason::InvalidValue,
-                    format!("price × quantity is over {MAX_MINOR} minor units"),
-                ));
-            }
-            let item_id = item_id.or_else(|| item_name.clone()).ok_or_else(|| {
-                Rejection::new(Reason::InvalidItem, "each item needs item_id or item_name")
-            })?;
-            Ok(Item {
-                item_name: item_name.unwrap_or_else(|| item_id.clone()),
-                item_id,
-                item_category: opt_text("item_category", item.item_category, name_len)?
-                    .unwrap_or_default(),
-                item_brand: opt_text("item_brand", item.item_brand, name_len)?.unwrap_or_default(),
-                price,
-                quantity,
-            })
-        })
+        .map(|item| item_of(item, currency, limits))
         .collect::<Result<_>>()?;
     // The lines' sum is bounded like one amount, so no fold can wrap.
     let total = items.iter().try_fold(0_i64, |sum, i| {
@@ -440,6 +450,82 @@ fn items(wire: Vec<WireItem>, currency: Currency, limits: &Limits) -> Result<Vec
         ));
     }
     Ok(items)
+}
+
+/// The largest `index` an item may have in its list.
+const MAX_INDEX: i64 = 1_000_000;
+
+fn item_of(item: WireItem, currency: Currency, limits: &Limits) -> Result<Item> {
+    let (id_len, name_len) = (limits.max_id_len, limits.max_name_len);
+    let item_id = opt_text("item_id", item.item_id, id_len)?;
+    let item_name = opt_text("item_name", item.item_name, name_len)?;
+    let quantity = item.quantity.unwrap_or(1);
+    if quantity <= 0 || quantity > 1_000_000 {
+        return Err(Rejection::new(
+            Reason::InvalidItem,
+            "quantity must be a whole number from 1 to 1000000",
+        ));
+    }
+    // Per unit, like the price; a line of either is bounded like an amount.
+    let per_unit = |field: &str, raw: Option<Box<RawValue>>| -> Result<Option<i64>> {
+        let Some(raw) = raw else { return Ok(None) };
+        let minor = amount(field, &raw, currency)?;
+        if minor
+            .checked_mul(quantity)
+            .is_none_or(|line| line > MAX_MINOR)
+        {
+            return Err(Rejection::new(
+                Reason::InvalidValue,
+                format!("{field} × quantity is over {MAX_MINOR} minor units"),
+            ));
+        }
+        Ok(Some(minor))
+    };
+    let price = per_unit("price", item.price)?;
+    let discount = per_unit("discount", item.discount)?;
+    let index = match item.index {
+        None | Some(Value::Null) => None,
+        Some(index) => Some(
+            index
+                .as_i64()
+                .filter(|i| (0..=MAX_INDEX).contains(i))
+                .ok_or_else(|| {
+                    Rejection::new(
+                        Reason::InvalidItem,
+                        format!("index must be a whole number from 0 to {MAX_INDEX}"),
+                    )
+                })?,
+        ),
+    };
+    let item_id = item_id.or_else(|| item_name.clone()).ok_or_else(|| {
+        Rejection::new(Reason::InvalidItem, "each item needs item_id or item_name")
+    })?;
+    let name = |field: &str, value: Option<String>| opt_text(field, value, name_len);
+    let id = |field: &str, value: Option<String>| opt_text(field, value, id_len);
+    Ok(Item {
+        item_name: item_name.unwrap_or_else(|| item_id.clone()),
+        item_id,
+        item_category: name("item_category", item.item_category)?.unwrap_or_default(),
+        item_brand: name("item_brand", item.item_brand)?.unwrap_or_default(),
+        price,
+        quantity,
+        item_variant: name("item_variant", item.item_variant)?,
+        item_category2: name("item_category2", item.item_category2)?,
+        item_category3: name("item_category3", item.item_category3)?,
+        item_category4: name("item_category4", item.item_category4)?,
+        item_category5: name("item_category5", item.item_category5)?,
+        affiliation: name("affiliation", item.affiliation)?,
+        coupon: name("coupon", item.coupon)?,
+        discount,
+        index,
+        item_list_id: id("item_list_id", item.item_list_id)?,
+        item_list_name: name("item_list_name", item.item_list_name)?,
+        location_id: id("location_id", item.location_id)?,
+        creative_name: name("creative_name", item.creative_name)?,
+        creative_slot: name("creative_slot", item.creative_slot)?,
+        promotion_id: id("promotion_id", item.promotion_id)?,
+        promotion_name: name("promotion_name", item.promotion_name)?,
+    })
 }
 
 fn props(props: Map<String, Value>, limits: &Limits) -> Result<Map<String, Value>> {
@@ -467,7 +553,238 @@ fn props(props: Map<String, Value>, limits: &Limits) -> Result<Map<String, Value
 
 #[cfg(test)]
 mod tests {
-    use super::host_allowed;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Parses `event` for a EUR site with the default limits.
+    fn parse(event: Value) -> Result<Event> {
+        let limits = Limits::default();
+        let client = Client::default();
+        let cx = Context {
+            site_id: 1,
+            site_currency: Currency::parse("EUR").unwrap(),
+            tiers: (2_000, 10_000),
+            received_at: Utc::now(),
+            sent_at: None,
+            client: &client,
+            derived_visitor: &|| "h-1".to_owned(),
+            verified: false,
+            limits: &limits,
+            domains: &[],
+        };
+        let raw = RawValue::from_string(event.to_string()).unwrap();
+        parse_event(&raw, &cx)
+    }
+
+    /// A `view_item` in `currency` with one item carrying `fields` too.
+    fn with_item(currency: &str, fields: Value) -> Value {
+        let mut item = json!({"item_id": "SKU_1", "price": 10.01, "quantity": 3});
+        if let (Some(item), Value::Object(fields)) = (item.as_object_mut(), fields) {
+            item.extend(fields);
+        }
+        json!({"id": "e-1", "type": "view_item", "visitor": "v-1", "currency": currency,
+               "items": [item]})
+    }
+
+    fn refused(event: Value) -> Rejection {
+        parse(event).expect_err("refused")
+    }
+
+    #[test]
+    fn ga4_item_fields_are_kept_with_money_in_minor_units_of_the_currency() {
+        let fields = json!({
+            "item_variant": "green", "item_category2": "Adult", "item_category3": "Shirts",
+            "item_category4": "Crew", "item_category5": "Short sleeve",
+            "affiliation": "Google Merchandise Store", "coupon": "SUMMER_FUN", "discount": 2.22,
+            "index": 4, "item_list_id": "related_products", "item_list_name": "Related Products",
+            "location_id": "ChIJIQBpAG2ahYAR_6128GcTUEo", "creative_name": "Summer Banner",
+            "creative_slot": "featured_app_1", "promotion_id": "P_12345",
+            "promotion_name": "Summer Sale", "google_business_vertical": "retail"
+        });
+        let item = &parse(with_item("USD", fields.clone())).unwrap().items[0];
+        assert_eq!(
+            (item.price, item.discount, item.index),
+            (Some(1001), Some(222), Some(4))
+        );
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        assert_eq!(
+            [
+                &item.item_variant,
+                &item.item_category2,
+                &item.item_category5,
+                &item.affiliation,
+                &item.coupon,
+                &item.item_list_id,
+                &item.item_list_name,
+                &item.location_id,
+                &item.creative_name,
+                &item.creative_slot,
+                &item.promotion_id,
+                &item.promotion_name,
+            ]
+            .map(text),
+            [
+                "green",
+                "Adult",
+                "Short sleeve",
+                "Google Merchandise Store",
+                "SUMMER_FUN",
+                "related_products",
+                "Related Products",
+                "ChIJIQBpAG2ahYAR_6128GcTUEo",
+                "Summer Banner",
+                "featured_app_1",
+                "P_12345",
+                "Summer Sale",
+            ]
+        );
+        // Stored as JSON with what was given and nothing else.
+        let stored = serde_json::to_value(item).unwrap();
+        assert_eq!(stored["discount"], 222);
+        assert!(stored.get("google_business_vertical").is_none());
+        let bare = &parse(with_item("USD", json!({}))).unwrap().items[0];
+        assert_eq!(
+            serde_json::to_value(bare).unwrap(),
+            json!({"item_id": "SKU_1", "item_name": "SKU_1", "item_category": "",
+                   "item_brand": "", "price": 1001, "quantity": 3})
+        );
+        let yen = &parse(with_item("JPY", json!({"price": 1500, "discount": 150}))).unwrap();
+        assert_eq!(
+            (yen.items[0].price, yen.items[0].discount),
+            (Some(1500), Some(150))
+        );
+    }
+
+    #[test]
+    fn item_texts_are_bounded_and_refuse_nul_bytes() {
+        let long = "x".repeat(101);
+        for field in [
+            "item_variant",
+            "item_category2",
+            "item_category3",
+            "item_category4",
+            "item_category5",
+            "affiliation",
+            "coupon",
+            "item_list_id",
+            "item_list_name",
+            "location_id",
+            "creative_name",
+            "creative_slot",
+            "promotion_id",
+            "promotion_name",
+        ] {
+            let why = refused(with_item("USD", json!({ field: long })));
+            assert_eq!(
+                (why.reason, why.detail.as_str()),
+                (
+                    Reason::TooLong,
+                    format!("{field} is longer than 100 characters").as_str()
+                )
+            );
+            let why = refused(with_item("USD", json!({ field: "a\0b" })));
+            assert_eq!(why.reason, Reason::NulByte, "{field}");
+            assert!(why.detail.starts_with(field), "{why}");
+            let fine = parse(with_item("USD", json!({ field: "x".repeat(100) })));
+            assert!(fine.is_ok(), "{field} of 100 characters");
+        }
+    }
+
+    #[test]
+    fn discounts_are_exact_amounts_and_indexes_whole_positions() {
+        for (discount, why) in [
+            (json!(-1), "discount is negative"),
+            (json!("abc"), "discount is not a decimal number"),
+            (json!(1e17), "discount is out of range"),
+            (
+                json!(100_000_000_000.00),
+                "discount × quantity is over 10000000000000 minor units",
+            ),
+        ] {
+            let rejection = refused(with_item("USD", json!({ "discount": discount })));
+            assert_eq!(
+                (rejection.reason, rejection.detail.as_str()),
+                (Reason::InvalidValue, why)
+            );
+        }
+        let exact = parse(with_item("USD", json!({"discount": "0.30000000000000004"})));
+        assert_eq!(exact.unwrap().items[0].discount, Some(30));
+        for index in [json!(-1), json!(1.5), json!("2"), json!(1_000_001)] {
+            let why = refused(with_item("USD", json!({ "index": index })));
+            assert_eq!(why.reason, Reason::InvalidItem, "{index}");
+        }
+        let unset = parse(with_item("USD", json!({"index": null}))).unwrap();
+        assert_eq!(unset.items[0].index, None);
+    }
+
+    fn purchase(extra: Value) -> Value {
+        let mut event = json!({"id": "p-1", "type": "purchase", "visitor": "v-1",
+                               "transaction_id": "T_1", "currency": "USD", "value": 72.05});
+        if let (Some(event), Value::Object(extra)) = (event.as_object_mut(), extra) {
+            event.extend(extra);
+        }
+        event
+    }
+
+    #[test]
+    fn tax_shipping_and_coupon_are_order_fields_of_their_own() {
+        let event = parse(purchase(
+            json!({"tax": 3.60, "shipping": "5.99", "coupon": "SUMMER_SALE"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (event.tax, event.shipping, event.coupon.as_deref()),
+            (Some(360), Some(599), Some("SUMMER_SALE"))
+        );
+        assert!(event.props.is_empty());
+        let why = refused(purchase(json!({"tax": -1})));
+        assert_eq!(
+            (why.reason, why.detail.as_str()),
+            (Reason::InvalidValue, "tax is negative")
+        );
+        let why = refused(purchase(json!({"shipping": 1e20})));
+        assert_eq!(
+            (why.reason, why.detail.as_str()),
+            (Reason::InvalidValue, "shipping is out of range")
+        );
+        let why = refused(purchase(json!({"coupon": "x".repeat(101)})));
+        assert_eq!(why.reason, Reason::TooLong);
+        let why = refused(purchase(json!({"coupon": "a\0"})));
+        assert_eq!(why.reason, Reason::NulByte);
+        let plain = parse(purchase(json!({}))).unwrap();
+        assert_eq!(
+            (plain.tax, plain.shipping, plain.coupon),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn a_refund_without_value_takes_it_from_its_items() {
+        let refund = |items: Value| {
+            json!({"id": "r-1", "type": "refund", "visitor": "v-1", "transaction_id": "T_1",
+                   "currency": "USD", "items": items})
+        };
+        let priced = parse(refund(json!([
+            {"item_id": "A", "price": 10.01, "quantity": 2},
+            {"item_id": "B", "price": 1, "quantity": 1}
+        ])))
+        .unwrap();
+        assert_eq!(priced.money.map(|m| m.minor), Some(2102));
+        assert!(!refund::needs_order(&priced));
+        // Priced from the order before it is stored (`refund::price_refunds`).
+        let unpriced = parse(refund(json!([{"item_id": "A", "quantity": 1}]))).unwrap();
+        assert_eq!(unpriced.money, None);
+        assert!(refund::needs_order(&unpriced));
+        let why = refused(refund(json!([])));
+        assert_eq!(
+            (why.reason, why.detail.as_str()),
+            (Reason::MissingField, "value is required for refund")
+        );
+        let mut no_value = purchase(json!({"items": [{"item_id": "A", "price": 1}]}));
+        no_value.as_object_mut().unwrap().remove("value");
+        assert_eq!(refused(no_value).reason, Reason::MissingField);
+    }
 
     #[test]
     fn a_site_domain_allows_itself_and_its_subdomains_only() {

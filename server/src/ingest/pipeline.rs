@@ -1,6 +1,7 @@
 //! One envelope's way through ingestion, shared by the HTTP and WebSocket
 //! edges: parse the envelope, find the site, check the signature, judge each
-//! event, queue the good ones with the dead letters, wait for the commit.
+//! event (pricing refunds without prices from their orders), queue the good
+//! ones with the dead letters, wait for the commit.
 
 use std::{
     net::IpAddr,
@@ -11,11 +12,15 @@ use std::{
 use chrono::Utc;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sqlx::PgPool;
 
 use super::{
     enrich::{self, UserAgents},
     limit::{ClientLimiter, SocketCounter, TrustedProxies},
     parse::{parse_envelope, parse_event, Context, EnvelopeError, Limits},
+    refund,
+    rejection::Rejection,
     signature,
     sites::SiteCache,
 };
@@ -127,6 +132,8 @@ pub enum Refusal {
 pub struct Ingestor {
     pub config: Arc<IngestConfig>,
     pub sites: SiteCache,
+    /// For the orders refunds without prices are priced from.
+    pub pool: PgPool,
     pub queue: Queue,
     pub metrics: Arc<Metrics>,
     pub limiter: ClientLimiter,
@@ -200,7 +207,7 @@ impl Ingestor {
         // Each stored event's index in the envelope.
         let mut indexes = Vec::new();
         // A block, so the non-Send hashing state is gone before the await.
-        let (events, dead) = {
+        let (mut events, mut dead) = {
             // Hashed at most once per request, and only when an event lacks a
             // visitor id (cookieless tracking).
             let derived = std::cell::OnceCell::new();
@@ -235,22 +242,52 @@ impl Ingestor {
                         indexes.push(index);
                     }
                     Err(rejection) => {
-                        self.metrics.reject(rejection.reason.as_str(), 1);
-                        dead.push(DeadLetter {
-                            site_id: Some(site.site_id),
-                            received_at,
-                            reason: rejection.to_string(),
-                            payload: raw.get().to_owned(),
-                        });
-                        receipt.rejected.push(RejectedEvent {
-                            index,
-                            reason: rejection.to_string(),
-                        });
+                        let (letter, rejected) =
+                            self.refusal(site.site_id, received_at, index, raw, &rejection);
+                        dead.push(letter);
+                        receipt.rejected.push(rejected);
                     }
                 }
             }
             (events, dead)
         };
+        // Refunds that name items without prices are priced from their
+        // order (one read, for such requests only); one that cannot be is
+        // refused like any invalid event.
+        if events.iter().any(refund::needs_order) {
+            let priced = tokio::time::timeout_at(
+                deadline.into(),
+                refund::price_refunds(&self.pool, &mut events, &[]),
+            )
+            .await;
+            let verdicts = match priced {
+                Ok(Ok(verdicts)) => verdicts,
+                failed => {
+                    if let Ok(Err(error)) = failed {
+                        tracing::warn!(%error, "reading the orders of refunds failed");
+                    }
+                    self.metrics.reject("unavailable", events.len() as u64);
+                    return Err(Refusal::Unavailable);
+                }
+            };
+            let mut kept = (Vec::with_capacity(events.len()), Vec::new());
+            for ((event, index), verdict) in events.into_iter().zip(indexes).zip(verdicts) {
+                match verdict {
+                    None => {
+                        kept.0.push(event);
+                        kept.1.push(index);
+                    }
+                    Some(rejection) => {
+                        let raw = envelope.events[index];
+                        let (letter, rejected) =
+                            self.refusal(site.site_id, received_at, index, raw, &rejection);
+                        dead.push(letter);
+                        receipt.rejected.push(rejected);
+                    }
+                }
+            }
+            (events, indexes) = kept;
+        }
         let queued = events.len() as u64;
         let waiting = self.queue.submit(events, dead).map_err(|_| {
             self.metrics.reject("overloaded", queued);
@@ -278,6 +315,30 @@ impl Ingestor {
         }
         receipt.rejected.sort_by_key(|r| r.index);
         Ok(receipt)
+    }
+
+    /// Counts one refused event and makes its dead letter and its line of
+    /// the answer.
+    fn refusal(
+        &self,
+        site_id: i32,
+        received_at: chrono::DateTime<Utc>,
+        index: usize,
+        raw: &RawValue,
+        rejection: &Rejection,
+    ) -> (DeadLetter, RejectedEvent) {
+        self.metrics.reject(rejection.reason.as_str(), 1);
+        let letter = DeadLetter {
+            site_id: Some(site_id),
+            received_at,
+            reason: rejection.to_string(),
+            payload: raw.get().to_owned(),
+        };
+        let rejected = RejectedEvent {
+            index,
+            reason: rejection.to_string(),
+        };
+        (letter, rejected)
     }
 
     /// Counts a whole refused envelope's events as received and rejected, so

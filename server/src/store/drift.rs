@@ -15,14 +15,14 @@ const CHECKS: [(&str, &str); 10] = [
     (
         "product_days",
         "WITH stored AS (SELECT site_id, day, item_id, currency, views, add_to_carts, removals, checkouts, \
-                                purchases, units, revenue FROM product_days \
+                                purchases, units, revenue, impressions FROM product_days \
                          WHERE views <> 0 OR add_to_carts <> 0 OR removals <> 0 OR checkouts <> 0 \
-                            OR purchases <> 0 OR units <> 0 OR revenue <> 0), \
+                            OR purchases <> 0 OR units <> 0 OR revenue <> 0 OR impressions <> 0), \
          fresh AS (SELECT r.site_id, r.day, r.item_id, r.currency, r.views, r.add_to_carts, r.removals, \
-                          r.checkouts, r.purchases, r.units, r.revenue \
+                          r.checkouts, r.purchases, r.units, r.revenue, r.impressions \
                    FROM sites s, LATERAL product_days_recomputed(s.site_id) r \
                    WHERE r.views <> 0 OR r.add_to_carts <> 0 OR r.removals <> 0 OR r.checkouts <> 0 \
-                      OR r.purchases <> 0 OR r.units <> 0 OR r.revenue <> 0) \
+                      OR r.purchases <> 0 OR r.units <> 0 OR r.revenue <> 0 OR r.impressions <> 0) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),
@@ -68,32 +68,81 @@ const CHECKS: [(&str, &str); 10] = [
     ),
     (
         "hourly_sales",
+        // Orders from their counted report; refunds (with their tax and
+        // shipping, which come off the orders') in their order's hour, or
+        // their own when the order is unknown.
         "WITH stored AS (SELECT site_id, hour, currency, revenue_verified + revenue_unverified AS revenue, \
-                         orders_verified + orders_unverified AS orders, customers FROM hourly_sales \
-                         WHERE orders_verified + orders_unverified <> 0), \
-         fresh AS (SELECT o.site_id, o.hour, o.currency, sum(o.value_minor)::int8 AS revenue, count(*) AS orders, \
-                          count(DISTINCT COALESCE(e.user_id, e.visitor_id)) AS customers \
+                         orders_verified + orders_unverified AS orders, customers, refunds, refund_count, \
+                         tax, shipping FROM hourly_sales \
+                         WHERE orders_verified + orders_unverified <> 0 OR refund_count <> 0), \
+         sold AS (SELECT o.site_id, o.hour, o.currency, sum(o.value_minor)::int8 AS revenue, count(*) AS orders, \
+                          count(DISTINCT COALESCE(e.user_id, e.visitor_id)) AS customers, \
+                          COALESCE(sum(e.tax_minor), 0) AS tax, COALESCE(sum(e.shipping_minor), 0) AS shipping \
                    FROM orders o JOIN events e ON e.site_id = o.site_id AND e.transaction_id = o.transaction_id \
                         AND e.event_type = 'purchase' AND e.event_id = o.event_id \
+                   GROUP BY 1, 2, 3), \
+         refunded AS (SELECT e.site_id, COALESCE(o.hour, date_bin('15 minutes', e.occurred_at, TIMESTAMPTZ 'epoch')) AS hour, \
+                             e.currency, sum(e.value_minor) AS refunds, count(*) AS refund_count, \
+                             COALESCE(sum(e.tax_minor), 0) AS tax, COALESCE(sum(e.shipping_minor), 0) AS shipping \
+                      FROM events e LEFT JOIN orders o \
+                        ON o.site_id = e.site_id AND o.transaction_id = e.transaction_id \
+                      WHERE e.event_type = 'refund' AND e.value_minor IS NOT NULL \
+                      GROUP BY 1, 2, 3), \
+         fresh AS (SELECT site_id, hour, currency, sum(revenue)::int8, sum(orders)::int8, sum(customers)::int8, \
+                          sum(refunds)::int8, sum(refund_count)::int8, sum(tax)::int8, sum(shipping)::int8 \
+                   FROM (SELECT site_id, hour, currency, revenue, orders, customers, 0 AS refunds, \
+                                0 AS refund_count, tax, shipping FROM sold \
+                         UNION ALL SELECT site_id, hour, currency, 0, 0, 0, refunds, refund_count, -tax, -shipping \
+                         FROM refunded) x \
                    GROUP BY 1, 2, 3) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),
     (
         "product_performance",
-        "WITH stored AS (SELECT site_id, hour, item_id, currency, views, add_to_carts, purchases, units \
-                         FROM product_performance), \
-         fresh AS (SELECT e.site_id, date_bin('15 minutes', e.occurred_at, TIMESTAMPTZ 'epoch') AS hour, \
-                          i->>'item_id' AS item_id, coalesce(e.currency, st.currency) AS currency, \
-                          count(*) FILTER (WHERE e.event_type = 'view_item') AS views, \
-                          count(*) FILTER (WHERE e.event_type = 'add_to_cart') AS add_to_carts, \
-                          count(*) FILTER (WHERE e.event_type = 'purchase') AS purchases, \
-                          COALESCE(sum((i->>'quantity')::int8) FILTER (WHERE e.event_type = 'purchase'), 0)::int8 AS units \
-                   FROM events e JOIN sites st ON st.site_id = e.site_id, jsonb_array_elements(e.items) i \
-                   WHERE e.event_type IN ('view_item', 'add_to_cart', 'remove_from_cart', 'begin_checkout', 'purchase', 'view_item_list', 'refund') \
-                   GROUP BY 1, 2, 3, 4) \
-         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
-                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+        // Summed over currencies: an event without an amount is keyed by
+        // the site's currency of the time. A purchase counts once, from its
+        // order's first report (the browser's, when a signed one verified
+        // it later); a refund's lines come off its order's hour. Rows of
+        // zeros count as no row.
+        "WITH stored AS (SELECT site_id, hour, item_id, sum(views)::int8 AS views, \
+                                sum(impressions)::int8 AS impressions, sum(add_to_carts)::int8 AS carts, \
+                                sum(removals)::int8 AS removals, sum(checkouts)::int8 AS checkouts, \
+                                sum(purchases)::int8 AS purchases, sum(units)::int8 AS units, \
+                                sum(revenue)::int8 AS revenue \
+                         FROM product_performance GROUP BY 1, 2, 3), \
+         counted AS (SELECT DISTINCT ON (site_id, transaction_id) site_id, event_id FROM events \
+                     WHERE event_type = 'purchase' ORDER BY site_id, transaction_id, verified, occurred_at, event_id), \
+         lines AS (SELECT e.site_id, CASE WHEN e.event_type = 'refund' \
+                          THEN COALESCE(o.hour, date_bin('15 minutes', e.occurred_at, TIMESTAMPTZ 'epoch')) \
+                          ELSE date_bin('15 minutes', e.occurred_at, TIMESTAMPTZ 'epoch') END AS hour, \
+                          e.event_type, i->>'item_id' AS item_id, (i->>'quantity')::int8 AS quantity, \
+                          COALESCE((i->>'price')::int8, 0) * (i->>'quantity')::int8 AS line \
+                   FROM events e LEFT JOIN orders o ON e.event_type = 'refund' \
+                        AND o.site_id = e.site_id AND o.transaction_id = e.transaction_id, \
+                        jsonb_array_elements(e.items) i \
+                   WHERE e.event_type IN ('view_item', 'view_item_list', 'add_to_cart', 'remove_from_cart', \
+                                          'begin_checkout') \
+                      OR (e.event_type = 'refund' AND e.value_minor IS NOT NULL) \
+                      OR (e.site_id, e.event_id) IN (SELECT site_id, event_id FROM counted)), \
+         fresh AS (SELECT site_id, hour, item_id, \
+                          count(*) FILTER (WHERE event_type = 'view_item') AS views, \
+                          count(*) FILTER (WHERE event_type = 'view_item_list') AS impressions, \
+                          count(*) FILTER (WHERE event_type = 'add_to_cart') AS carts, \
+                          count(*) FILTER (WHERE event_type = 'remove_from_cart') AS removals, \
+                          count(*) FILTER (WHERE event_type = 'begin_checkout') AS checkouts, \
+                          count(*) FILTER (WHERE event_type = 'purchase') AS purchases, \
+                          COALESCE(sum(CASE event_type WHEN 'purchase' THEN quantity \
+                                                      WHEN 'refund' THEN -quantity END), 0)::int8 AS units, \
+                          COALESCE(sum(CASE event_type WHEN 'purchase' THEN line \
+                                                      WHEN 'refund' THEN -line END), 0)::int8 AS revenue \
+                   FROM lines GROUP BY 1, 2, 3), \
+         kept_stored AS (SELECT * FROM stored WHERE (views, impressions, carts, removals, checkouts, \
+                                purchases, units, revenue) <> (0, 0, 0, 0, 0, 0, 0, 0)), \
+         kept_fresh AS (SELECT * FROM fresh WHERE (views, impressions, carts, removals, checkouts, \
+                               purchases, units, revenue) <> (0, 0, 0, 0, 0, 0, 0, 0)) \
+         SELECT count(*) FROM ((SELECT * FROM kept_stored EXCEPT SELECT * FROM kept_fresh) \
+                               UNION ALL (SELECT * FROM kept_fresh EXCEPT SELECT * FROM kept_stored)) d",
     ),
     (
         "user_activity",

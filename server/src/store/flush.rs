@@ -224,6 +224,8 @@ async fn decide_orders(
                         hour: order.hour,
                         currency: order.currency,
                         old_minor: order.value_minor,
+                        old_tax: order.tax_minor,
+                        old_shipping: order.shipping_minor,
                     }),
                 );
                 order.verified = true;

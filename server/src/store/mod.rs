@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod drift;
 pub mod flush;
 pub mod live;
+pub mod orders;
 pub mod rebuild;
 mod rollups;
 pub mod sites;

@@ -203,7 +203,8 @@ macro_rules! event_columns {
          e.user_id, e.source, e.url, e.referrer, e.referrer_host, e.title, e.utm_source, \
          e.utm_medium, e.utm_campaign, e.currency::text AS currency, e.value_minor, \
          e.transaction_id, e.search_term, e.items::text AS items, e.props::text AS props, \
-         e.device, e.browser, e.os, e.price_tier, e.verified"
+         e.device, e.browser, e.os, e.price_tier, e.verified, e.tax_minor, e.shipping_minor, \
+         e.coupon"
     };
 }
 
@@ -343,6 +344,8 @@ struct Report {
     occurred_at: DateTime<Utc>,
     currency: Option<Currency>,
     value_minor: i64,
+    tax_minor: i64,
+    shipping_minor: i64,
 }
 
 /// Each event's [`Fate`], as the flush that stored it decided: the first
@@ -366,7 +369,8 @@ async fn fates(
     if !transactions.is_empty() {
         let rows = sqlx::query(
             "SELECT transaction_id, event_id, verified, occurred_at, currency::text AS currency, \
-                    COALESCE(value_minor, 0) AS value_minor \
+                    COALESCE(value_minor, 0) AS value_minor, COALESCE(tax_minor, 0) AS tax_minor, \
+                    COALESCE(shipping_minor, 0) AS shipping_minor \
              FROM events WHERE site_id = $1 AND transaction_id = ANY($2) AND event_type = 'purchase'",
         )
         .bind(site_id)
@@ -384,6 +388,8 @@ async fn fates(
                     occurred_at: row.try_get("occurred_at")?,
                     currency: currency.as_deref().and_then(Currency::parse),
                     value_minor: row.try_get("value_minor")?,
+                    tax_minor: row.try_get("tax_minor")?,
+                    shipping_minor: row.try_get("shipping_minor")?,
                 });
         }
     }
@@ -412,6 +418,8 @@ async fn fates(
                             hour: bucket_of(first.occurred_at),
                             currency,
                             old_minor: first.value_minor,
+                            old_tax: first.tax_minor,
+                            old_shipping: first.shipping_minor,
                         })
                     }
                     _ => None,
@@ -442,13 +450,11 @@ fn event_from_row(row: &PgRow, site: &Target) -> Result<Event, sqlx::Error> {
     let props: String = row.try_get("props")?;
     let device: String = row.try_get("device")?;
     let tier: Option<String> = row.try_get("price_tier")?;
-    let money = match (currency.as_deref().map(str::trim), value) {
-        (Some(code), Some(minor)) => Some(Money {
-            currency: Currency::parse(code).ok_or_else(|| decode("currency", "unknown code"))?,
-            minor,
-        }),
-        _ => None,
+    let currency = match currency.as_deref().map(str::trim) {
+        Some(code) => Currency::parse(code).ok_or_else(|| decode("currency", "unknown code"))?,
+        None => site.currency,
     };
+    let money = value.map(|minor| Money { currency, minor });
     Ok(Event {
         site_id: site.site_id,
         site_currency: site.currency,
@@ -473,7 +479,11 @@ fn event_from_row(row: &PgRow, site: &Target) -> Result<Event, sqlx::Error> {
             medium: row.try_get("utm_medium")?,
             campaign: row.try_get("utm_campaign")?,
         },
+        currency,
         money,
+        tax: row.try_get("tax_minor")?,
+        shipping: row.try_get("shipping_minor")?,
+        coupon: row.try_get("coupon")?,
         transaction_id: row.try_get("transaction_id")?,
         search_term: row.try_get("search_term")?,
         items: serde_json::from_str::<Vec<Item>>(&items)

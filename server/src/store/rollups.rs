@@ -30,20 +30,20 @@ pub async fn insert_events<'e>(
         "INSERT INTO events (site_id, event_id, event_type, occurred_at, received_at, visitor_id, \
             session_id, user_id, source, url, referrer, referrer_host, title, utm_source, utm_medium, \
             utm_campaign, currency, value_minor, transaction_id, search_term, items, props, device, \
-            browser, os, price_tier, verified) \
+            browser, os, price_tier, verified, tax_minor, shipping_minor, coupon) \
          SELECT site_id, event_id, event_type, occurred_at, received_at, visitor_id, session_id, \
             user_id, source, url, referrer, referrer_host, title, utm_source, utm_medium, utm_campaign, \
             currency, value_minor, transaction_id, search_term, items::jsonb, props::jsonb, device, \
-            browser, os, price_tier, verified \
+            browser, os, price_tier, verified, tax_minor, shipping_minor, coupon \
          FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
             $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int8[], $19::text[], \
             $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], \
-            $27::bool[]) \
+            $27::bool[], $28::int8[], $29::int8[], $30::text[]) \
             AS t(site_id, event_id, event_type, occurred_at, received_at, visitor_id, session_id, \
             user_id, source, url, referrer, referrer_host, title, utm_source, utm_medium, utm_campaign, \
             currency, value_minor, transaction_id, search_term, items, props, device, browser, os, \
-            price_tier, verified) \
+            price_tier, verified, tax_minor, shipping_minor, coupon) \
          ON CONFLICT (site_id, event_id) DO NOTHING \
          RETURNING site_id, event_id",
     )
@@ -74,6 +74,9 @@ pub async fn insert_events<'e>(
     .bind(c.os)
     .bind(c.price_tier)
     .bind(c.verified)
+    .bind(c.tax_minor)
+    .bind(c.shipping_minor)
+    .bind(c.coupon)
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()
@@ -110,6 +113,9 @@ struct EventColumns {
     os: Vec<String>,
     price_tier: Vec<Option<&'static str>>,
     verified: Vec<bool>,
+    tax_minor: Vec<Option<i64>>,
+    shipping_minor: Vec<Option<i64>>,
+    coupon: Vec<Option<String>>,
 }
 
 impl EventColumns {
@@ -130,8 +136,10 @@ impl EventColumns {
         self.utm_source.push(e.utm.source.clone());
         self.utm_medium.push(e.utm.medium.clone());
         self.utm_campaign.push(e.utm.campaign.clone());
+        // The currency of the event's amounts, when it has one.
+        let priced = e.money.is_some() || e.tax.is_some() || e.shipping.is_some();
         self.currency
-            .push(e.money.map(|m| m.currency.code().to_owned()));
+            .push(priced.then(|| e.currency.code().to_owned()));
         self.value_minor.push(e.money.map(|m| m.minor));
         self.transaction_id.push(e.transaction_id.clone());
         self.search_term.push(e.search_term.clone());
@@ -144,6 +152,9 @@ impl EventColumns {
         self.os.push(e.client.os.clone());
         self.price_tier.push(e.price_tier);
         self.verified.push(e.verified);
+        self.tax_minor.push(e.tax);
+        self.shipping_minor.push(e.shipping);
+        self.coupon.push(e.coupon.clone());
     }
 }
 
@@ -161,9 +172,10 @@ pub async fn insert_orders<'e>(
     }
     rows.sort_by(|a, b| (a.site_id, &a.transaction_id).cmp(&(b.site_id, &b.transaction_id)));
     let returned = sqlx::query(
-        "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
+        "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, \
+            visitor_id, tax_minor, shipping_minor) \
          SELECT * FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
-            $6::int8[], $7::bool[], $8::text[]) \
+            $6::int8[], $7::bool[], $8::text[], $9::int8[], $10::int8[]) \
          ON CONFLICT (site_id, transaction_id) DO NOTHING \
          RETURNING site_id, event_id",
     )
@@ -175,6 +187,8 @@ pub async fn insert_orders<'e>(
     .bind(rows.iter().map(|e| e.money.map(|m| m.minor)).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.verified).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.visitor_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|e| e.tax.unwrap_or(0)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|e| e.shipping.unwrap_or(0)).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
     returned
@@ -191,6 +205,8 @@ pub struct Order {
     pub verified: bool,
     /// The visitor of the order's first report.
     pub visitor_id: String,
+    pub tax_minor: i64,
+    pub shipping_minor: i64,
 }
 
 /// Locks and reads the orders the given events refer to.
@@ -208,7 +224,7 @@ pub async fn lock_orders<'e>(
     }
     let rows = sqlx::query(
         "SELECT o.site_id, o.transaction_id, o.hour, o.currency::text AS currency, o.value_minor, o.verified, \
-                o.visitor_id \
+                o.visitor_id, o.tax_minor, o.shipping_minor \
          FROM orders o JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, transaction_id) \
            ON o.site_id = k.site_id AND o.transaction_id = k.transaction_id \
          ORDER BY o.site_id, o.transaction_id FOR UPDATE OF o",
@@ -231,6 +247,8 @@ pub async fn lock_orders<'e>(
                 value_minor: row.try_get("value_minor")?,
                 verified: row.try_get("verified")?,
                 visitor_id: row.try_get("visitor_id")?,
+                tax_minor: row.try_get("tax_minor")?,
+                shipping_minor: row.try_get("shipping_minor")?,
             },
         );
     }
@@ -247,33 +265,22 @@ pub async fn verify_orders(tx: Tx<'_, '_>, events: &[&Event]) -> Result<(), sqlx
     }
     sqlx::query(
         "WITH confirmed AS ( \
-           UPDATE orders o SET verified = true, currency = u.currency, value_minor = u.value_minor \
-           FROM UNNEST($1::int[], $2::text[], $3::text[], $4::int8[]) \
-             AS u(site_id, transaction_id, currency, value_minor) \
+           UPDATE orders o SET verified = true, currency = u.currency, value_minor = u.value_minor, \
+             tax_minor = coalesce(u.tax_minor, 0), shipping_minor = coalesce(u.shipping_minor, 0) \
+           FROM UNNEST($1::int[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[]) \
+             AS u(site_id, transaction_id, currency, value_minor, tax_minor, shipping_minor) \
            WHERE o.site_id = u.site_id AND o.transaction_id = u.transaction_id \
-           RETURNING o.site_id, o.event_id, o.currency, o.value_minor) \
-         UPDATE events e SET verified = true, currency = c.currency, value_minor = c.value_minor \
+           RETURNING o.site_id, o.event_id, o.currency, o.value_minor, u.tax_minor, u.shipping_minor) \
+         UPDATE events e SET verified = true, currency = c.currency, value_minor = c.value_minor, \
+           tax_minor = c.tax_minor, shipping_minor = c.shipping_minor \
            FROM confirmed c WHERE e.site_id = c.site_id AND e.event_id = c.event_id",
     )
     .bind(events.iter().map(|e| e.site_id).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.transaction_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.money.map(|m| m.currency.code().to_owned()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.money.map(|m| m.minor))
-            .collect::<Vec<_>>(),
-    )
+    .bind(events.iter().map(|e| e.transaction_id.clone()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.money.map(|m| m.currency.code().to_owned())).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.money.map(|m| m.minor)).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.tax).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.shipping).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -204,12 +204,14 @@ pub async fn revenue_by(
 /// the site's hours; customers are counted distinct across each hour's
 /// quarters from `hourly_customers` (one customer may buy in two of them).
 pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow>, sqlx::Error> {
-    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(concat!(
+    type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(concat!(
         "WITH sales AS (",
         "  SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00') AS label,",
         "         sum(revenue_verified)::int8 AS revenue_verified,",
         "         sum(revenue_unverified)::int8 AS revenue_unverified, sum(refunds)::int8 AS refunds,",
-        "         sum(orders_verified + orders_unverified)::int8 AS orders, sum(units)::int8 AS units",
+        "         sum(orders_verified + orders_unverified)::int8 AS orders, sum(units)::int8 AS units,",
+        "         sum(tax)::int8 AS tax, sum(shipping)::int8 AS shipping",
         "    FROM hourly_sales",
         "   WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
         "   GROUP BY 1),",
@@ -220,7 +222,7 @@ pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow
         "   WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
         "   GROUP BY 1)",
         "SELECT s.label, s.revenue_verified, s.revenue_unverified, s.refunds, s.orders, s.units,",
-        "       coalesce(b.customers, 0)",
+        "       coalesce(b.customers, 0), s.tax, s.shipping",
         "  FROM sales s LEFT JOIN buyers b USING (label)",
         " ORDER BY s.label",
     ))
@@ -241,6 +243,8 @@ pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow
             orders: r.4,
             units: r.5,
             customers: r.6,
+            tax: r.7,
+            shipping: r.8,
         })
         .collect())
 }
@@ -258,7 +262,8 @@ pub async fn products(
         concat!(
             "SELECT '' AS item_id, item_category AS name, item_category,",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
-            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
+            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
+            "       sum(impressions)::int8",
             "  FROM product_days",
             " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_category ORDER BY 10 DESC, 4 DESC, 2 LIMIT $5",
@@ -267,13 +272,26 @@ pub async fn products(
         concat!(
             "SELECT item_id, max(item_name), max(item_category),",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
-            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8",
+            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
+            "       sum(impressions)::int8",
             "  FROM product_days",
             " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_id ORDER BY 10 DESC, 4 DESC, 1 LIMIT $5",
         )
     };
-    type Row = (String, String, String, i64, i64, i64, i64, i64, i64, i64);
+    type Row = (
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = sqlx::query_as(query)
         .bind(w.site_id)
         .bind(days.0)
@@ -295,6 +313,7 @@ pub async fn products(
             purchases: r.7,
             units: r.8,
             revenue: r.9,
+            impressions: r.10,
         })
         .collect())
 }

@@ -161,9 +161,10 @@ pub async fn hourly_sales(
     let s: Vec<_> = d.sales.iter().collect();
     sqlx::query(
         "INSERT INTO hourly_sales AS h (site_id, hour, currency, revenue_verified, revenue_unverified, \
-            refunds, orders_verified, orders_unverified, refund_count, units, customers) \
+            refunds, orders_verified, orders_unverified, refund_count, units, customers, tax, shipping) \
          SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::int8[], $5::int8[], \
-            $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]) \
+            $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+            $13::int8[]) \
          ON CONFLICT (site_id, hour, currency) DO UPDATE SET \
             revenue_verified = h.revenue_verified + EXCLUDED.revenue_verified, \
             revenue_unverified = h.revenue_unverified + EXCLUDED.revenue_unverified, \
@@ -172,7 +173,8 @@ pub async fn hourly_sales(
             orders_unverified = h.orders_unverified + EXCLUDED.orders_unverified, \
             refund_count = h.refund_count + EXCLUDED.refund_count, \
             units = h.units + EXCLUDED.units, \
-            customers = h.customers + EXCLUDED.customers",
+            customers = h.customers + EXCLUDED.customers, \
+            tax = h.tax + EXCLUDED.tax, shipping = h.shipping + EXCLUDED.shipping",
     )
     .bind(s.iter().map(|((site, _, _), _)| *site).collect::<Vec<_>>())
     .bind(s.iter().map(|((_, hour, _), _)| *hour).collect::<Vec<_>>())
@@ -185,6 +187,8 @@ pub async fn hourly_sales(
     .bind(s.iter().map(|(_, v)| v.refund_count).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.units).collect::<Vec<_>>())
     .bind(s.iter().map(|(k, _)| customers.get(*k).copied().unwrap_or(0)).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.tax).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.shipping).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -197,16 +201,17 @@ pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     let p: Vec<_> = d.products.iter().collect();
     sqlx::query(
         "INSERT INTO product_performance AS p (site_id, hour, item_id, currency, item_name, item_category, \
-            item_brand, views, add_to_carts, removals, checkouts, purchases, units, revenue) \
+            item_brand, views, add_to_carts, removals, checkouts, purchases, units, revenue, impressions) \
          SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
             $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
-            $13::int8[], $14::int8[]) \
+            $13::int8[], $14::int8[], $15::int8[]) \
          ON CONFLICT (site_id, hour, item_id, currency) DO UPDATE SET \
             item_name = EXCLUDED.item_name, item_category = EXCLUDED.item_category, \
             item_brand = EXCLUDED.item_brand, views = p.views + EXCLUDED.views, \
             add_to_carts = p.add_to_carts + EXCLUDED.add_to_carts, removals = p.removals + EXCLUDED.removals, \
             checkouts = p.checkouts + EXCLUDED.checkouts, purchases = p.purchases + EXCLUDED.purchases, \
-            units = p.units + EXCLUDED.units, revenue = p.revenue + EXCLUDED.revenue",
+            units = p.units + EXCLUDED.units, revenue = p.revenue + EXCLUDED.revenue, \
+            impressions = p.impressions + EXCLUDED.impressions",
     )
     .bind(p.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
     .bind(p.iter().map(|((_, hour, _, _), _)| *hour).collect::<Vec<_>>())
@@ -222,6 +227,7 @@ pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     .bind(p.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.units).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.revenue).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.impressions).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

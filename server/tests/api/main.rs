@@ -4,6 +4,7 @@
 mod abuse;
 mod accounts;
 mod demo;
+mod ga4;
 mod helpers;
 mod history;
 mod ingest;

@@ -184,7 +184,7 @@ async fn products_and_their_csv_show_the_same_numbers(pool: PgPool) {
     assert_eq!(body["categories"][0]["category"], "Kitchen");
     let csv = app.get_text("/api/v1/sites/demo/products.csv").await;
     assert!(
-        csv.contains("SKU-17,Blue mug,Kitchen,2,1,0,1,1,2,25.98,USD\r\n"),
+        csv.contains("SKU-17,Blue mug,Kitchen,2,1,0,1,1,2,25.98,USD,0\r\n"),
         "{csv}"
     );
 }
