@@ -258,6 +258,33 @@ pub async fn users(tx: Tx<'_, '_>, d: &Deltas, sessions: &NewSessions) -> Result
     Ok(())
 }
 
+/// Customers across their visitors: seen times widen, orders and spend add
+/// (NULL seen times, of a customer no event named as `user_id`, stay NULL).
+pub async fn customer_activity(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    if d.customer_activity.is_empty() {
+        return Ok(());
+    }
+    let c: Vec<_> = d.customer_activity.iter().collect();
+    sqlx::query(
+        "INSERT INTO customer_activity AS c (site_id, customer, first_seen, last_seen, orders, spend) \
+         SELECT * FROM UNNEST($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+            $5::int8[], $6::int8[]) \
+         ON CONFLICT (site_id, customer) DO UPDATE SET \
+            first_seen = LEAST(c.first_seen, EXCLUDED.first_seen), \
+            last_seen = GREATEST(c.last_seen, EXCLUDED.last_seen), \
+            orders = c.orders + EXCLUDED.orders, spend = c.spend + EXCLUDED.spend",
+    )
+    .bind(c.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
+    .bind(c.iter().map(|((_, customer), _)| customer.clone()).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.first_seen).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.last_seen).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.orders).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.spend).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Spend corrections of confirmed orders, in key order (after `users`).
 pub async fn spend(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     if d.spend.is_empty() {

@@ -30,12 +30,13 @@ macro_rules! rows_of {
     };
 }
 
-const TABLES: [(&str, &str); 6] = [
+const TABLES: [(&str, &str); 7] = [
     ("hourly_sales", rows_of!("hourly_sales")),
     ("hourly_customers", rows_of!("hourly_customers")),
     ("product_performance", rows_of!("product_performance")),
     ("real_time_metrics", rows_of!("real_time_metrics")),
     ("user_activity", rows_of!("user_activity")),
+    ("customer_activity", rows_of!("customer_activity")),
     ("sessions", rows_of!("sessions")),
 ];
 
