@@ -1,7 +1,7 @@
 //! The dashboard's reads: rollup tables only (`hourly_sales`,
-//! `product_days`, `session_days`, `member_days`' counts, `sessions`,
-//! `user_activity`), never raw events, each query on an index that starts
-//! with the site and the key it ranges over.
+//! `product_days`, `session_days`, `member_days`, `sessions`,
+//! `customer_activity`, `user_activity`), never raw events, each query on
+//! an index that starts with the site and the key it ranges over.
 
 use app::stats::{Bucket, CustomerRow, FunnelStep, HourRow, ProductRow, SessionRow, Share};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -350,23 +350,34 @@ pub async fn customers(
     Ok(members(pool, w.site_id, &set, days).await?.0)
 }
 
-/// Customers seen in the window with the highest lifetime spend.
+/// The customers with the highest lifetime spend among those seen on the
+/// local days `days` (first and last): an event of one of those days
+/// carried the customer's id, as `user_id` (member set `users`) or as
+/// visitor id (`visitors`). Read in the order of the spend index, keeping
+/// customers with an active day in the range, until `limit` are found; last
+/// seen is the latest event carrying the id either way.
 pub async fn top_customers(
     pool: &PgPool,
     w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
     tz: &str,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, sqlx::Error> {
     let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(concat!(
-        "SELECT coalesce(user_id, visitor_id), orders, spend,",
-        "       to_char(last_seen AT TIME ZONE $4, 'YYYY-MM-DD HH24:MI')",
-        "  FROM user_activity",
-        " WHERE site_id = $1 AND orders > 0 AND last_seen >= $2 AND first_seen < $3",
-        " ORDER BY spend DESC, 1 LIMIT $5",
+        "SELECT c.customer, c.orders, c.spend,",
+        "       to_char(greatest(c.last_seen, u.last_seen) AT TIME ZONE $4, 'YYYY-MM-DD HH24:MI')",
+        "  FROM customer_activity c",
+        "  LEFT JOIN user_activity u ON u.site_id = c.site_id AND u.visitor_id = c.customer",
+        " WHERE c.site_id = $1 AND c.orders > 0",
+        "   AND EXISTS (SELECT 1 FROM member_days m",
+        "                WHERE m.site_id = c.site_id AND m.member_set IN ('users', 'visitors')",
+        "                  AND m.member = c.customer",
+        "                  AND EXISTS (SELECT 1 FROM unnest(m.days) d WHERE d >= $2 AND d <= $3))",
+        " ORDER BY c.spend DESC, c.customer LIMIT $5",
     ))
     .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
+    .bind(days.0)
+    .bind(days.1)
     .bind(tz)
     .bind(limit)
     .fetch_all(pool)
