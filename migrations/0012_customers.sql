@@ -16,8 +16,10 @@
 -- A customer is seen on a local day when an event of that day carries its
 -- id, as `user_id` or as visitor id: `member_days` gets the set 'users',
 -- the local days of the events carrying each `user_id`, beside 'visitors'.
--- Top customers are read in the order of the spend index below, keeping
--- those with a day in the range (`store::stats::top_customers`).
+-- `customer_days` holds, per customer and day it was seen, its current
+-- spend: top customers of a range are the biggest spenders among each
+-- day's ten biggest, ten rows per day of the range however many customers
+-- the site has (`store::stats::top_customers`).
 CREATE TABLE customer_activity (
     site_id    INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
     customer   TEXT COLLATE "C" NOT NULL,
@@ -28,8 +30,6 @@ CREATE TABLE customer_activity (
     spend      BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (site_id, customer)
 );
-CREATE INDEX customer_activity_site_spend ON customer_activity
-    (site_id, spend DESC, customer) WHERE orders > 0;
 
 -- Top customers no longer read `user_activity` by spend.
 DROP INDEX user_activity_site_spend;
@@ -89,3 +89,41 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 SELECT refold_member_days(site_id) FROM sites;
+
+-- Each customer (with an order) on each local day it was seen, with its
+-- spend as `customer_activity` has it now. The flush adds the days its
+-- events bring and rewrites the rows of customers whose spend changed
+-- (`store::upserts::customer_days`); time-zone changes and rebuilds
+-- refold it after `member_days`.
+CREATE TABLE customer_days (
+    site_id  INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
+    customer TEXT COLLATE "C" NOT NULL,
+    day      DATE NOT NULL,
+    spend    BIGINT NOT NULL,
+    PRIMARY KEY (site_id, customer, day)
+);
+CREATE INDEX customer_days_top ON customer_days (site_id, day, spend DESC, customer);
+
+-- A site's customer days from its stored `customer_activity` and
+-- `member_days` (both checked against events by the drift check).
+CREATE FUNCTION customer_days_of(p_site INTEGER) RETURNS SETOF customer_days
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT c.site_id, c.customer, d.day, c.spend
+      FROM customer_activity c
+      JOIN member_days m ON m.site_id = c.site_id AND m.member_set IN ('users', 'visitors')
+                        AND m.member = c.customer,
+           unnest(m.days) AS d(day)
+     WHERE c.site_id = p_site AND c.orders > 0
+$$;
+
+CREATE FUNCTION refold_customer_days(p_site INTEGER) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM customer_days WHERE site_id = p_site;
+    INSERT INTO customer_days SELECT * FROM customer_days_of(p_site);
+$$;
+
+SELECT refold_customer_days(site_id) FROM sites;
+
+-- The top-customers read wants each day's rows in index order: give the
+-- planner the new tables' sizes now rather than at the next autovacuum.
+ANALYZE customer_activity, customer_days, member_days;

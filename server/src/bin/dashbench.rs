@@ -263,7 +263,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 9] = [
+const ROLLUPS: [(&str, &str); 10] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -330,6 +330,7 @@ const ROLLUPS: [(&str, &str); 9] = [
     ),
     // After hourly_customers: it folds visitors from events, customers from there.
     ("member_days", "SELECT refold_member_days($1)"),
+    ("customer_days", "SELECT refold_customer_days($1)"),
 ];
 
 /// The hydrate bundle's size, raw and gzip -9, if a release build exists.

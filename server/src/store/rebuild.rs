@@ -138,6 +138,11 @@ pub async fn rebuild(
         .bind(site.site_id)
         .execute(&mut *tx)
         .await?;
+    // Customer days follow member days and the rebuilt customer rows.
+    sqlx::query("SELECT refold_customer_days($1)")
+        .bind(site.site_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(rebuilt)
 }

@@ -330,6 +330,7 @@ pub async fn apply(tx: Tx<'_, '_>, deltas: &Deltas) -> Result<(), sqlx::Error> {
     super::upserts::spend(tx, deltas).await?;
     super::upserts::realtime(tx, deltas).await?;
     super::upserts::members(tx, deltas).await?;
+    super::upserts::customer_days(tx, deltas).await?;
     Ok(())
 }
 
