@@ -59,7 +59,8 @@ test("Hourly Sales shows verified and unverified revenue apart, refunds and net"
   await expect(report.kpi("Net revenue")).toHaveText("$35.00");
   await expect(report.kpi("Customers")).toHaveText("2");
   expect(await report.cells("hourly-table", "Total")).toEqual([
-    "Total", "$40.00", "$9.00", "$31.00", "$5.00", "$35.00", "3", "5", "2", "$13.33",
+    // Tax and shipping: the seed's orders send none.
+    "Total", "$40.00", "$9.00", "$31.00", "$5.00", "$0.00", "$0.00", "$35.00", "3", "5", "2", "$13.33",
   ]);
 });
 
@@ -67,10 +68,11 @@ test("Product Performance sorts, searches and filters through the URL", async ({
   await gotoHydrated(page, `/products?site=${site.key}&range=7d`);
   const report = new Report(page);
   expect(await report.cells("products-table", "Blue mug")).toEqual([
-    "Blue mug A", "1", "1", "0", "1", "2", "3", "$29.00", "200.0%",
+    // Impressions first: the seed sends no view_item_list.
+    "Blue mug A", "0", "1", "1", "0", "1", "2", "3", "$29.00", "200.0%",
   ]);
   expect(await report.cells("products-table", "Field guide")).toEqual([
-    "Field guide B", "2", "2", "1", "1", "1", "2", "$11.00", "50.0%",
+    "Field guide B", "0", "2", "2", "1", "1", "1", "2", "$11.00", "50.0%",
   ]);
   const names = page.getByTestId("products-table").locator("tbody th");
   await expect(names.first()).toContainText("Blue mug");
@@ -92,8 +94,8 @@ test("the CSV download has the same numbers", async ({ request }) => {
   expect(response.status()).toBe(200);
   expect(response.headers()["content-type"]).toContain("text/csv");
   const lines = (await response.text()).trim().split("\r\n");
-  expect(lines[0]).toBe("item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency");
-  expect(lines).toContain("A,Blue mug,Kitchen,1,1,0,1,2,3,29.00,USD");
+  expect(lines[0]).toBe("item_id,name,category,views,add_to_carts,removals,checkouts,purchases,units,revenue,currency,impressions");
+  expect(lines).toContain("A,Blue mug,Kitchen,1,1,0,1,2,3,29.00,USD,0");
 });
 
 test("charts and numbers are in the server-rendered HTML", async ({ request }) => {

@@ -31,7 +31,7 @@ pub enum Fate {
     /// signed amount; nothing else changes (the flush keeps one purchase
     /// row per order: the first report, marked verified, with the signed
     /// amount; the signed copy itself is not kept). The event folded with
-    /// this fate carries the first report's visitor.
+    /// this fate carries the first report's visitor and `user_id`.
     Verifies {
         hour: DateTime<Utc>,
         currency: Currency,
@@ -81,6 +81,17 @@ pub struct UserDelta {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub events: i64,
+    pub orders: i64,
+    pub spend: i64,
+}
+
+/// A customer's row (`customer_activity`): the orders whose customer it is
+/// (see [`customer_of`]) and, when events carried it as `user_id`, the
+/// first and last of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustomerDelta {
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
     pub orders: i64,
     pub spend: i64,
 }
@@ -135,6 +146,9 @@ pub struct Deltas {
     pub customers: BTreeMap<(SalesKey, String), ()>,
     pub products: BTreeMap<(i32, DateTime<Utc>, String, Currency), ProductDelta>,
     pub users: BTreeMap<(i32, String), UserDelta>,
+    /// (site, customer): one row per customer however many visitors it
+    /// bought from.
+    pub customer_activity: BTreeMap<(i32, String), CustomerDelta>,
     pub realtime: BTreeMap<(i32, DateTime<Utc>, String, &'static str), i64>,
     pub sessions: BTreeMap<(i32, String), SessionDelta>,
     /// Changes to a visitor's spend alone (site, visitor): a signed report
@@ -146,7 +160,8 @@ pub struct Deltas {
     /// hours keep the day exact in every time zone (all offsets are
     /// multiples of 15 minutes) with far fewer keys than instants. Customers
     /// (set `customers XXX`) by the bucket of each new order, like
-    /// `hourly_customers`.
+    /// `hourly_customers`. Signed-in shoppers (set `users`, member the
+    /// `user_id`) by the quarter hour of each counted event carrying one.
     pub members: BTreeSet<MemberKey>,
 }
 
@@ -222,6 +237,9 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
                 if was != now {
                     let key = (event.site_id, event.visitor_id.clone());
                     add(deltas.spend.entry(key).or_default(), now - was)?;
+                    let key = (event.site_id, customer_of(event).to_owned());
+                    let customer = deltas.customer_activity.entry(key).or_default();
+                    add(&mut customer.spend, now - was)?;
                 }
             }
             continue;
@@ -229,6 +247,7 @@ pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<
         fold_sales(&mut deltas, event, fate)?;
         fold_products(&mut deltas, event, fate)?;
         fold_user(&mut deltas, event, fate)?;
+        fold_customer(&mut deltas, event, fate)?;
         fold_session(&mut deltas, event, fate);
         deltas.members.insert((
             event.site_id,
@@ -269,10 +288,7 @@ fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Over
             }
             add(&mut sales.tax, event.tax.unwrap_or(0))?;
             add(&mut sales.shipping, event.shipping.unwrap_or(0))?;
-            let customer = event
-                .user_id
-                .clone()
-                .unwrap_or_else(|| event.visitor_id.clone());
+            let customer = customer_of(event).to_owned();
             deltas.members.insert((
                 event.site_id,
                 format!("customers {}", money.currency.code()),
@@ -383,6 +399,46 @@ fn fold_user(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overf
         user.orders += 1;
         if money.currency == event.site_currency {
             add(&mut user.spend, money.minor)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whose order a purchase is: the shop's `user_id`, else the visitor. Each
+/// event on its own: an order sent without `user_id` is its visitor's, even
+/// from a visitor that was signed in before.
+fn customer_of(event: &Event) -> &str {
+    event.user_id.as_deref().unwrap_or(&event.visitor_id)
+}
+
+/// An event carrying a `user_id` shows that customer active then (its
+/// first and last seen, and its quarter hour in the member set `users`);
+/// a new order adds to its customer's orders and, in the site's currency,
+/// spend.
+fn fold_customer(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
+    let at = event.occurred_at;
+    if let Some(user) = &event.user_id {
+        let customer = deltas
+            .customer_activity
+            .entry((event.site_id, user.clone()))
+            .or_default();
+        customer.first_seen = Some(customer.first_seen.map_or(at, |t| t.min(at)));
+        customer.last_seen = customer.last_seen.max(Some(at));
+        deltas.members.insert((
+            event.site_id,
+            "users".to_owned(),
+            user.clone(),
+            bucket_of(at),
+        ));
+    }
+    if let (EventType::Purchase, Fate::NewOrder, Some(money)) = (&event.kind, fate, event.money) {
+        let customer = deltas
+            .customer_activity
+            .entry((event.site_id, customer_of(event).to_owned()))
+            .or_default();
+        customer.orders += 1;
+        if money.currency == event.site_currency {
+            add(&mut customer.spend, money.minor)?;
         }
     }
     Ok(())

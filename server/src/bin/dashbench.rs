@@ -218,13 +218,14 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
 /// site filled by an earlier generator (another name) is filled again.
 const SHAPE: &str = "Benchmark shop: visitors return every 6 days, quarter-hour rollups";
 
-const CLEAR: [&str; 9] = [
+const CLEAR: [&str; 10] = [
     "DELETE FROM events WHERE site_id = $1",
     "DELETE FROM orders WHERE site_id = $1",
     "DELETE FROM hourly_sales WHERE site_id = $1",
     "DELETE FROM hourly_customers WHERE site_id = $1",
     "DELETE FROM product_performance WHERE site_id = $1",
     "DELETE FROM user_activity WHERE site_id = $1",
+    "DELETE FROM customer_activity WHERE site_id = $1",
     "DELETE FROM real_time_metrics WHERE site_id = $1",
     "DELETE FROM sessions WHERE site_id = $1",
     "DELETE FROM dead_letters WHERE site_id = $1",
@@ -262,7 +263,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 8] = [
+const ROLLUPS: [(&str, &str); 10] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -304,6 +305,10 @@ const ROLLUPS: [(&str, &str); 8] = [
          FROM events WHERE site_id = $1 GROUP BY 1, 2",
     ),
     (
+        "customer_activity",
+        "INSERT INTO customer_activity SELECT * FROM customer_activity_recomputed($1)",
+    ),
+    (
         "real_time_metrics",
         "INSERT INTO real_time_metrics (site_id, minute, event_type, source, events) \
          SELECT site_id, date_trunc('minute', occurred_at), event_type, source, count(*) \
@@ -325,6 +330,7 @@ const ROLLUPS: [(&str, &str); 8] = [
     ),
     // After hourly_customers: it folds visitors from events, customers from there.
     ("member_days", "SELECT refold_member_days($1)"),
+    ("customer_days", "SELECT refold_customer_days($1)"),
 ];
 
 /// The hydrate bundle's size, raw and gzip -9, if a release build exists.

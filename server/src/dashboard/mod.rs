@@ -272,7 +272,13 @@ impl StatsSource for PgStats {
         let (summary, (new_visitors, returning_visitors), customers) = tokio::try_join!(
             sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
             sql::new_and_returning(pool, w, (scope.span.from, scope.span.to)),
-            sql::top_customers(pool, w, &scope.site.timezone, TOP_CUSTOMERS),
+            sql::top_customers(
+                pool,
+                w,
+                (scope.span.from, scope.span.to),
+                &scope.site.timezone,
+                TOP_CUSTOMERS
+            ),
         )
         .map_err(unavailable)?;
         Ok(UserActivity {

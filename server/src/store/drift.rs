@@ -10,8 +10,10 @@ use sqlx::PgPool;
 /// `session_days` is checked against `sessions`, the rollup it sums;
 /// `member_days` against events and `hourly_customers`, and its steps and
 /// day totals against `member_days`; `product_days` against
-/// `product_performance`.
-const CHECKS: [(&str, &str); 10] = [
+/// `product_performance`; `customer_activity` against orders' purchase
+/// rows and events (`customer_activity_recomputed`, migration 0012), and
+/// `customer_days` against `customer_activity` and `member_days`.
+const CHECKS: [(&str, &str); 12] = [
     (
         "product_days",
         "WITH stored AS (SELECT site_id, day, item_id, currency, views, add_to_carts, removals, checkouts, \
@@ -150,6 +152,20 @@ const CHECKS: [(&str, &str); 10] = [
          fresh AS (SELECT site_id, visitor_id, count(*) AS events, count(DISTINCT session_id) AS sessions, \
                           min(occurred_at) AS first_seen, max(occurred_at) AS last_seen \
                    FROM events GROUP BY 1, 2) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "customer_days",
+        "WITH stored AS (SELECT site_id, customer, day, spend FROM customer_days), \
+         fresh AS (SELECT r.* FROM sites s, LATERAL customer_days_of(s.site_id) r) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "customer_activity",
+        "WITH stored AS (SELECT site_id, customer, first_seen, last_seen, orders, spend FROM customer_activity), \
+         fresh AS (SELECT r.* FROM sites s, LATERAL customer_activity_recomputed(s.site_id) r) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),

@@ -183,8 +183,8 @@ pub async fn flush(
 /// order was already counted: it is removed again from `events` and
 /// answered as a duplicate), and the signed confirmations of orders a
 /// browser reported first, as the fold takes them: with the first report's
-/// visitor. Those are removed from `events` too, once the first report's
-/// row took their amount: one purchase row per order.
+/// visitor and `user_id`. Those are removed from `events` too, once the
+/// first report's row took their amount: one purchase row per order.
 async fn decide_orders(
     tx: &mut Transaction<'_, Postgres>,
     events: &[&Event],
@@ -232,6 +232,7 @@ async fn decide_orders(
                 verified_now.push(event);
                 let mut confirmation = event.clone();
                 confirmation.visitor_id.clone_from(&order.visitor_id);
+                confirmation.user_id.clone_from(&order.user_id);
                 confirmations.insert(i, confirmation);
             }
             _ => {

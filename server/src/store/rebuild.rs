@@ -18,7 +18,9 @@
 //!   booked to them;
 //! - the entity rollups (`sessions`, `user_activity`) are replaced for every
 //!   visitor seen in the range, from all of that visitor's events, since a
-//!   visitor's counters span all time.
+//!   visitor's counters span all time; `customer_activity` likewise for
+//!   every customer an event of the range carries (as `user_id` or visitor
+//!   id), from every event carrying it, on whichever visitor.
 
 use std::collections::HashMap;
 
@@ -140,6 +142,11 @@ pub async fn rebuild(
         .bind(site.site_id)
         .execute(&mut *tx)
         .await?;
+    // Customer days follow member days and the rebuilt customer rows.
+    sqlx::query("SELECT refold_customer_days($1)")
+        .bind(site.site_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(rebuilt)
 }
@@ -159,18 +166,19 @@ fn ceil_bucket(time: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Every rollup row of the site (a rebuild without a range).
-const CLEAR_SITE: [&str; 6] = [
+const CLEAR_SITE: [&str; 7] = [
     "DELETE FROM hourly_sales t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM hourly_customers t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM product_performance t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM real_time_metrics t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM sessions t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM user_activity t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM customer_activity t USING rebuild_scope r WHERE t.site_id = r.site_id",
 ];
 
-/// Chooses the affected visitors and sessions of a range and clears the
-/// rows the rebuild replaces.
-const SCOPE: [&str; 9] = [
+/// Chooses the affected visitors, sessions and customers of a range and
+/// clears the rows the rebuild replaces.
+const SCOPE: [&str; 11] = [
     "CREATE TEMP TABLE rebuild_visitors ON COMMIT DROP AS \
      SELECT DISTINCT e.visitor_id FROM events e, rebuild_scope r \
      WHERE e.site_id = r.site_id AND e.occurred_at >= r.start_at AND e.occurred_at < r.end_at",
@@ -181,7 +189,14 @@ const SCOPE: [&str; 9] = [
        AND e.visitor_id IN (SELECT visitor_id FROM rebuild_visitors) \
      UNION SELECT s.session_id FROM sessions s, rebuild_scope r \
      WHERE s.site_id = r.site_id AND s.visitor_id IN (SELECT visitor_id FROM rebuild_visitors)",
-    "ANALYZE rebuild_visitors, rebuild_sessions",
+    // The customers the range's events carry: their user ids, and their
+    // visitors (a customer is its visitor when it bought without user id).
+    "CREATE TEMP TABLE rebuild_customers ON COMMIT DROP AS \
+     SELECT e.user_id AS customer FROM events e, rebuild_scope r \
+     WHERE e.site_id = r.site_id AND e.user_id IS NOT NULL \
+       AND e.occurred_at >= r.start_at AND e.occurred_at < r.end_at \
+     UNION SELECT visitor_id FROM rebuild_visitors",
+    "ANALYZE rebuild_visitors, rebuild_sessions, rebuild_customers",
     "DELETE FROM hourly_sales t USING rebuild_scope r \
      WHERE t.site_id = r.site_id AND t.hour >= r.start_at AND t.hour < r.end_at",
     "DELETE FROM hourly_customers t USING rebuild_scope r \
@@ -194,6 +209,8 @@ const SCOPE: [&str; 9] = [
      WHERE t.site_id = r.site_id AND t.session_id IN (SELECT session_id FROM rebuild_sessions)",
     "DELETE FROM user_activity t USING rebuild_scope r \
      WHERE t.site_id = r.site_id AND t.visitor_id IN (SELECT visitor_id FROM rebuild_visitors)",
+    "DELETE FROM customer_activity t USING rebuild_scope r \
+     WHERE t.site_id = r.site_id AND t.customer IN (SELECT customer FROM rebuild_customers)",
 ];
 
 /// The stored columns an [`Event`] is rebuilt from.
@@ -223,13 +240,16 @@ const HOUR_EVENTS: &str = concat!(
        AND NOT (e.occurred_at >= r.start_at AND e.occurred_at < r.end_at)"
 );
 
-/// Every event of the affected visitors and sessions, whenever it happened.
+/// Every event of the affected visitors and sessions, and every event that
+/// carries an affected customer, whenever it happened.
 const VISITOR_EVENTS: &str = concat!(
     "DECLARE rebuild_events NO SCROLL CURSOR FOR SELECT ",
     event_columns!(),
     " FROM events e, rebuild_scope r \
      WHERE e.site_id = r.site_id AND (e.visitor_id IN (SELECT visitor_id FROM rebuild_visitors) \
-       OR e.session_id IN (SELECT session_id FROM rebuild_sessions))"
+       OR e.session_id IN (SELECT session_id FROM rebuild_sessions) \
+       OR e.user_id IN (SELECT customer FROM rebuild_customers) \
+       OR e.visitor_id IN (SELECT customer FROM rebuild_customers))"
 );
 
 /// Which of a refold's deltas land: the others belong to rows the rebuild
@@ -246,6 +266,7 @@ enum Keep {
 struct Visitors {
     visitors: std::collections::HashSet<String>,
     sessions: std::collections::HashSet<String>,
+    customers: std::collections::HashSet<String>,
 }
 
 async fn visitor_set(tx: &mut Transaction<'_, Postgres>) -> Result<Visitors, sqlx::Error> {
@@ -255,9 +276,13 @@ async fn visitor_set(tx: &mut Transaction<'_, Postgres>) -> Result<Visitors, sql
     let sessions = sqlx::query_scalar("SELECT session_id FROM rebuild_sessions")
         .fetch_all(&mut **tx)
         .await?;
+    let customers = sqlx::query_scalar("SELECT customer FROM rebuild_customers")
+        .fetch_all(&mut **tx)
+        .await?;
     Ok(Visitors {
         visitors: visitors.into_iter().collect(),
         sessions: sessions.into_iter().collect(),
+        customers: customers.into_iter().collect(),
     })
 }
 
@@ -276,6 +301,7 @@ impl Keep {
                     .realtime
                     .retain(|(_, minute, _, _), _| within(minute));
                 deltas.users.clear();
+                deltas.customer_activity.clear();
                 deltas.sessions.clear();
             }
             Self::Visitors(set) => {
@@ -284,6 +310,9 @@ impl Keep {
                 deltas.products.clear();
                 deltas.realtime.clear();
                 deltas.users.retain(|(_, v), _| set.visitors.contains(v));
+                deltas
+                    .customer_activity
+                    .retain(|(_, c), _| set.customers.contains(c));
                 deltas.sessions.retain(|(_, s), _| set.sessions.contains(s));
             }
         }

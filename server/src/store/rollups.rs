@@ -203,10 +203,11 @@ pub struct Order {
     pub currency: Currency,
     pub value_minor: i64,
     pub verified: bool,
-    /// The visitor of the order's first report.
+    /// The visitor and `user_id` of the order's first report.
     pub visitor_id: String,
     pub tax_minor: i64,
     pub shipping_minor: i64,
+    pub user_id: Option<String>,
 }
 
 /// Locks and reads the orders the given events refer to.
@@ -224,9 +225,10 @@ pub async fn lock_orders<'e>(
     }
     let rows = sqlx::query(
         "SELECT o.site_id, o.transaction_id, o.hour, o.currency::text AS currency, o.value_minor, o.verified, \
-                o.visitor_id, o.tax_minor, o.shipping_minor \
+                o.visitor_id, o.tax_minor, o.shipping_minor, e.user_id \
          FROM orders o JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, transaction_id) \
            ON o.site_id = k.site_id AND o.transaction_id = k.transaction_id \
+         LEFT JOIN events e ON e.site_id = o.site_id AND e.event_id = o.event_id \
          ORDER BY o.site_id, o.transaction_id FOR UPDATE OF o",
     )
     .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
@@ -249,6 +251,7 @@ pub async fn lock_orders<'e>(
                 visitor_id: row.try_get("visitor_id")?,
                 tax_minor: row.try_get("tax_minor")?,
                 shipping_minor: row.try_get("shipping_minor")?,
+                user_id: row.try_get("user_id")?,
             },
         );
     }
@@ -330,9 +333,11 @@ pub async fn apply(tx: Tx<'_, '_>, deltas: &Deltas) -> Result<(), sqlx::Error> {
     super::upserts::hourly_sales(tx, deltas, &new_customers).await?;
     super::upserts::products(tx, deltas).await?;
     super::upserts::users(tx, deltas, &new_sessions).await?;
+    super::upserts::customer_activity(tx, deltas).await?;
     super::upserts::spend(tx, deltas).await?;
     super::upserts::realtime(tx, deltas).await?;
     super::upserts::members(tx, deltas).await?;
+    super::upserts::customer_days(tx, deltas).await?;
     Ok(())
 }
 

@@ -183,6 +183,11 @@ pub async fn update(
             .bind(row.site_id)
             .execute(&mut *tx)
             .await?;
+            // From the member days just refolded.
+            sqlx::query("SELECT refold_customer_days($1)")
+                .bind(row.site_id)
+                .execute(&mut *tx)
+                .await?;
         }
     }
     tx.commit().await?;

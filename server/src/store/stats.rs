@@ -1,7 +1,8 @@
 //! The dashboard's reads: rollup tables only (`hourly_sales`,
-//! `product_days`, `session_days`, `member_days`' counts, `sessions`,
-//! `user_activity`), never raw events, each query on an index that starts
-//! with the site and the key it ranges over.
+//! `product_days`, `session_days`, `member_days`, `sessions`,
+//! `customer_days`, `customer_activity`, `user_activity`), never raw
+//! events, each query on an index that starts with the site and the key it
+//! ranges over.
 
 use app::stats::{Bucket, CustomerRow, FunnelStep, HourRow, ProductRow, SessionRow, Share};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -369,23 +370,37 @@ pub async fn customers(
     Ok(members(pool, w.site_id, &set, days).await?.0)
 }
 
-/// Customers seen in the window with the highest lifetime spend.
+/// The customers with the highest lifetime spend (ties by id) among those
+/// seen on the local days `days` (first and last): an event of one of
+/// those days carried the customer's id, as `user_id` or as visitor id.
+/// Each of the `limit` biggest is among its active days' `limit` biggest,
+/// so the read takes `limit` rows per day from `customer_days` and the
+/// biggest of those, however many customers the site has. Last seen is the
+/// latest event carrying the id either way.
 pub async fn top_customers(
     pool: &PgPool,
     w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
     tz: &str,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, sqlx::Error> {
     let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(concat!(
-        "SELECT coalesce(user_id, visitor_id), orders, spend,",
-        "       to_char(last_seen AT TIME ZONE $4, 'YYYY-MM-DD HH24:MI')",
-        "  FROM user_activity",
-        " WHERE site_id = $1 AND orders > 0 AND last_seen >= $2 AND first_seen < $3",
-        " ORDER BY spend DESC, 1 LIMIT $5",
+        "WITH top AS (",
+        "  SELECT DISTINCT t.customer, t.spend",
+        "    FROM generate_series($2::date, $3::date, interval '1 day') AS g(day),",
+        "         LATERAL (SELECT customer, spend FROM customer_days",
+        "                   WHERE site_id = $1 AND day = g.day::date",
+        "                   ORDER BY spend DESC, customer LIMIT $5) t",
+        "   ORDER BY t.spend DESC, t.customer LIMIT $5)",
+        "SELECT c.customer, c.orders, c.spend,",
+        "       to_char(greatest(c.last_seen, u.last_seen) AT TIME ZONE $4, 'YYYY-MM-DD HH24:MI')",
+        "  FROM top JOIN customer_activity c ON c.site_id = $1 AND c.customer = top.customer",
+        "  LEFT JOIN user_activity u ON u.site_id = c.site_id AND u.visitor_id = c.customer",
+        " ORDER BY c.spend DESC, c.customer",
     ))
     .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
+    .bind(days.0)
+    .bind(days.1)
     .bind(tz)
     .bind(limit)
     .fetch_all(pool)

@@ -2,6 +2,8 @@
 //! Rows go in key order (the deltas are `BTreeMap`s), so concurrent flushes
 //! from several server processes lock rows in the same order.
 
+use std::collections::HashSet;
+
 use sqlx::{Postgres, Row, Transaction};
 
 use super::rollups::{NewCustomers, NewSessions};
@@ -261,6 +263,102 @@ pub async fn users(tx: Tx<'_, '_>, d: &Deltas, sessions: &NewSessions) -> Result
     .bind(u.iter().map(|(_, v)| v.spend).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Customers across their visitors: seen times widen, orders and spend add
+/// (NULL seen times, of a customer no event named as `user_id`, stay NULL).
+pub async fn customer_activity(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    if d.customer_activity.is_empty() {
+        return Ok(());
+    }
+    let c: Vec<_> = d.customer_activity.iter().collect();
+    sqlx::query(
+        "INSERT INTO customer_activity AS c (site_id, customer, first_seen, last_seen, orders, spend) \
+         SELECT * FROM UNNEST($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+            $5::int8[], $6::int8[]) \
+         ON CONFLICT (site_id, customer) DO UPDATE SET \
+            first_seen = LEAST(c.first_seen, EXCLUDED.first_seen), \
+            last_seen = GREATEST(c.last_seen, EXCLUDED.last_seen), \
+            orders = c.orders + EXCLUDED.orders, spend = c.spend + EXCLUDED.spend",
+    )
+    .bind(c.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
+    .bind(c.iter().map(|((_, customer), _)| customer.clone()).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.first_seen).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.last_seen).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.orders).collect::<Vec<_>>())
+    .bind(c.iter().map(|(_, v)| v.spend).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Keeps `customer_days` (each customer's seen days, with its spend) in
+/// step; after `customer_activity` and `members`. The days this flush's
+/// events bring go in for customers whose spend it left alone (member keys
+/// this process folded before are not among them: their day went in then,
+/// or goes in with the customer's first order); customers whose orders or
+/// spend it changed get all their days rewritten, from `member_days` rows
+/// read `FOR SHARE`: a concurrent flush that adds one of their days either
+/// commits first (and is read) or waits, then reads this flush's orders in
+/// its own day statement.
+pub async fn customer_days(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    let changed: Vec<(i32, &str)> = d
+        .customer_activity
+        .iter()
+        .filter(|(_, c)| c.orders != 0 || c.spend != 0)
+        .map(|((site, customer), _)| (*site, customer.as_str()))
+        .collect();
+    let rewritten: HashSet<(i32, &str)> = changed.iter().copied().collect();
+    let days: Vec<_> = d
+        .members
+        .iter()
+        .filter(|(_, set, _, _)| set == "users" || set == "visitors")
+        .filter(|(site, _, member, _)| !rewritten.contains(&(*site, member.as_str())))
+        .collect();
+    if !days.is_empty() {
+        sqlx::query(
+            "INSERT INTO customer_days (site_id, customer, day, spend) \
+             SELECT DISTINCT c.site_id, c.customer, (u.at AT TIME ZONE st.timezone)::date, c.spend \
+               FROM UNNEST($1::int[], $2::text[], $3::timestamptz[]) AS u(site_id, member, at) \
+               JOIN sites st ON st.site_id = u.site_id \
+               JOIN customer_activity c ON c.site_id = u.site_id AND c.customer = u.member \
+              WHERE c.orders > 0 \
+              ORDER BY 1, 2, 3 \
+             ON CONFLICT (site_id, customer, day) DO NOTHING",
+        )
+        .bind(days.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(days.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+        .bind(days.iter().map(|k| k.3).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !changed.is_empty() {
+        sqlx::query(
+            "WITH changed AS ( \
+               SELECT c.site_id, c.customer, c.spend \
+                 FROM UNNEST($1::int[], $2::text[]) AS k(site_id, customer) \
+                 JOIN customer_activity c ON c.site_id = k.site_id AND c.customer = k.customer \
+                WHERE c.orders > 0), \
+             seen AS ( \
+               SELECT m.site_id, m.member, m.days FROM member_days m \
+                 JOIN changed ch ON m.site_id = ch.site_id AND m.member = ch.customer \
+                WHERE m.member_set IN ('users', 'visitors') \
+                ORDER BY m.site_id, m.member_set, m.member \
+                  FOR SHARE OF m) \
+             INSERT INTO customer_days AS t (site_id, customer, day, spend) \
+             SELECT DISTINCT ch.site_id, ch.customer, d.day, ch.spend \
+               FROM changed ch JOIN seen s ON s.site_id = ch.site_id AND s.member = ch.customer, \
+                    unnest(s.days) AS d(day) \
+              ORDER BY 1, 2, 3 \
+             ON CONFLICT (site_id, customer, day) DO UPDATE SET spend = EXCLUDED.spend \
+              WHERE t.spend <> EXCLUDED.spend",
+        )
+        .bind(changed.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(changed.iter().map(|k| k.1).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 

@@ -30,12 +30,14 @@ macro_rules! rows_of {
     };
 }
 
-const TABLES: [(&str, &str); 6] = [
+const TABLES: [(&str, &str); 8] = [
     ("hourly_sales", rows_of!("hourly_sales")),
     ("hourly_customers", rows_of!("hourly_customers")),
     ("product_performance", rows_of!("product_performance")),
     ("real_time_metrics", rows_of!("real_time_metrics")),
     ("user_activity", rows_of!("user_activity")),
+    ("customer_activity", rows_of!("customer_activity")),
+    ("customer_days", rows_of!("customer_days")),
     ("sessions", rows_of!("sessions")),
 ];
 

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod accounts;
+mod customers;
 mod demo;
 mod ga4;
 mod helpers;
