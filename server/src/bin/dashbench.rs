@@ -216,7 +216,8 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
 
 /// The benchmark site's name, naming the shape of its generated events: a
 /// site filled by an earlier generator (another name) is filled again.
-const SHAPE: &str = "Benchmark shop: visitors return every 6 days, quarter-hour rollups";
+const SHAPE: &str =
+    "Benchmark shop: visitors return every 6 days, quarter-hour rollups, hour credits";
 
 const CLEAR: [&str; 10] = [
     "DELETE FROM events WHERE site_id = $1",
@@ -263,7 +264,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 10] = [
+const ROLLUPS: [(&str, &str); 11] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -331,6 +332,8 @@ const ROLLUPS: [(&str, &str); 10] = [
     // After hourly_customers: it folds visitors from events, customers from there.
     ("member_days", "SELECT refold_member_days($1)"),
     ("customer_days", "SELECT refold_customer_days($1)"),
+    // Customers per quarter as the credits a live flush gives.
+    ("hour_customers", "SELECT refold_hour_customers($1)"),
 ];
 
 /// The hydrate bundle's size, raw and gzip -9, if a release build exists.

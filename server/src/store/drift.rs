@@ -13,7 +13,23 @@ use sqlx::PgPool;
 /// `product_performance`; `customer_activity` against orders' purchase
 /// rows and events (`customer_activity_recomputed`, migration 0012), and
 /// `customer_days` against `customer_activity` and `member_days`.
-const CHECKS: [(&str, &str); 12] = [
+const CHECKS: [(&str, &str); 13] = [
+    (
+        // A quarter's customers are those it credits (`upserts::customers`):
+        // per local hour of the site's zone they sum to the distinct buyers.
+        "hourly_sales customers",
+        "WITH stored AS (SELECT h.site_id, date_trunc('hour', h.hour AT TIME ZONE s.timezone) AS hour, h.currency, \
+                                sum(h.customers)::int8 AS customers \
+                         FROM hourly_sales h JOIN sites s ON s.site_id = h.site_id GROUP BY 1, 2, 3 \
+                         HAVING sum(h.customers) <> 0), \
+         fresh AS (SELECT o.site_id, date_trunc('hour', o.hour AT TIME ZONE s.timezone) AS hour, o.currency, \
+                          count(DISTINCT COALESCE(e.user_id, e.visitor_id))::int8 AS customers \
+                   FROM orders o JOIN sites s ON s.site_id = o.site_id \
+                        JOIN events e ON e.site_id = o.site_id AND e.event_id = o.event_id \
+                   GROUP BY 1, 2, 3) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
     (
         "product_days",
         "WITH stored AS (SELECT site_id, day, item_id, currency, views, add_to_carts, removals, checkouts, \
@@ -74,11 +90,11 @@ const CHECKS: [(&str, &str); 12] = [
         // shipping, which come off the orders') in their order's hour, or
         // their own when the order is unknown.
         "WITH stored AS (SELECT site_id, hour, currency, revenue_verified + revenue_unverified AS revenue, \
-                         orders_verified + orders_unverified AS orders, customers, refunds, refund_count, \
+                         orders_verified + orders_unverified AS orders, 0 AS customers, refunds, refund_count, \
                          tax, shipping FROM hourly_sales \
                          WHERE orders_verified + orders_unverified <> 0 OR refund_count <> 0), \
          sold AS (SELECT o.site_id, o.hour, o.currency, sum(o.value_minor)::int8 AS revenue, count(*) AS orders, \
-                          count(DISTINCT COALESCE(e.user_id, e.visitor_id)) AS customers, \
+                          0 AS customers, \
                           COALESCE(sum(e.tax_minor), 0) AS tax, COALESCE(sum(e.shipping_minor), 0) AS shipping \
                    FROM orders o JOIN events e ON e.site_id = o.site_id AND e.transaction_id = o.transaction_id \
                         AND e.event_type = 'purchase' AND e.event_id = o.event_id \

@@ -183,8 +183,9 @@ pub async fn update(
             .bind(row.site_id)
             .execute(&mut *tx)
             .await?;
-            // From the member days just refolded.
-            sqlx::query("SELECT refold_customer_days($1)")
+            // From the member days just refolded; hours' customer credits
+            // follow the new zone's hours.
+            sqlx::query("SELECT refold_customer_days($1), refold_hour_customers($1)")
                 .bind(row.site_id)
                 .execute(&mut *tx)
                 .await?;

@@ -202,30 +202,18 @@ pub async fn revenue_by(
 
 /// One row per local hour with sales, labelled in the site's zone. The
 /// rows are quarter hours (see `aggregate::fold::bucket_of`), summed into
-/// the site's hours; customers are counted distinct across each hour's
-/// quarters from `hourly_customers` (one customer may buy in two of them).
+/// the site's hours; a quarter's `customers` are those it credits, so the
+/// sum is the hour's distinct customers (see `upserts::customers`).
 pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow>, sqlx::Error> {
     type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64);
     let rows: Vec<Row> = sqlx::query_as(concat!(
-        "WITH sales AS (",
-        "  SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00') AS label,",
-        "         sum(revenue_verified)::int8 AS revenue_verified,",
-        "         sum(revenue_unverified)::int8 AS revenue_unverified, sum(refunds)::int8 AS refunds,",
-        "         sum(orders_verified + orders_unverified)::int8 AS orders, sum(units)::int8 AS units,",
-        "         sum(tax)::int8 AS tax, sum(shipping)::int8 AS shipping",
-        "    FROM hourly_sales",
-        "   WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
-        "   GROUP BY 1),",
-        " buyers AS (",
-        "  SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00') AS label,",
-        "         count(DISTINCT customer)::int8 AS customers",
-        "    FROM hourly_customers",
-        "   WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
-        "   GROUP BY 1)",
-        "SELECT s.label, s.revenue_verified, s.revenue_unverified, s.refunds, s.orders, s.units,",
-        "       coalesce(b.customers, 0), s.tax, s.shipping",
-        "  FROM sales s LEFT JOIN buyers b USING (label)",
-        " ORDER BY s.label",
+        "SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00') AS label,",
+        "       sum(revenue_verified)::int8, sum(revenue_unverified)::int8, sum(refunds)::int8,",
+        "       sum(orders_verified + orders_unverified)::int8, sum(units)::int8,",
+        "       sum(customers)::int8, sum(tax)::int8, sum(shipping)::int8",
+        "  FROM hourly_sales",
+        " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
+        " GROUP BY 1 ORDER BY 1",
     ))
     .bind(w.site_id)
     .bind(w.start)

@@ -108,7 +108,11 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     Ok(new)
 }
 
-/// Records who bought in which hour; returns how many were new per row.
+/// Records who bought in which quarter; returns how many customers each
+/// quarter credits: a customer new to the quarter whose local hour (in the
+/// site's zone) has no other quarter of theirs yet, stored or in this
+/// flush, once (migration 0014). The quarters of a local hour then sum to
+/// its distinct customers.
 pub async fn customers(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewCustomers, sqlx::Error> {
     let mut new = NewCustomers::new();
     if d.customers.is_empty() {
@@ -116,9 +120,23 @@ pub async fn customers(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewCustomers, sqlx:
     }
     let keys: Vec<_> = d.customers.keys().collect();
     let rows = sqlx::query(
-        "INSERT INTO hourly_customers (site_id, hour, currency, customer) \
-         SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[]) \
-         ON CONFLICT DO NOTHING RETURNING site_id, hour, currency::text AS currency",
+        "WITH inserted AS ( \
+           INSERT INTO hourly_customers (site_id, hour, currency, customer) \
+           SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[]) \
+           ON CONFLICT DO NOTHING RETURNING site_id, hour, currency, customer), \
+         placed AS ( \
+           SELECT n.*, s.timezone, date_trunc('hour', n.hour AT TIME ZONE s.timezone) AS local_hour, \
+                  row_number() OVER (PARTITION BY n.site_id, n.customer, n.currency, \
+                                     date_trunc('hour', n.hour AT TIME ZONE s.timezone) \
+                                     ORDER BY n.hour) AS nth \
+             FROM inserted n JOIN sites s ON s.site_id = n.site_id) \
+         SELECT p.site_id, p.hour, p.currency::text AS currency FROM placed p \
+          WHERE p.nth = 1 AND NOT EXISTS ( \
+            SELECT 1 FROM hourly_customers o \
+             WHERE o.site_id = p.site_id AND o.customer = p.customer AND o.currency = p.currency \
+               AND o.hour > p.hour - interval '2 hours' AND o.hour < p.hour + interval '2 hours' \
+               AND o.hour <> p.hour \
+               AND date_trunc('hour', o.hour AT TIME ZONE p.timezone) = p.local_hour)",
     )
     .bind(
         keys.iter()

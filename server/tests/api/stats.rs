@@ -600,20 +600,27 @@ async fn a_half_hour_zone_gets_its_own_local_hours_and_days(pool: PgPool) {
         order("k-1", at(day, 0, 10), "100.00"),
         order("k-2", at(day, 10, 20), "20.00"),
         order("k-3", at(day, 10, 40), "25.50"),
+        // k-2's buyer again at 10:55 local: another UTC hour (05:25), the
+        // same local hour, one customer.
+        {
+            let mut again = order("k-4", at(day, 10, 55), "0.01");
+            again["user_id"] = json!("cust-k-2");
+            again
+        },
     ];
     let body = json!({ "site": "demo", "events": events });
     let (status, receipt) = app.post_events(&body).await;
     assert_eq!(
         (status, receipt["accepted"].as_u64()),
-        (202, Some(4)),
+        (202, Some(5)),
         "{receipt}"
     );
 
     let query = format!("range=custom&from={day}&to={day}");
     let (status, body) = get(&app, &format!("/api/v1/sites/demo/hourly-sales?{query}")).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["totals"]["revenue"]["amount"], "145.50", "{body}");
-    assert_eq!(body["totals"]["orders"], 3);
+    assert_eq!(body["totals"]["revenue"]["amount"], "145.51", "{body}");
+    assert_eq!(body["totals"]["orders"], 4);
     let hours: Vec<(String, i64, i64)> = body["hours"]
         .as_array()
         .unwrap()
@@ -630,12 +637,12 @@ async fn a_half_hour_zone_gets_its_own_local_hours_and_days(pool: PgPool) {
         hours,
         [
             (format!("{day} 00:00"), 1, 1),
-            (format!("{day} 10:00"), 2, 2)
+            (format!("{day} 10:00"), 3, 2)
         ]
     );
     let (_, overview) = get(&app, &format!("/api/v1/sites/demo/overview?{query}")).await;
     assert_eq!(
-        overview["revenue"]["current"]["amount"], "145.50",
+        overview["revenue"]["current"]["amount"], "145.51",
         "{overview}"
     );
     assert!(server::store::drift::rollup_drift(&pool)
