@@ -13,6 +13,7 @@ use crate::pg::{Cluster, Purpose};
 use crate::system::PgBin;
 
 /// A PostgreSQL server and the `psql` that talks to it.
+#[derive(Clone)]
 pub struct Server {
     url: String,
     psql: PathBuf,
@@ -56,6 +57,16 @@ impl Server {
             ))
             .arg("-c")
             .arg(format!("CREATE DATABASE \"{database}\"")))
+    }
+
+    /// Runs `sql` in `database`; its rows unaligned, `|` between columns.
+    pub fn query(&self, database: &str, sql: &str) -> Result<String> {
+        let mut psql = self.psql();
+        // The last `-d` wins: this database rather than the maintenance one.
+        psql.args(["-tA", "-d"])
+            .arg(self.url(database))
+            .args(["-c", sql]);
+        output(&mut psql)
     }
 
     /// `psql` connected to the maintenance database, quiet, stopping at the

@@ -126,7 +126,9 @@ impl Cluster {
             self.port
         ));
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k '{}' -c fsync=on",
+            // pg_stat_statements: where `cargo xtask bench` sees the time go.
+            "-c listen_addresses=127.0.0.1 -p {} -k '{}' -c fsync=on \
+             -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all",
             self.port,
             self.dir.display()
         );

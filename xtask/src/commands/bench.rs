@@ -7,8 +7,10 @@
 //!    `loadgen` (single events, batches of 20, WebSocket): this machine's
 //!    ceiling;
 //! 2. the release server on a fresh database under the same three loads,
-//!    then `freshness` (event sent → listed on the Real-Time push), then its
-//!    peak RSS;
+//!    each profiled (PostgreSQL's CPU seconds, its top statements, what its
+//!    backends wait on: `profile`), then `freshness` (event sent → listed on
+//!    the Real-Time push), then its peak RSS, then the database limit:
+//!    PostgreSQL alone inserting bare event rows it makes itself;
 //! 3. `dashbench` over N raw events on a database of its own, kept between
 //!    runs so only the first one pays for generating them;
 //! 4. the gzip sizes of the tracker and the WASM bundle.
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::commands::setup;
+use crate::commands::{profile, setup};
 use crate::database::Database;
 use crate::exec::{self, describe, interrupted, output, say};
 use crate::pg::Purpose;
@@ -38,6 +40,8 @@ use crate::pg::Purpose;
 const INGEST_DATABASE: &str = "storepulse_bench";
 /// The bench server's admin (a throwaway database on 127.0.0.1).
 const BENCH_ADMIN: (&str, &str) = ("bench@example.com", "bench-only-password");
+/// Rows of the database-limit insert.
+const LIMIT_ROWS: u64 = 500_000;
 /// The database `dashbench` fills; kept, because filling it takes minutes.
 const DASHBOARD_DATABASE: &str = "storepulse_bench_dashboard";
 
@@ -109,12 +113,13 @@ pub fn run(repo: &Path, args: &[&str]) -> Result<ExitCode> {
     pg.recreate_database(INGEST_DATABASE)?;
     pg.ensure_database(DASHBOARD_DATABASE)?;
 
-    let ceiling = ingest_phase(&bin, &out, &options, "ceiling", |port| {
+    let ceiling = ingest_phase(&bin, &out, &options, "ceiling", None, |port| {
         let mut command = Command::new(bin.join("ceiling"));
         command.arg("--addr").arg(format!("127.0.0.1:{port}"));
         command
     })?;
-    let ours = ingest_phase(&bin, &out, &options, "storepulse", |port| {
+    let profiled = Some((pg, INGEST_DATABASE));
+    let ours = ingest_phase(&bin, &out, &options, "storepulse", profiled, |port| {
         let mut command = Command::new(bin.join("server"));
         command
             .arg("serve")
@@ -132,6 +137,11 @@ pub fn run(repo: &Path, args: &[&str]) -> Result<ExitCode> {
         command
     })?;
 
+    check_interrupt()?;
+    say(format!(
+        "database limit: PostgreSQL inserting {LIMIT_ROWS} bare event rows itself"
+    ));
+    let limit = profile::database_limit(pg, INGEST_DATABASE, LIMIT_ROWS)?;
     check_interrupt()?;
     say(format!(
         "dashbench: pages and stats API over {} raw events",
@@ -157,7 +167,7 @@ pub fn run(repo: &Path, args: &[&str]) -> Result<ExitCode> {
         tracker: gzip_size(&repo.join("public/tracker.js"))?,
         wasm: gzip_size(&repo.join("target/site/pkg/storepulse.wasm"))?,
     };
-    print_report(repo, &options, &ceiling, &ours, &dashboard, &sizes);
+    print_report(repo, &options, &ceiling, &ours, &dashboard, &sizes, limit);
     say(format!(
         "xtask bench took {}",
         minutes(started.elapsed().as_secs())
@@ -195,6 +205,8 @@ struct Ingest {
     freshness: Option<Value>,
     /// VmHWM after all loads, in kB.
     peak_rss_kb: Option<u64>,
+    /// Per load, what it cost the database; only for Storepulse.
+    profiles: Vec<profile::Profile>,
 }
 
 /// Starts the target `start` describes on a free port, runs the three loads
@@ -205,6 +217,7 @@ fn ingest_phase(
     out: &Path,
     options: &Options,
     name: &'static str,
+    profiled: Option<(&crate::database::Server, &str)>,
     start: impl FnOnce(u16) -> Command,
 ) -> Result<Ingest> {
     check_interrupt()?;
@@ -214,6 +227,7 @@ fn ingest_phase(
     target.wait_until_healthy(port, &log)?;
     let url = format!("http://127.0.0.1:{port}");
     let mut loads = Vec::new();
+    let mut profiles = Vec::new();
     for (label, mode, load) in LOADS {
         check_interrupt()?;
         say(format!("{name}: {label} for {} s", options.seconds));
@@ -227,7 +241,11 @@ fn ingest_phase(
             .arg("--json")
             .arg(&json)
             .stdout(Stdio::from(std::io::stderr()));
+        let sampling = profiled.map(|(server, database)| profile::start(server, database));
         exec::run(&mut loadgen)?;
+        if let (Some(sampling), Some((server, database))) = (sampling, profiled) {
+            profiles.push(sampling.finish(server, database));
+        }
         loads.push(read_json(&json)?);
     }
     // The ceiling has no dashboard to push to.
@@ -254,6 +272,7 @@ fn ingest_phase(
         loads,
         freshness,
         peak_rss_kb,
+        profiles,
     })
 }
 
@@ -425,6 +444,7 @@ fn print_report(
     ours: &Ingest,
     dashboard: &Value,
     sizes: &Sizes,
+    limit: f64,
 ) {
     let mut warnings = Vec::new();
     println!();
@@ -468,7 +488,43 @@ fn print_report(
                 percent(ours, theirs),
             );
         }
+        row(
+            &format!("{label}: server CPU"),
+            &format!("{:.0}%", number(o, "server_cpu_percent")),
+            &format!("{:.0}%", number(c, "server_cpu_percent")),
+            "–".to_owned(),
+        );
+        if let Some(profile) = ours.profiles.get(index) {
+            let acknowledged = rate.0 * number(o, "seconds");
+            row(
+                &format!("{label}: PostgreSQL CPU-s per 1,000 acknowledged events"),
+                &format!(
+                    "{:.3}",
+                    profile.postgres_cpu_s * 1000.0 / acknowledged.max(1.0)
+                ),
+                "–",
+                "–".to_owned(),
+            );
+        }
     }
+    row(
+        "database limit: PostgreSQL alone inserting bare event rows (one backend), rows/s",
+        &thousands(limit.round() as u64),
+        "–",
+        "–".to_owned(),
+    );
+    row(
+        "batches of 20 as a share of the database limit",
+        &percent(
+            ours.loads
+                .get(1)
+                .and_then(|l| l["events_per_second"].as_f64())
+                .unwrap_or_default(),
+            limit,
+        ),
+        "–",
+        "–".to_owned(),
+    );
     if let Some(freshness) = &ours.freshness {
         let missed = freshness["missed"].as_u64().unwrap_or_default();
         if missed > 0 {
@@ -527,8 +583,44 @@ fn print_report(
         "% of ceiling: ours ÷ the ceiling's. For events/s higher is better and 100% \
          is all this machine gives; for latencies and RSS lower is better."
     );
+    print_profiles(&ours.profiles);
     for warning in warnings {
         println!("warning: {warning}");
+    }
+}
+
+/// Where each load's database time went: top statements, wait events.
+fn print_profiles(profiles: &[profile::Profile]) {
+    for ((label, _, _), profile) in LOADS.iter().zip(profiles) {
+        println!();
+        println!(
+            "{label}: PostgreSQL {:.1} CPU-s; {} samples of pg_stat_activity, {:.1} active backends on average",
+            profile.postgres_cpu_s,
+            profile.samples,
+            profile.active as f64 / profile.samples.max(1) as f64
+        );
+        println!();
+        match &profile.statements {
+            Some(statements) => {
+                println!("| total ms | calls | ms per call | statement |");
+                println!("|---:|---:|---:|---|");
+                for (ms, calls, query) in statements {
+                    let per = ms / (*calls).max(1) as f64;
+                    println!(
+                        "| {ms:.0} | {calls} | {per:.3} | `{}` |",
+                        query.replace('|', "\\|")
+                    );
+                }
+            }
+            None => println!("(no pg_stat_statements on this server)"),
+        }
+        println!();
+        println!("| waiting on (CPU: not waiting) | samples | share |");
+        println!("|---|---:|---:|");
+        for (event, samples) in &profile.waits {
+            let share = percent(*samples as f64, profile.active.max(1) as f64);
+            println!("| {event} | {samples} | {share} |");
+        }
     }
 }
 

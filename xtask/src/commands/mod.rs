@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod db;
 pub mod dev;
+mod profile;
 pub mod test;
 
 use std::path::Path;
