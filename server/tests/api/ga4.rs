@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{create_site, envelope, now_ms, spawn_app, TestApp, SECRET};
+use crate::helpers::{create_site, envelope, now_ms, spawn_app, TestApp};
 
 /// Google's "Stan and Friends Tee", every GA4 item field it carries.
 fn stan(quantity: i64) -> Value {
@@ -166,15 +166,7 @@ async fn a_signed_report_of_an_order_replaces_its_tax_and_shipping(pool: PgPool)
     backend["source"] = json!("server");
     backend["tax"] = json!(3.70);
     backend["shipping"] = json!(0);
-    let body = serde_json::to_vec(&envelope(vec![backend])).unwrap();
-    let signature = server::ingest::signature::sign(&body, SECRET.as_bytes(), now_ms() / 1000);
-    let (status, receipt) = app
-        .post_raw(
-            "application/json",
-            body,
-            &[("x-storepulse-signature", signature)],
-        )
-        .await;
+    let (status, receipt) = app.post_signed(&envelope(vec![backend])).await;
     assert_eq!(
         (status, &receipt["accepted"]),
         (202, &json!(1)),

@@ -233,6 +233,19 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Posts `body` as the shop's backend would: signed with the test
+    /// site secret ([`SECRET`]), now.
+    pub async fn post_signed(&self, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("JSON");
+        let signature = server::ingest::signature::sign(&bytes, SECRET.as_bytes(), now_ms() / 1000);
+        self.post_raw(
+            "application/json",
+            bytes,
+            &[("x-storepulse-signature", signature)],
+        )
+        .await
+    }
+
     /// GETs `path` with the signed-in client; the body as text.
     pub async fn get_text(&self, path: &str) -> String {
         let response = self.client.get(self.url(path)).send().await;

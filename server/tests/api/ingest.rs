@@ -202,15 +202,7 @@ async fn a_signed_purchase_is_verified_and_supersedes_the_browser_report(pool: P
         .await;
     let mut backend = purchase("backend-1", "T-8");
     backend["source"] = json!("server");
-    let body = serde_json::to_vec(&envelope(vec![backend])).unwrap();
-    let signature = server::ingest::signature::sign(&body, SECRET.as_bytes(), now_ms() / 1000);
-    let (status, receipt) = app
-        .post_raw(
-            "application/json",
-            body,
-            &[("x-storepulse-signature", signature)],
-        )
-        .await;
+    let (status, receipt) = app.post_signed(&envelope(vec![backend])).await;
     assert_eq!(status, 202, "{receipt}");
     assert_eq!(receipt["accepted"], 1);
     let row: (i64, i64, i64, i64) = sqlx::query_as(

@@ -546,16 +546,7 @@ async fn real_time_visitors_include_a_visitor_seen_only_by_the_shops_backend(poo
         "visitor": "v-phone", "user_id": "cust-phone", "transaction_id": "T-phone",
         "currency": "USD", "value": 40
     });
-    let body = serde_json::to_vec(&envelope(vec![backend])).unwrap();
-    let secret = crate::helpers::SECRET.as_bytes();
-    let signature = server::ingest::signature::sign(&body, secret, now_ms() / 1000);
-    let (status, receipt) = app
-        .post_raw(
-            "application/json",
-            body,
-            &[("x-storepulse-signature", signature)],
-        )
-        .await;
+    let (status, receipt) = app.post_signed(&envelope(vec![backend])).await;
     assert_eq!((status, receipt["accepted"].as_u64()), (202, Some(1)));
     let (_, live) = get(&app, "/api/v1/sites/demo/realtime").await;
     let recomputed: i64 = sqlx::query_scalar(
