@@ -120,7 +120,6 @@ impl Application {
             capacity: config.ingest.queue_capacity,
             max_flush_events: config.ingest.max_flush_events,
             flushers: config.ingest.flushers,
-            commit_timeout: Duration::from_millis(config.ingest.commit_timeout_ms),
             stall_after: Duration::from_millis(config.ingest.stall_after_ms),
         };
         let (queue, flusher) = Queue::start(pool.clone(), queue_config, metrics.clone());

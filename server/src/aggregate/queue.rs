@@ -46,7 +46,8 @@ struct Job {
 /// keep getting traffic from a load balancer.
 #[derive(Debug)]
 pub struct Health {
-    /// The last flush try failed and none has committed since.
+    /// The last flush gave up and none has committed since; reported while
+    /// events wait.
     failing: AtomicBool,
     /// Events queued or in a flush.
     pending: AtomicI64,
@@ -76,11 +77,13 @@ impl Health {
     }
 
     pub fn check(&self) -> Option<Trouble> {
-        if self.failing.load(Ordering::Relaxed) {
+        // Only while events wait: an idle process that last failed is not
+        // kept out of rotation (no traffic would ever clear the flag).
+        let waiting = self.pending.load(Ordering::Relaxed) > 0;
+        if waiting && self.failing.load(Ordering::Relaxed) {
             return Some(Trouble::Failing);
         }
         let since = *self.progress.lock().unwrap_or_else(PoisonError::into_inner);
-        let waiting = self.pending.load(Ordering::Relaxed) > 0;
         (waiting && since.elapsed() > self.stall_after).then_some(Trouble::Stalled)
     }
 
@@ -115,7 +118,6 @@ pub struct Queue {
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    commit_timeout: Duration,
 }
 
 /// Bounds of the queue and the flush.
@@ -127,9 +129,6 @@ pub struct QueueConfig {
     pub max_flush_events: usize,
     /// Flush transactions in flight at once.
     pub flushers: usize,
-    /// How long a request waits for its commit; a batch is retried no
-    /// longer than its requests wait.
-    pub commit_timeout: Duration,
     /// Events pending this long with no flush finishing: `/healthz` 503.
     pub stall_after: Duration,
 }
@@ -157,7 +156,6 @@ impl Queue {
             permits: Arc::new(Semaphore::new(config.capacity.max(1))),
             metrics,
             health,
-            commit_timeout: config.commit_timeout,
         };
         (queue, flusher)
     }
@@ -166,11 +164,13 @@ impl Queue {
         &self.health
     }
 
-    /// Queues a batch; the receiver yields each event's outcome after commit.
+    /// Queues a batch whose request waits until `deadline`; the receiver
+    /// yields each event's outcome after commit.
     pub fn submit(
         &self,
         events: Vec<Event>,
         dead: Vec<DeadLetter>,
+        deadline: Instant,
     ) -> Result<oneshot::Receiver<Vec<Outcome>>, Full> {
         let weight = u32::try_from(events.len().max(1)).map_err(|_| Full)?;
         let permits = self
@@ -185,7 +185,7 @@ impl Queue {
                 events,
                 dead,
                 reply,
-                deadline: Instant::now() + self.commit_timeout,
+                deadline,
                 _permits: permits,
             })
             .map_err(|_| Full)?;
@@ -228,15 +228,36 @@ async fn run_flusher(
         let health = health.clone();
         let mut slot = Slot::new(in_flight.clone(), permit);
         tokio::spawn(async move {
-            let outcomes = store(&pool, &jobs, &metrics, &folded, &health, &mut slot).await;
+            let (jobs, mut replies): (Vec<Batch>, Replies) = jobs
+                .into_iter()
+                .map(|job| {
+                    let reply = job.reply;
+                    let batch = Batch {
+                        events: job.events,
+                        dead: job.dead,
+                        deadline: job.deadline,
+                        _permits: job._permits,
+                    };
+                    (batch, Some(reply))
+                })
+                .unzip();
+            let outcomes = store(
+                &pool,
+                &jobs,
+                &metrics,
+                &folded,
+                &health,
+                &mut slot,
+                &mut replies,
+            )
+            .await;
             metrics.queue_depth.dec_by(size as i64);
             health.finished(size as i64);
-            let mut outcomes = outcomes.into_iter();
-            for job in jobs {
-                let mine: Vec<Outcome> = outcomes.by_ref().take(job.events.len()).collect();
-                // The requester may have given up (timeout); its events are stored anyway.
-                let _ = job.reply.send(mine);
-            }
+            answer(
+                &jobs,
+                &mut replies,
+                &outcomes.into_iter().map(Some).collect::<Vec<_>>(),
+            );
             drop(slot);
         });
     }
@@ -244,14 +265,43 @@ async fn run_flusher(
     let _ = in_flight.acquire_many(flushers).await;
 }
 
-/// Stores the jobs' events and dead letters; counts every outcome.
+/// A job once its reply is taken apart: what the flush stores.
+struct Batch {
+    events: Vec<Event>,
+    dead: Vec<DeadLetter>,
+    deadline: Instant,
+    _permits: OwnedSemaphorePermit,
+}
+
+/// Each job's reply, until it is sent.
+type Replies = Vec<Option<oneshot::Sender<Vec<Outcome>>>>;
+
+/// Answers every job whose events all have an outcome: a job need not wait
+/// for the rest of its flush (events of a site being rebuilt).
+fn answer(jobs: &[Batch], replies: &mut Replies, outcomes: &[Option<Outcome>]) {
+    let mut start = 0;
+    for (job, reply) in jobs.iter().zip(replies.iter_mut()) {
+        let mine = &outcomes[start..start + job.events.len()];
+        start += job.events.len();
+        if mine.iter().all(Option::is_some) {
+            if let Some(reply) = reply.take() {
+                // The requester may have given up (timeout); its events are stored anyway.
+                let _ = reply.send(mine.iter().flatten().cloned().collect());
+            }
+        }
+    }
+}
+
+/// Stores the jobs' events and dead letters, answering jobs as they are
+/// done; counts every outcome.
 async fn store(
     pool: &PgPool,
-    jobs: &[Job],
+    jobs: &[Batch],
     metrics: &Metrics,
     folded: &FoldedMembers,
     health: &Health,
     slot: &mut Slot,
+    replies: &mut Replies,
 ) -> Vec<Outcome> {
     let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
     let dead: Vec<&DeadLetter> = jobs.iter().flat_map(|j| j.dead.iter()).collect();
@@ -261,7 +311,21 @@ async fn store(
         .max()
         .unwrap_or_else(Instant::now);
     let started = Instant::now();
-    let settled = settle(pool, &events, &dead, folded, deadline, Some(slot)).await;
+    let mut progress = |outcomes: &[Option<Outcome>]| {
+        // Waiting for a rebuild is progress, not a stall.
+        health.mark_progress();
+        answer(jobs, replies, outcomes);
+    };
+    let settled = settle(
+        pool,
+        &events,
+        &dead,
+        folded,
+        deadline,
+        Some(slot),
+        &mut progress,
+    )
+    .await;
     metrics.db_errors.inc_by(u64::from(settled.failures));
     health.tried(settled.gave_up.is_none());
     metrics
@@ -281,4 +345,34 @@ async fn store(
         }
     }
     settled.outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_flush_is_trouble_only_while_events_wait() {
+        let health = Health::new(Duration::from_secs(60));
+        health.queued(3);
+        health.tried(false);
+        assert_eq!(health.check(), Some(Trouble::Failing));
+        // The batch gave up and was answered: nothing waits, and a load
+        // balancer may send traffic again (which alone can clear the flag).
+        health.finished(3);
+        assert_eq!(health.check(), None);
+        health.queued(1);
+        assert_eq!(health.check(), Some(Trouble::Failing));
+        health.tried(true);
+        assert_eq!(health.check(), None);
+    }
+
+    #[test]
+    fn waiting_events_without_progress_are_a_stall() {
+        let health = Health::new(Duration::ZERO);
+        assert_eq!(health.check(), None, "idle is healthy");
+        health.queued(1);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(health.check(), Some(Trouble::Stalled));
+    }
 }

@@ -65,6 +65,8 @@ pub struct Settled {
 }
 
 /// Stores `events` and `dead`, retrying while `deadline` has not passed.
+/// `progress` hears the outcomes known so far after every round that
+/// leaves some events waiting for a rebuild.
 pub async fn settle(
     pool: &PgPool,
     events: &[&Event],
@@ -72,6 +74,7 @@ pub async fn settle(
     folded: &FoldedMembers,
     deadline: Instant,
     mut slot: Option<&mut Slot>,
+    progress: &mut (dyn FnMut(&[Option<Outcome>]) + Send),
 ) -> Settled {
     let mut run = Run {
         pool,
@@ -91,10 +94,13 @@ pub async fn settle(
             Ok(()) if run.outcomes.iter().all(Option::is_some) => break None,
             // The rest belongs to sites being rebuilt.
             Ok(()) if Instant::now() + REBUILD_POLL >= deadline => break None,
-            Ok(()) => match slot.as_deref_mut() {
-                Some(slot) => slot.pause(REBUILD_POLL).await,
-                None => tokio::time::sleep(REBUILD_POLL).await,
-            },
+            Ok(()) => {
+                progress(&run.outcomes);
+                match slot.as_deref_mut() {
+                    Some(slot) => slot.pause(REBUILD_POLL).await,
+                    None => tokio::time::sleep(REBUILD_POLL).await,
+                }
+            }
             Err(error) => {
                 failures += 1;
                 if failures >= MAX_TRIES || Instant::now() + backoff >= deadline {

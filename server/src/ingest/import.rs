@@ -227,7 +227,16 @@ async fn commit(
     // (run it again: what was stored is deduplicated). A rebuild of the
     // site is waited for, up to ten minutes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let settled = settle(pool, &refs, &dead_refs, &Default::default(), deadline, None).await;
+    let settled = settle(
+        pool,
+        &refs,
+        &dead_refs,
+        &Default::default(),
+        deadline,
+        None,
+        &mut |_| {},
+    )
+    .await;
     if let Some(error) = settled.gave_up {
         anyhow::bail!("storing a batch: {error}");
     }

@@ -289,7 +289,7 @@ impl Ingestor {
             (events, indexes) = kept;
         }
         let queued = events.len() as u64;
-        let waiting = self.queue.submit(events, dead).map_err(|_| {
+        let waiting = self.queue.submit(events, dead, deadline).map_err(|_| {
             self.metrics.reject("overloaded", queued);
             Refusal::Overloaded
         })?;

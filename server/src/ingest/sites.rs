@@ -47,7 +47,9 @@ impl SiteCache {
             Ok(site) => site.map(Arc::new),
             Err(error) => {
                 let mut entries = self.lock();
-                let Some(entry) = entries.get_mut(key) else {
+                // Only a site known to exist: "no such site" from before
+                // the outage would turn it into a 404 nobody retries.
+                let Some(entry) = entries.get_mut(key).filter(|e| e.1.is_some()) else {
                     return Err(error);
                 };
                 tracing::warn!(%error, site = key, "site lookup failed; serving the cached entry");

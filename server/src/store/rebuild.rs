@@ -11,9 +11,7 @@
 //! every other site go on (the flush leaves the busy site's events out).
 //!
 //! Without a range everything of the site is replaced. With a range (UTC
-//! instants, widened to whole UTC hours and one more hour on each side, so
-//! that every local hour of any zone it touches is whole: a customer's
-//! credit for a local hour lies in one of its quarters):
+//! instants, widened to whole report buckets, quarter hours):
 //! - the time-keyed rollups (`hourly_sales`, `hourly_customers`,
 //!   `product_performance`, `real_time_metrics`) are replaced for those
 //!   buckets, from the events of those buckets plus the orders and refunds
@@ -26,7 +24,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{postgres::PgRow, PgPool, Postgres, Row, Transaction};
 
 use super::rollups;
@@ -94,10 +92,7 @@ pub async fn rebuild(
         .execute(&mut *tx)
         .await?;
     let (start, end) = match range {
-        Some((start, end)) => (
-            Some(floor_hour(start) - TimeDelta::hours(1)),
-            Some(floor_hour(end - TimeDelta::nanoseconds(1)) + TimeDelta::hours(2)),
-        ),
+        Some((start, end)) => (Some(bucket_of(start)), Some(ceil_bucket(end))),
         None => (None, None),
     };
     // The scope as a one-row table: cursors cannot take parameters.
@@ -147,8 +142,11 @@ pub async fn rebuild(
         .bind(site.site_id)
         .execute(&mut *tx)
         .await?;
-    // Customer days follow member days and the rebuilt customer rows.
-    sqlx::query("SELECT refold_customer_days($1)")
+    // Customer days follow member days and the rebuilt customer rows; the
+    // hours' customer credits are given again over the whole site (a range
+    // can cut a local hour of a half-hour zone, whose credit may lie in a
+    // quarter outside it).
+    sqlx::query("SELECT refold_customer_days($1), refold_hour_customers($1)")
         .bind(site.site_id)
         .execute(&mut *tx)
         .await?;
@@ -161,8 +159,13 @@ async fn count(tx: &mut Transaction<'_, Postgres>, sql: &'static str) -> Result<
     Ok(n as u64)
 }
 
-fn floor_hour(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.duration_trunc(TimeDelta::hours(1)).unwrap_or(time)
+fn ceil_bucket(time: DateTime<Utc>) -> DateTime<Utc> {
+    let bucket = bucket_of(time);
+    if bucket == time {
+        bucket
+    } else {
+        bucket + TimeDelta::minutes(15)
+    }
 }
 
 /// Every rollup row of the site (a rebuild without a range).

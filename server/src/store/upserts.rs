@@ -119,6 +119,41 @@ pub async fn customers(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewCustomers, sqlx:
         return Ok(new);
     }
     let keys: Vec<_> = d.customers.keys().collect();
+    // One flush at a time per (customer, local hour): the credit below looks
+    // for the customer's other quarters of the hour, and a concurrent
+    // flush's rows are invisible until it commits. Taken in one order in
+    // every flush, in a statement of its own, so the credit's statement
+    // starts after the other flush committed and sees its rows.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k) FROM ( \
+           SELECT DISTINCT hashtextextended(concat_ws(' ', i.site_id, i.currency, i.customer, \
+                  date_trunc('hour', i.hour AT TIME ZONE s.timezone)), 0) AS k \
+             FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[]) \
+                  AS i(site_id, hour, currency, customer) \
+             JOIN sites s ON s.site_id = i.site_id ORDER BY k) l",
+    )
+    .bind(
+        keys.iter()
+            .map(|((site, _, _), _)| *site)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|((_, hour, _), _)| *hour)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|((_, _, currency), _)| code(currency))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|(_, customer)| customer.clone())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
     let rows = sqlx::query(
         "WITH inserted AS ( \
            INSERT INTO hourly_customers (site_id, hour, currency, customer) \

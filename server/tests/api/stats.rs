@@ -563,7 +563,7 @@ async fn real_time_visitors_include_a_visitor_seen_only_by_the_shops_backend(poo
 async fn a_half_hour_zone_gets_its_own_local_hours_and_days(pool: PgPool) {
     use chrono::{Days, NaiveTime, TimeZone};
     let app = spawn_app(pool.clone()).await;
-    create_site(&pool, "demo").await;
+    let site_id = create_site(&pool, "demo").await;
     sqlx::query("UPDATE sites SET timezone = 'Asia/Kolkata'")
         .execute(&pool)
         .await
@@ -631,6 +631,27 @@ async fn a_half_hour_zone_gets_its_own_local_hours_and_days(pool: PgPool) {
             (format!("{day} 10:00"), 3, 2)
         ]
     );
+    // A ranged rebuild of 10:00–10:30 local (04:30–05:00 UTC) cuts the
+    // local hour in two: the 10:20 order's quarter, which holds its
+    // buyer's credit, is rebuilt; the 10:55 one of the same buyer is not.
+    let cut = kolkata
+        .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap()))
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let target = server::store::rebuild::Target {
+        site_id,
+        currency: server::ingest::money::Currency::parse("USD").unwrap(),
+    };
+    server::store::rebuild::rebuild(
+        &pool,
+        &target,
+        Some((cut, cut + chrono::Duration::minutes(30))),
+        &mut |_| {},
+    )
+    .await
+    .expect("ranged rebuild");
+    let (_, again) = get(&app, &format!("/api/v1/sites/demo/hourly-sales?{query}")).await;
+    assert_eq!(again["hours"], body["hours"], "{again}");
     let (_, overview) = get(&app, &format!("/api/v1/sites/demo/overview?{query}")).await;
     assert_eq!(
         overview["revenue"]["current"]["amount"], "145.51",
