@@ -37,9 +37,12 @@ struct Args {
     /// Site key the events are for.
     #[arg(long, default_value = "demo")]
     site: String,
-    /// Same seed, same shoppers and events (ids included).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Same seed, same shoppers and events (ids included). Default: 1 for
+    /// `--out` files (a history is reproducible), a fresh one for live runs
+    /// (a live run after importing a history would otherwise send nothing
+    /// but that history's event ids again: duplicates); printed either way.
+    #[arg(long)]
+    seed: Option<u64>,
     /// Target events per second (open loop).
     #[arg(long, default_value_t = 50.0)]
     rate: f64,
@@ -135,8 +138,15 @@ async fn main() -> anyhow::Result<()> {
         behaviour.purchase = (behaviour.purchase * 1.3).min(1.0);
     }
     if let Some(path) = &args.out {
-        return write(&args, &catalog, &behaviour, path);
+        let seed = args.seed.unwrap_or(1);
+        eprintln!("seed {seed}");
+        return write(&args, seed, &catalog, &behaviour, path);
     }
+    let seed = args.seed.unwrap_or_else(|| {
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        nanos.unsigned_abs()
+    });
+    eprintln!("seed {seed} (--seed {seed} sends the same shoppers again)");
     let limit = args.sessions.unwrap_or(u64::MAX);
     let deadline = args
         .duration
@@ -158,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
             sockets.push(socket(&url, args.max_in_flight, counters.clone()).await?);
         }
     }
-    let rng = &mut StdRng::seed_from_u64(args.seed);
+    let rng = &mut StdRng::seed_from_u64(seed);
     let rate = args.rate * args.flash_sale;
     let started = Instant::now();
     let mut due = 0.0_f64;
@@ -190,13 +200,15 @@ async fn main() -> anyhow::Result<()> {
         if due > elapsed * rate {
             tokio::time::sleep(Duration::from_millis(2)).await;
         } else {
-            let session = simulate::session(
+            // Live: the visit is happening now, its last event this instant,
+            // so Real-Time shows the shopper.
+            let session = ending_now(simulate::session(
                 &catalog,
                 &behaviour,
-                args.seed,
+                seed,
                 n,
-                Utc::now() - chrono::Duration::minutes(15),
-            );
+                Utc::now(),
+            ));
             due += session.events.len() as f64;
             n += 1;
             if let Some(refund) = &session.refund {
@@ -413,9 +425,23 @@ fn progress(c: &Counters, started: Instant, sessions: u64) {
     let _ = std::io::stdout().flush();
 }
 
+/// Moves a session's events (and its refund) so that its last event is now.
+fn ending_now(mut session: simulate::Session) -> simulate::Session {
+    let now = Utc::now().timestamp_millis();
+    let last = session.events.iter().filter_map(|e| e["ts"].as_i64()).max();
+    let shift = last.map_or(0, |last| last - now);
+    for event in session.events.iter_mut().chain(session.refund.as_mut()) {
+        if let Some(ts) = event["ts"].as_i64() {
+            event["ts"] = json!(ts - shift);
+        }
+    }
+    session
+}
+
 /// Writes sessions as NDJSON, without a server.
 fn write(
     args: &Args,
+    seed: u64,
     catalog: &Catalog,
     behaviour: &Behaviour,
     path: &std::path::Path,
@@ -431,7 +457,7 @@ fn write(
         // Evenly spread starts over the history window, ending 15 minutes ago.
         let back = span.num_seconds() as f64 * (1.0 - n as f64 / sessions as f64);
         let start = now - chrono::Duration::seconds(back as i64) - chrono::Duration::minutes(15);
-        let session = simulate::session(catalog, behaviour, args.seed, n, start);
+        let session = simulate::session(catalog, behaviour, seed, n, start);
         let refund = session
             .refund
             .as_ref()
