@@ -107,10 +107,16 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
             </section>
             <section class="panel">
                 <h2>"Top products"</h2>
-                <table class="numbers" data-testid="top-products">
-                    <thead><tr><th>"Product"</th><th class="num">"Views"</th><th class="num">"Units"</th><th class="num">"Revenue"</th></tr></thead>
-                    <tbody>{products}</tbody>
-                </table>
+                {if overview.top_products.is_empty() {
+                    view! { <p class="empty" data-testid="top-products">"No products sold in this range."</p> }.into_any()
+                } else {
+                    view! {
+                        <table class="numbers" data-testid="top-products">
+                            <thead><tr><th>"Product"</th><th class="num">"Views"</th><th class="num">"Units"</th><th class="num">"Revenue"</th></tr></thead>
+                            <tbody>{products}</tbody>
+                        </table>
+                    }.into_any()
+                }}
             </section>
             <section class="panel">
                 <h2>"Sources"</h2>

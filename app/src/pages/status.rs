@@ -52,7 +52,7 @@ fn StatusPanel() -> impl IntoView {
             </Transition>
             <p class="muted">
                 "Refreshed " <span data-testid="refresh-count">{move || refreshes.get()}</span>
-                " times on this page."
+                {move || if refreshes.get() == 1 { " time on this page." } else { " times on this page." }}
             </p>
         </section>
     }

@@ -202,13 +202,7 @@ async fn main() -> anyhow::Result<()> {
         } else {
             // Live: the visit is happening now, its last event this instant,
             // so Real-Time shows the shopper.
-            let session = ending_now(simulate::session(
-                &catalog,
-                &behaviour,
-                seed,
-                n,
-                Utc::now(),
-            ));
+            let session = ending_now(simulate::session(&catalog, &behaviour, seed, n, Utc::now()));
             due += session.events.len() as f64;
             n += 1;
             if let Some(refund) = &session.refund {

@@ -225,7 +225,12 @@ impl StatsSource for PgStats {
             sessions: figure(sessions.sessions, |b| b.1.sessions),
             converted: figure(sessions.purchases, |b| b.1.purchases),
             funnel: sessions.funnel(),
-            top_products,
+            // Top products are products that sold: one only viewed, with no
+            // units and no revenue, is not a top product.
+            top_products: top_products
+                .into_iter()
+                .filter(|p| p.units != 0 || p.revenue != 0)
+                .collect(),
             sources: summary.sources,
             other_sources: summary.other_sources,
             devices: summary.devices,

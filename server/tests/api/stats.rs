@@ -662,3 +662,27 @@ async fn a_half_hour_zone_gets_its_own_local_hours_and_days(pool: PgPool) {
         .unwrap()
         .is_empty());
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_product_only_viewed_is_not_a_top_product(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let viewed = event(
+        "v-only",
+        "view_item",
+        "s-9",
+        json!({"items": [{"item_id": "SKU-9", "item_name": "Lamp", "price": 30, "quantity": 1}],
+               "currency": "USD", "value": 30}),
+    );
+    let (status, _) = app.post_events(&envelope(vec![viewed])).await;
+    assert_eq!(status, 202);
+    let (_, body) = get(&app, "/api/v1/sites/demo/overview?range=today").await;
+    assert_eq!(body["top_products"], json!([]), "{body}");
+    let (_, products) = get(&app, "/api/v1/sites/demo/products?range=today").await;
+    assert_eq!(
+        products["products"][0]["views"], 1,
+        "still on Products: {products}"
+    );
+    let page = app.get_text("/?site=demo&range=today").await;
+    assert!(page.contains("No products sold in this range."));
+}
