@@ -109,3 +109,15 @@ test("every page hydrates without console errors", async ({ page }, testInfo) =>
     await screenshot(page, testInfo, path === UNKNOWN_PATH ? "not-found" : slug(path));
   }
 });
+
+test("static files are revalidated, and an unchanged one costs no body", async ({ request }) => {
+  const first = await request.get("/pkg/storepulse.wasm");
+  expect(first.status()).toBe(200);
+  expect(first.headers()["cache-control"]).toBe("no-cache");
+  const modified = first.headers()["last-modified"];
+  expect(modified).toBeTruthy();
+  const again = await request.get("/pkg/storepulse.wasm", { headers: { "if-modified-since": modified } });
+  expect(again.status()).toBe(304);
+  const tracker = await request.get("/tracker.js");
+  expect(tracker.headers()["cache-control"]).toBe("public, max-age=3600");
+});

@@ -108,6 +108,7 @@ pub fn router(state: AppState, demo_store: bool) -> Router {
             _,
         >(context, shell))
         .layer(from_fn(canonical_path))
+        .layer(from_fn(static_cache))
         .layer(axum::middleware::map_response(security_headers))
         .layer(CompressionLayer::new());
     let mut router = Router::new()
@@ -185,6 +186,43 @@ async fn canonical_path(request: Request, next: Next) -> Response {
         }
     }
     next.run(request).await
+}
+
+/// `Cache-Control` of a static file (a response with `Last-Modified`):
+/// the bundle and stylesheet (`/pkg/…`) and other files are revalidated on
+/// every use (`no-cache`: a 304 without the 245 KB body when unchanged, and
+/// a new build is picked up at once, which hashed names would need a build
+/// step for); the tracker, loaded by every storefront page, is kept for an
+/// hour. Documents are not touched: they carry their own nonce.
+async fn static_cache(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let policy = if request.uri().path() == "/tracker.js" {
+        "public, max-age=3600"
+    } else {
+        "no-cache"
+    };
+    let since = request.headers().get(header::IF_MODIFIED_SINCE).cloned();
+    let mut response = next.run(request).await;
+    let Some(modified) = response.headers().get(header::LAST_MODIFIED).cloned() else {
+        return response;
+    };
+    // The file handler answers every request whole: a browser revalidating
+    // with the date it was given gets 304 and no body. (Exact match, as the
+    // browser sends back the very `Last-Modified` it got.)
+    if since.as_ref() == Some(&modified) && response.status() == StatusCode::OK {
+        let mut unchanged = StatusCode::NOT_MODIFIED.into_response();
+        unchanged
+            .headers_mut()
+            .insert(header::LAST_MODIFIED, modified);
+        response = unchanged;
+    }
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static(policy));
+    response
 }
 
 /// Headers every dashboard page (and its static files) carries: no framing
