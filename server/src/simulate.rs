@@ -93,7 +93,7 @@ const SOURCES: &[(Option<&str>, Option<&str>, u32)] = &[
 pub struct Session {
     pub user_agent: &'static str,
     pub device: &'static str,
-    /// Wire-format events (design.md, "Event protocol v1").
+    /// Wire-format events (docs/protocol.md).
     pub events: Vec<Value>,
     /// The order, if the session bought: (transaction id, value in minor units).
     pub order: Option<(String, i64)>,

@@ -1,5 +1,5 @@
 //! The demo store's backend reporting its orders to Storepulse as signed
-//! server events (design.md, "Signed server events"), as a real shop's
+//! server events (docs/protocol.md, signed server events), as a real shop's
 //! backend would from its order webhook. The browser reports the same
 //! purchase from the thank-you page; the shared `transaction_id` makes it
 //! count once, as verified.

@@ -2,7 +2,7 @@
 //!
 //! The wire types are private to this module: the only way out is
 //! [`parse_event`], which checks every bound in [`Limits`] and the protocol
-//! rules (design.md, "Event protocol v1"). Envelopes are judged as a whole
+//! rules (docs/protocol.md). Envelopes are judged as a whole
 //! ([`parse_envelope`]); the events inside one by one, so a bad event never
 //! costs its good neighbours.
 
