@@ -3,6 +3,8 @@ import { createHmac, randomUUID } from "node:crypto";
 
 import type { APIRequestContext } from "@playwright/test";
 
+import { query } from "./db";
+
 /**
  * A site of its own with a known set of events, sent through the real
  * ingestion API (and one signed server event), so pages can be checked to
@@ -60,6 +62,21 @@ export async function send(
   const receipt = await response.json();
   if (response.status() !== 202 || receipt.accepted + receipt.duplicates !== events.length) {
     throw new Error(`seeding failed: ${response.status()} ${JSON.stringify(receipt)}`);
+  }
+  await folded();
+}
+
+/**
+ * Waits until the server's fold stage has folded every stored event into
+ * the reports (it runs every 250 ms), so a page opened next shows them.
+ */
+export async function folded(): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const [row] = await query<{ n: string }>("SELECT count(*)::text AS n FROM fold_pending");
+    if (row?.n === "0") return;
+    if (Date.now() > deadline) throw new Error(`the fold stage did not catch up: ${row?.n} rows pending`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 

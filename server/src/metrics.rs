@@ -40,6 +40,19 @@ pub struct Metrics {
     pub flush_events: Histogram,
     pub queue_depth: Gauge,
     pub db_errors: Counter,
+    /// Age of the oldest committed, unfolded event (the fold stage's lag).
+    pub fold_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Committed events waiting for the fold stage.
+    pub fold_pending: Gauge,
+    pub fold_seconds: Histogram,
+    pub fold_events: Histogram,
+    /// Events the fold stage folded (each exactly once).
+    pub folded: Counter,
+    /// Fold transactions that failed (retried).
+    pub fold_errors: Counter,
+    /// Acknowledged events the rollups could not hold (a sum would leave
+    /// bigint): moved from `events` to `dead_letters` by the fold stage.
+    pub fold_quarantined: Counter,
 }
 
 impl Default for Metrics {
@@ -62,6 +75,13 @@ impl Metrics {
             flush_events: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
             queue_depth: Gauge::default(),
             db_errors: Counter::default(),
+            fold_lag_seconds: Gauge::default(),
+            fold_pending: Gauge::default(),
+            fold_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            fold_events: Histogram::new(exponential_buckets(1.0, 2.0, 18)),
+            folded: Counter::default(),
+            fold_errors: Counter::default(),
+            fold_quarantined: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -113,6 +133,41 @@ impl Metrics {
             "db_errors",
             "Failed flush transactions",
             metrics.db_errors.clone(),
+        );
+        registry.register(
+            "fold_lag_seconds",
+            "Age of the oldest committed event not yet folded into the rollups",
+            metrics.fold_lag_seconds.clone(),
+        );
+        registry.register(
+            "fold_pending_events",
+            "Committed events waiting for the fold stage",
+            metrics.fold_pending.clone(),
+        );
+        registry.register(
+            "fold_duration_seconds",
+            "Duration of one fold transaction",
+            metrics.fold_seconds.clone(),
+        );
+        registry.register(
+            "fold_window_events",
+            "Events in one fold transaction",
+            metrics.fold_events.clone(),
+        );
+        registry.register(
+            "folded_events",
+            "Events folded into the rollups",
+            metrics.folded.clone(),
+        );
+        registry.register(
+            "fold_errors",
+            "Failed fold transactions (retried)",
+            metrics.fold_errors.clone(),
+        );
+        registry.register(
+            "fold_quarantined_events",
+            "Acknowledged events the rollups could not hold, moved to dead letters",
+            metrics.fold_quarantined.clone(),
         );
         Self {
             registry,

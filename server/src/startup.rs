@@ -16,7 +16,10 @@ use secrecy::ExposeSecret;
 
 use crate::{
     accounts::{sites::PgAdmin, Accounts},
-    aggregate::queue::{Queue, QueueConfig},
+    aggregate::{
+        queue::{Queue, QueueConfig},
+        stage::{Stage, StageConfig},
+    },
     config::Config,
     ingest::{
         enrich::UserAgents,
@@ -35,6 +38,9 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     flusher: JoinHandle<()>,
+    /// The fold stage, stopped once the queue drained.
+    stage: JoinHandle<()>,
+    stage_stop: tokio::sync::watch::Sender<bool>,
     /// Tells WebSockets the server drains.
     draining: tokio::sync::watch::Sender<bool>,
     shutdown_grace: Duration,
@@ -121,8 +127,29 @@ impl Application {
             max_flush_events: config.ingest.max_flush_events,
             flushers: config.ingest.flushers,
             stall_after: Duration::from_millis(config.ingest.stall_after_ms),
+            folding: config.ingest.folding,
         };
-        let (queue, flusher) = Queue::start(pool.clone(), queue_config, metrics.clone());
+        let stage = Stage::new(
+            pool.clone(),
+            StageConfig {
+                interval: Duration::from_millis(config.ingest.fold_interval_ms),
+                window_events: config.ingest.fold_window_events.max(1),
+                max_lag: Duration::from_millis(config.ingest.fold_max_lag_ms),
+                max_pending_events: config.ingest.fold_max_pending_events,
+            },
+            metrics.clone(),
+        );
+        let lag = stage.lag();
+        let (stage_stop, stop_rx) = tokio::sync::watch::channel(false);
+        // The stage runs in inline mode too: it folds what a deferred
+        // process (or an earlier run) left in the log.
+        let stage = stage.start(stop_rx);
+        let (queue, flusher) = Queue::start(
+            pool.clone(),
+            queue_config,
+            metrics.clone(),
+            Some(lag.clone()),
+        );
         let mut visitor_secret = [0_u8; 32];
         getrandom::fill(&mut visitor_secret).context("reading OS randomness")?;
         let limiter = ClientLimiter::new(
@@ -144,7 +171,7 @@ impl Application {
         };
         let state = AppState {
             leptos_options,
-            status: Arc::new(store::PgStatus::new(pool.clone(), started)),
+            status: Arc::new(store::PgStatus::new(pool.clone(), started, lag)),
             stats: crate::dashboard::PgStats::new(pool.clone()),
             admin: Arc::new(PgAdmin::new(accounts.clone())),
             accounts,
@@ -156,6 +183,8 @@ impl Application {
             listener,
             router: router(state, demo_store),
             flusher,
+            stage,
+            stage_stop,
             draining,
             shutdown_grace: Duration::from_millis(config.http.shutdown_grace_ms),
             header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms.max(1)),
@@ -212,6 +241,9 @@ impl Application {
             _ = self.flusher => tracing::info!("ingestion queue drained"),
             () = deadline(deadline_rx) => tracing::warn!("grace period over before the queue drained"),
         }
+        // What is still in the fold log is folded by the next process.
+        let _ = self.stage_stop.send(true);
+        let _ = self.stage.await;
         tracing::info!("stopped");
         Ok(())
     }

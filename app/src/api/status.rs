@@ -12,6 +12,21 @@ pub struct StatusReport {
     pub uptime_seconds: u64,
     /// When the server made this report (RFC 3339, UTC, milliseconds).
     pub checked_at: String,
+    /// How far the fold stage is behind ingestion.
+    #[serde(default)]
+    pub fold: FoldHealth,
+}
+
+/// The fold stage as the server last saw it: stored events wait for it
+/// before the reports count them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoldHealth {
+    /// Age of the oldest stored event not yet in the reports.
+    pub lag_ms: u64,
+    /// Stored events not yet in the reports.
+    pub pending_events: i64,
+    /// The last failed fold (RFC 3339 time and what failed), if any.
+    pub last_error: Option<String>,
 }
 
 /// The database as the server saw it when making a [`StatusReport`].

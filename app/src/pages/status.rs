@@ -82,6 +82,14 @@ fn StatusTable(report: StatusReport) -> impl IntoView {
             <dd data-testid="uptime">{format_uptime(report.uptime_seconds)}</dd>
             <dt>"Checked at"</dt>
             <dd><time data-testid="checked-at">{report.checked_at}</time></dd>
+            <dt>"Reports behind ingestion"</dt>
+            <dd data-testid="fold-lag">{format!("{:.1} s", report.fold.lag_ms as f64 / 1000.0)}</dd>
+            <dt>"Events waiting for the reports"</dt>
+            <dd data-testid="fold-pending">{report.fold.pending_events.to_string()}</dd>
+            <dt>"Last fold error"</dt>
+            <dd data-testid="fold-error">
+                {report.fold.last_error.unwrap_or_else(|| "none".to_owned())}
+            </dd>
         </dl>
     }
 }

@@ -3,12 +3,12 @@
 //! Only events the flush transaction really stored (new event ids, first
 //! report of an order) reach this fold, so replays never add twice. The
 //! maps are `BTreeMap`s: each upsert touches its table's rows in key order,
-//! the same order in every server process. That keeps two flushes' upserts
-//! of one table from deadlocking each other; it does not cover the
+//! the same order in every server process. The fold stage
+//! (`super::stage`) applies the deltas with one writer per site, so the
 //! `session_days` and `product_days` statement triggers, whose rows follow
-//! another order: those deadlocks happen under concurrent flushes (a few
-//! per fault-injection run), and the flush is retried (`settle`) with
-//! nothing lost. Issue 15's fold stage, one writer per site, removes them.
+//! another order, no longer run in concurrent transactions of one site. In
+//! `inline` mode (ingestion v1) they still can deadlock two flushes; the
+//! loser is retried (`settle`) with nothing lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -138,7 +138,7 @@ impl FirstTouch {
 pub type SalesKey = (i32, DateTime<Utc>, Currency);
 
 /// Every rollup's deltas from one flush.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Deltas {
     pub sales: BTreeMap<SalesKey, SalesDelta>,
     /// (site, bucket, currency, customer) of each counted purchase; the store

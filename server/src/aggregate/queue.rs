@@ -24,11 +24,14 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::settle::{settle, Slot};
+use super::{
+    settle::{settle, Slot},
+    stage::Lag,
+};
 use crate::{
     ingest::event::Event,
     metrics::Metrics,
-    store::flush::{DeadLetter, FoldedMembers, Outcome},
+    store::flush::{DeadLetter, Folding, Outcome, Sink},
 };
 
 /// One request's share of a flush.
@@ -118,6 +121,8 @@ pub struct Queue {
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// The fold stage's lag: past its bound, new batches are refused.
+    fold: Option<Arc<Lag>>,
 }
 
 /// Bounds of the queue and the flush.
@@ -131,6 +136,8 @@ pub struct QueueConfig {
     pub flushers: usize,
     /// Events pending this long with no flush finishing: `/healthz` 503.
     pub stall_after: Duration,
+    /// Whether flushes log for the fold stage or fold inline.
+    pub folding: Folding,
 }
 
 impl Queue {
@@ -141,6 +148,7 @@ impl Queue {
         pool: PgPool,
         config: QueueConfig,
         metrics: Arc<Metrics>,
+        fold: Option<Arc<Lag>>,
     ) -> (Self, JoinHandle<()>) {
         let (jobs, receiver) = mpsc::channel(config.capacity.max(1));
         let health = Arc::new(Health::new(config.stall_after));
@@ -156,6 +164,7 @@ impl Queue {
             permits: Arc::new(Semaphore::new(config.capacity.max(1))),
             metrics,
             health,
+            fold,
         };
         (queue, flusher)
     }
@@ -172,6 +181,11 @@ impl Queue {
         dead: Vec<DeadLetter>,
         deadline: Instant,
     ) -> Result<oneshot::Receiver<Vec<Outcome>>, Full> {
+        // The fold stage is behind its bound: more events would only grow
+        // the log; the client retries after `Retry-After`.
+        if self.fold.as_deref().is_some_and(Lag::behind) {
+            return Err(Full);
+        }
         let weight = u32::try_from(events.len().max(1)).map_err(|_| Full)?;
         let permits = self
             .permits
@@ -208,7 +222,10 @@ async fn run_flusher(
     // two flushes (see `fold`); the loser is retried.
     let flushers = u32::try_from(config.flushers.max(1)).unwrap_or(1);
     let in_flight = Arc::new(Semaphore::new(flushers as usize));
-    let folded = FoldedMembers::default();
+    let sink = Sink {
+        folding: config.folding,
+        members: Default::default(),
+    };
     while let Some(first) = receiver.recv().await {
         let mut jobs = vec![first];
         let mut size = jobs[0].events.len();
@@ -224,7 +241,7 @@ async fn run_flusher(
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             break;
         };
-        let (pool, metrics, folded) = (pool.clone(), metrics.clone(), folded.clone());
+        let (pool, metrics, sink) = (pool.clone(), metrics.clone(), sink.clone());
         let health = health.clone();
         let mut slot = Slot::new(in_flight.clone(), permit);
         tokio::spawn(async move {
@@ -245,7 +262,7 @@ async fn run_flusher(
                 &pool,
                 &jobs,
                 &metrics,
-                &folded,
+                &sink,
                 &health,
                 &mut slot,
                 &mut replies,
@@ -298,7 +315,7 @@ async fn store(
     pool: &PgPool,
     jobs: &[Batch],
     metrics: &Metrics,
-    folded: &FoldedMembers,
+    sink: &Sink,
     health: &Health,
     slot: &mut Slot,
     replies: &mut Replies,
@@ -320,7 +337,7 @@ async fn store(
         pool,
         &events,
         &dead,
-        folded,
+        sink,
         deadline,
         Some(slot),
         &mut progress,

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     ingest::{event::Event, rejection::Rejection},
-    store::flush::{flush, DeadLetter, FlushError, FoldedMembers, Outcome},
+    store::flush::{flush, DeadLetter, FlushError, Outcome, Sink},
 };
 
 /// Tries of one batch against a failing database, at most.
@@ -71,7 +71,7 @@ pub async fn settle(
     pool: &PgPool,
     events: &[&Event],
     dead: &[&DeadLetter],
-    folded: &FoldedMembers,
+    sink: &Sink,
     deadline: Instant,
     mut slot: Option<&mut Slot>,
     progress: &mut (dyn FnMut(&[Option<Outcome>]) + Send),
@@ -79,7 +79,7 @@ pub async fn settle(
     let mut run = Run {
         pool,
         events,
-        folded,
+        sink,
         outcomes: vec![None; events.len()],
         dead_stored: dead.is_empty(),
     };
@@ -127,7 +127,7 @@ pub async fn settle(
 struct Run<'a> {
     pool: &'a PgPool,
     events: &'a [&'a Event],
-    folded: &'a FoldedMembers,
+    sink: &'a Sink,
     /// `None`: not stored yet.
     outcomes: Vec<Option<Outcome>>,
     dead_stored: bool,
@@ -141,7 +141,7 @@ impl Run<'_> {
             return Ok(());
         }
         let batch: Vec<&Event> = indexes.iter().map(|&i| self.events[i]).collect();
-        let error = match flush(self.pool, &batch, dead, self.folded).await {
+        let error = match flush(self.pool, &batch, dead, self.sink).await {
             Ok(outcomes) => {
                 for (&i, outcome) in indexes.iter().zip(outcomes) {
                     self.outcomes[i] = Some(outcome);
@@ -193,7 +193,7 @@ impl Run<'_> {
     /// (their text is sanitised, so this should not happen) are logged and
     /// dropped: there is nothing left to keep them in.
     async fn store_letters(&self, dead: &[&DeadLetter], why: &Rejection) -> Result<(), FlushError> {
-        match flush(self.pool, &[], dead, self.folded).await {
+        match flush(self.pool, &[], dead, self.sink).await {
             Ok(_) => Ok(()),
             Err(error) if error.data_rejection().is_some() => {
                 tracing::error!(%error, letters = dead.len(), first_reason = %why, "dead letters refused by the database; dropped");

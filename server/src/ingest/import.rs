@@ -231,7 +231,7 @@ async fn commit(
         pool,
         &refs,
         &dead_refs,
-        &Default::default(),
+        &crate::store::flush::Sink::default(),
         deadline,
         None,
         &mut |_| {},
@@ -239,6 +239,16 @@ async fn commit(
     .await;
     if let Some(error) = settled.gave_up {
         anyhow::bail!("storing a batch: {error}");
+    }
+    // The same fold stage as live ingestion, run here batch by batch so
+    // the log stays small and the reports are complete when this returns.
+    let mut sites: Vec<i32> = events.iter().map(|e| e.site_id).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    for site in sites {
+        crate::aggregate::stage::drain_site(pool, site)
+            .await
+            .map_err(|error| anyhow::anyhow!("folding a batch: {error}"))?;
     }
     for outcome in settled.outcomes {
         match outcome {

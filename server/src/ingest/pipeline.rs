@@ -28,7 +28,7 @@ use crate::{
     aggregate::queue::Queue,
     ingest::money::Currency,
     metrics::Metrics,
-    store::flush::{DeadLetter, Outcome},
+    store::flush::{DeadLetter, Folding, Outcome},
 };
 
 /// Ingestion settings beyond the per-event [`Limits`].
@@ -61,6 +61,19 @@ pub struct IngestConfig {
     pub ws_max_per_ip: usize,
     /// A socket silent this long is pinged; silent as long again, closed.
     pub ws_idle_secs: u64,
+    /// `deferred` (the default): the acknowledgement stores the events and
+    /// the fold stage keeps the rollups; `inline`: the acknowledgement
+    /// keeps them in its own transaction (ingestion v1).
+    pub folding: Folding,
+    /// Time between two folds under load (the fold window).
+    pub fold_interval_ms: u64,
+    /// Events one fold transaction takes at most.
+    pub fold_window_events: i64,
+    /// Ingestion answers 503 while the oldest unfolded event is older than
+    /// this…
+    pub fold_max_lag_ms: u64,
+    /// …or more events than this wait for the fold.
+    pub fold_max_pending_events: i64,
 }
 
 impl Default for IngestConfig {
@@ -81,6 +94,11 @@ impl Default for IngestConfig {
             trusted_proxies: Vec::new(),
             ws_max_per_ip: 32,
             ws_idle_secs: 60,
+            folding: Folding::Deferred,
+            fold_interval_ms: 250,
+            fold_window_events: 50_000,
+            fold_max_lag_ms: 10_000,
+            fold_max_pending_events: 1_000_000,
         }
     }
 }

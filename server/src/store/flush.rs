@@ -1,10 +1,17 @@
-//! The flush: one transaction that stores a batch and its rollup deltas.
+//! The flush: the acknowledgement's one transaction.
 //!
 //! Raw events go in with `ON CONFLICT DO NOTHING`; only the rows that were
-//! really new, and only the first report of each order, are folded into the
-//! rollups. Everything happens in one transaction, so a crash at any point
-//! leaves either all of a batch or none of it, and the caller acknowledges
-//! requests only after `commit` returned.
+//! really new, and only the first report of each order, are counted. The
+//! counted events, with the fate decided for each, are appended to the
+//! fold log (`fold_pending`, one row per site) for the fold stage
+//! (`aggregate::stage`), which keeps the rollups; with `ingest.folding =
+//! "inline"` they are folded into the rollups right here instead
+//! (ingestion v1). Everything happens in one transaction, so a crash at any
+//! point leaves either all of a batch or none of it, and the caller
+//! acknowledges requests only after `commit` returned. The deferred path
+//! writes only rows keyed by the batch's own events (events, orders, dead
+//! letters, its own log rows) and fires no trigger, so acknowledgements
+//! never wait on each other's rows.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -42,13 +49,13 @@ const GENERATION: usize = 32_768;
 
 impl FoldedMembers {
     /// Drops the keys a committed flush already folded.
-    fn retain_new(&self, keys: &mut BTreeSet<MemberKey>) {
+    pub fn retain_new(&self, keys: &mut BTreeSet<MemberKey>) {
         let known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         keys.retain(|k| !known.current.contains(k) && !known.previous.contains(k));
     }
 
     /// Records the keys of a committed flush.
-    fn remember(&self, keys: BTreeSet<MemberKey>) {
+    pub fn remember(&self, keys: BTreeSet<MemberKey>) {
         let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         for key in keys {
             if known.current.len() >= GENERATION {
@@ -121,13 +128,14 @@ pub struct DeadLetter {
     pub payload: String,
 }
 
-/// Stores `events` and `dead` letters and applies the rollup deltas, all in
+/// Stores `events` and `dead` letters and either logs the counted events
+/// for the fold stage or applies their rollup deltas ([`Folding`]), all in
 /// one transaction. Returns each event's outcome, in input order.
 pub async fn flush(
     pool: &PgPool,
     events: &[&Event],
     dead: &[&DeadLetter],
-    folded: &FoldedMembers,
+    sink: &Sink,
 ) -> Result<Vec<Outcome>, FlushError> {
     let mut outcomes = vec![Outcome::Duplicate; events.len()];
     let mut tx = pool.begin().await?;
@@ -170,13 +178,77 @@ pub async fn flush(
             (confirmations.get(&i).unwrap_or(events[i]), fate)
         })
         .collect();
-    let mut deltas = fold(counted)?;
-    folded.retain_new(&mut deltas.members);
-    rollups::apply(&mut tx, &deltas).await?;
-    rollups::insert_dead_letters(&mut tx, dead).await?;
-    tx.commit().await?;
-    folded.remember(deltas.members);
+    match sink.folding {
+        Folding::Deferred => {
+            append_log(&mut tx, &counted).await?;
+            rollups::insert_dead_letters(&mut tx, dead).await?;
+            tx.commit().await?;
+        }
+        Folding::Inline => {
+            let mut deltas = fold(counted)?;
+            sink.members.retain_new(&mut deltas.members);
+            rollups::apply(&mut tx, &deltas).await?;
+            rollups::insert_dead_letters(&mut tx, dead).await?;
+            tx.commit().await?;
+            sink.members.remember(deltas.members);
+        }
+    }
     Ok(outcomes)
+}
+
+/// Where a flush's counted events go, with the inline path's memory of
+/// folded members.
+#[derive(Clone, Default)]
+pub struct Sink {
+    pub folding: Folding,
+    pub members: FoldedMembers,
+}
+
+/// Where a flush's counted events go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Folding {
+    /// Into the fold log, one row per site, for the fold stage
+    /// (`aggregate::stage`): the acknowledgement writes only rows of its
+    /// own events.
+    #[default]
+    Deferred,
+    /// Into the rollups, inside the acknowledging transaction (ingestion
+    /// v1, kept for comparison in `cargo xtask bench`).
+    Inline,
+}
+
+/// Appends the counted events, one `fold_pending` row per site.
+async fn append_log(
+    tx: &mut Transaction<'_, Postgres>,
+    counted: &[(&Event, Fate)],
+) -> Result<(), sqlx::Error> {
+    let mut by_site: std::collections::BTreeMap<i32, Vec<(&Event, Fate)>> = Default::default();
+    for &(event, fate) in counted {
+        by_site.entry(event.site_id).or_default().push((event, fate));
+    }
+    if by_site.is_empty() {
+        return Ok(());
+    }
+    let sites: Vec<i32> = by_site.keys().copied().collect();
+    let sizes: Vec<i32> = by_site
+        .values()
+        .map(|v| i32::try_from(v.len()).unwrap_or(i32::MAX))
+        .collect();
+    let bodies: Vec<Vec<u8>> = by_site
+        .into_values()
+        .map(crate::aggregate::log::encode)
+        .collect();
+    sqlx::query(
+        "INSERT INTO fold_pending (site_id, events, body) \
+         SELECT * FROM UNNEST($1::int[], $2::int[], $3::bytea[])",
+    )
+    .bind(sites)
+    .bind(sizes)
+    .bind(bodies)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Each new purchase's and refund's [`Fate`] (`None` marks a purchase whose

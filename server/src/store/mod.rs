@@ -19,7 +19,7 @@ pub mod flush;
 pub mod live;
 pub mod orders;
 pub mod rebuild;
-mod rollups;
+pub(crate) mod rollups;
 pub mod sites;
 pub mod stats;
 mod upserts;
@@ -58,11 +58,20 @@ pub async fn schema_version(pool: &PgPool) -> Result<i64, sqlx::Error> {
 pub struct PgStatus {
     pool: PgPool,
     started: Instant,
+    fold: std::sync::Arc<crate::aggregate::stage::Lag>,
 }
 
 impl PgStatus {
-    pub fn new(pool: PgPool, started: Instant) -> Self {
-        Self { pool, started }
+    pub fn new(
+        pool: PgPool,
+        started: Instant,
+        fold: std::sync::Arc<crate::aggregate::stage::Lag>,
+    ) -> Self {
+        Self {
+            pool,
+            started,
+            fold,
+        }
     }
 }
 
@@ -83,6 +92,19 @@ impl app::ports::StatusSource for PgStatus {
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: self.started.elapsed().as_secs(),
             checked_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            fold: {
+                let reading = self.fold.reading();
+                app::api::status::FoldHealth {
+                    lag_ms: (reading.lag_seconds * 1000.0) as u64,
+                    pending_events: reading.pending_events,
+                    last_error: reading.last_error.map(|(at, error)| {
+                        format!(
+                            "{}: {error}",
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        )
+                    }),
+                }
+            },
         }
     }
 }

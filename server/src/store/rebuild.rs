@@ -91,6 +91,24 @@ pub async fn rebuild(
         .bind(site.site_id)
         .execute(&mut *tx)
         .await?;
+    // No acknowledgement or fold of the site runs now (both hold the lock
+    // shared), so the fold log's rows of the site are all committed, and
+    // their events are in what is refolded below. A whole-site rebuild
+    // replaces everything: drop them. A range rebuild keeps the rows
+    // outside its range: fold them first, then replace the range.
+    if range.is_some() {
+        crate::aggregate::stage::fold_all_in(&mut tx, site.site_id)
+            .await
+            .map_err(|error| match error {
+                crate::store::flush::FlushError::Storage(error) => error,
+                other => sqlx::Error::Protocol(other.to_string()),
+            })?;
+    } else {
+        sqlx::query("DELETE FROM fold_pending WHERE site_id = $1")
+            .bind(site.site_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let (start, end) = match range {
         Some((start, end)) => (Some(bucket_of(start)), Some(ceil_bucket(end))),
         None => (None, None),

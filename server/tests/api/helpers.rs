@@ -19,11 +19,27 @@ pub struct TestApp {
     pub anon: reqwest::Client,
     /// The `Cookie` header of `client`'s session (for WebSocket handshakes).
     pub cookie: String,
+    /// The test's database, for [`TestApp::folded`].
+    pub pool: PgPool,
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Returns once every stored event is in the rollups: folds what the
+    /// server's fold stage has not reached yet, with the same code (the
+    /// two take turns per site). The posting helpers call it, so a test
+    /// reads the reports as they stand once ingestion caught up.
+    pub async fn folded(&self) {
+        if self.pool.is_closed() {
+            // A test that closed the database on purpose.
+            return;
+        }
+        server::aggregate::stage::drain_all(&self.pool)
+            .await
+            .expect("folding the pending events");
     }
 }
 
@@ -57,7 +73,7 @@ pub async fn spawn_app_until(
         .output_name("storepulse")
         .site_addr(addr)
         .build();
-    let app = Application::with_pool(config, leptos, listener, pool)
+    let app = Application::with_pool(config, leptos, listener, pool.clone())
         .await
         .expect("build application");
     let running = tokio::spawn(app.run_until(shutdown));
@@ -83,6 +99,7 @@ pub async fn spawn_app_until(
         client,
         anon,
         cookie,
+        pool,
     };
     (app, running)
 }
@@ -200,8 +217,32 @@ pub fn purchase(id: &str, transaction: &str) -> Value {
 }
 
 impl TestApp {
-    /// Posts `body` as JSON to `/api/events`; returns status and JSON body.
+    /// Posts `body` as JSON to `/api/events`; returns status and JSON body
+    /// once the events are folded ([`TestApp::folded`]).
     pub async fn post_events(&self, body: &Value) -> (u16, Value) {
+        let answer = self.post_events_unfolded(body).await;
+        self.folded().await;
+        answer
+    }
+
+    /// Returns once the server's own fold stage has folded everything
+    /// stored (at most 30 s).
+    pub async fn stage_caught_up(&self) {
+        for _ in 0..3_000 {
+            let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM fold_pending")
+                .fetch_one(&self.pool)
+                .await
+                .expect("reading the fold log");
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the server's fold stage did not catch up in 30 s");
+    }
+
+    /// [`TestApp::post_events`] without waiting for the fold.
+    pub async fn post_events_unfolded(&self, body: &Value) -> (u16, Value) {
         let response = self
             .client
             .post(self.url("/api/events"))
@@ -230,7 +271,9 @@ impl TestApp {
         }
         let response = request.send().await.expect("POST /api/events");
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let body = response.json().await.unwrap_or(Value::Null);
+        self.folded().await;
+        (status, body)
     }
 
     /// Posts `body` as the shop's backend would: signed with the test

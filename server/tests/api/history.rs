@@ -126,6 +126,7 @@ async fn post(app: &TestApp, site: &str, user_agent: &str, events: &[Value], sig
         let response = request.body(body).send().await.expect("post");
         assert_eq!(response.status(), 202, "{:?}", response.text().await);
     }
+    app.folded().await;
 }
 
 /// Sends every session live: browser events per User-Agent, then (once all

@@ -5,6 +5,7 @@ mod abuse;
 mod accounts;
 mod customers;
 mod demo;
+mod fold;
 mod ga4;
 mod helpers;
 mod history;

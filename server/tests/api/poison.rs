@@ -155,7 +155,7 @@ async fn an_event_the_database_refuses_becomes_a_dead_letter_and_the_rest_commit
     .unwrap();
 
     let (status, body) = app
-        .post_events(&envelope_for(
+        .post_events_unfolded(&envelope_for(
             "demo",
             vec![
                 at(page_view("p-2")),
@@ -164,19 +164,35 @@ async fn an_event_the_database_refuses_becomes_a_dead_letter_and_the_rest_commit
             ],
         ))
         .await;
+    // The acknowledgement stores all three (it touches no rollup); the
+    // fold stage finds the one sum that cannot be held, and moves that
+    // order to the dead letters while its neighbours are folded.
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["accepted"], 2);
-    assert_eq!(reasons(&body), [(1, "sum_overflow".into())]);
+    assert_eq!(body["accepted"], 3);
+    app.stage_caught_up().await;
     assert!(stored(&pool, "p-2").await && stored(&pool, "p-4").await);
-    assert!(!stored(&pool, "p-3").await);
-    let letter: String = sqlx::query_scalar("SELECT reason FROM dead_letters")
+    assert!(!stored(&pool, "p-3").await, "quarantined by the fold");
+    let orders: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE transaction_id = 't-3'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(orders, 0, "its order went with it");
+    let (reason, payload): (String, String) =
+        sqlx::query_as("SELECT reason, payload FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(reason, "sum_overflow");
+    assert!(payload.contains("\"p-3\""), "{payload}");
+    let pages: i64 = sqlx::query_scalar("SELECT sum(pages)::int8 FROM sessions WHERE site_id = $1")
+        .bind(demo)
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert!(letter.starts_with("sum_overflow"), "{letter}");
+    assert_eq!(pages, 2, "the page views beside it were folded");
     assert_eq!(
-        app.metric("storepulse_events_rejected_total{reason=\"sum_overflow\"}")
-            .await,
+        app.metric("storepulse_fold_quarantined_events_total").await,
         1.0
     );
 

@@ -41,6 +41,52 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(pool: PgPool) {
     ledger.settle_and_check(&pool).await;
 }
 
+/// The fold stage dies at each of its steps (rows read; rollups updated,
+/// rows not deleted; all done but the commit; just committed), under load,
+/// several times each; every fold is all or nothing.
+#[sqlx::test(migrations = false)]
+async fn a_fold_killed_at_any_step_folds_every_event_once(pool: PgPool) {
+    let _serial = SERIAL.lock().await;
+    let ledger = Ledger::new(&pool, 1_200, "f").await;
+    let mut random = XorShift(0xf01d_5eed);
+    let mut aborted = 0;
+    for point in ["read", "applied", "before_commit", "committed"] {
+        for _ in 0..2 {
+            let nth = 1 + random.next() % 4;
+            let mut server = ledger
+                .start_server_with(&[
+                    ("STOREPULSE_TEST_FOLD_ABORT", format!("{point}:{nth}")),
+                    ("STOREPULSE_INGEST__FOLD_INTERVAL_MS", "20".to_owned()),
+                ])
+                .await;
+            let drivers = ledger.drivers(&server.url);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let status = loop {
+                if let Some(status) = server.child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() > deadline || ledger.pending.lock().unwrap().is_empty() {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            for driver in drivers {
+                driver.await.unwrap();
+            }
+            match status {
+                Some(status) => {
+                    use std::os::unix::process::ExitStatusExt as _;
+                    assert_eq!(status.signal(), Some(6), "{point}: died by abort");
+                    aborted += 1;
+                }
+                None => server.kill_9(),
+            }
+        }
+    }
+    assert!(aborted >= 6, "the crash points were reached ({aborted} of 8)");
+    ledger.settle_and_check(&pool).await;
+}
+
 #[sqlx::test(migrations = false)]
 async fn sigterm_under_load_answers_everything_queued_and_exits_0(pool: PgPool) {
     let _serial = SERIAL.lock().await;

@@ -50,8 +50,18 @@ pub struct Server {
 impl Server {
     /// Starts the binary and waits until `/healthz` answers 200.
     pub async fn start(database_url: &str, client: &reqwest::Client) -> Self {
+        Self::start_with(database_url, client, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment.
+    pub async fn start_with(
+        database_url: &str,
+        client: &reqwest::Client,
+        env: &[(&str, String)],
+    ) -> Self {
         let port = free_port();
         let child = Command::new(server_binary())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("DATABASE_URL", database_url)
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("LEPTOS_OUTPUT_NAME", "storepulse")
@@ -163,6 +173,10 @@ impl Ledger {
 
     pub async fn start_server(&self) -> Server {
         Server::start(&self.database_url, &self.client).await
+    }
+
+    pub async fn start_server_with(&self, env: &[(&str, String)]) -> Server {
+        Server::start_with(&self.database_url, &self.client, env).await
     }
 
     pub fn acked(&self) -> usize {
