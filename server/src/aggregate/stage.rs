@@ -471,7 +471,13 @@ async fn fold_rows(
     window_events: i64,
     members: &FoldedMembers,
     crash: Option<&Crash>,
-) -> Result<(Window, Option<std::collections::BTreeSet<crate::aggregate::fold::MemberKey>>), FlushError> {
+) -> Result<
+    (
+        Window,
+        Option<std::collections::BTreeSet<crate::aggregate::fold::MemberKey>>,
+    ),
+    FlushError,
+> {
     let (rows, more) = read_rows(tx, site, window_events).await?;
     Crash::at(crash, CrashPoint::Read);
     let mut window = Window {

@@ -225,7 +225,10 @@ async fn append_log(
 ) -> Result<(), sqlx::Error> {
     let mut by_site: std::collections::BTreeMap<i32, Vec<(&Event, Fate)>> = Default::default();
     for &(event, fate) in counted {
-        by_site.entry(event.site_id).or_default().push((event, fate));
+        by_site
+            .entry(event.site_id)
+            .or_default()
+            .push((event, fate));
     }
     if by_site.is_empty() {
         return Ok(());

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use server_fn::ServerFn as _;
 use server::config::Config;
+use server_fn::ServerFn as _;
 use sqlx::PgPool;
 
 use crate::helpers::{create_site, envelope, page_view, purchase, spawn_app_with};
@@ -112,7 +112,10 @@ async fn a_fold_that_falls_behind_slows_producers_with_503(pool: PgPool) {
         .json()
         .await
         .unwrap();
-    assert!(status["fold"]["pending_events"].as_i64().unwrap() > 5, "{status}");
+    assert!(
+        status["fold"]["pending_events"].as_i64().unwrap() > 5,
+        "{status}"
+    );
 
     // The fold is free again: it catches up, and ingestion takes events.
     holder.rollback().await.unwrap();

@@ -83,7 +83,10 @@ async fn a_fold_killed_at_any_step_folds_every_event_once(pool: PgPool) {
             }
         }
     }
-    assert!(aborted >= 6, "the crash points were reached ({aborted} of 8)");
+    assert!(
+        aborted >= 6,
+        "the crash points were reached ({aborted} of 8)"
+    );
     ledger.settle_and_check(&pool).await;
 }
 
