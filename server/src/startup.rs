@@ -133,6 +133,8 @@ impl Application {
             pool.clone(),
             StageConfig {
                 interval: Duration::from_millis(config.ingest.fold_interval_ms),
+                busy_interval: Duration::from_millis(config.ingest.fold_busy_interval_ms),
+                busy_events: config.ingest.fold_busy_events,
                 window_events: config.ingest.fold_window_events.max(1),
                 max_lag: Duration::from_millis(config.ingest.fold_max_lag_ms),
                 max_pending_events: config.ingest.fold_max_pending_events,

@@ -201,71 +201,78 @@ fn minute_of(time: DateTime<Utc>) -> DateTime<Utc> {
 pub fn fold<'a>(counted: impl IntoIterator<Item = (&'a Event, Fate)>) -> Result<Deltas, Overflow> {
     let mut deltas = Deltas::default();
     for (event, fate) in counted {
-        if let Fate::Verifies {
-            hour,
-            currency,
-            old_minor,
-            old_tax,
-            old_shipping,
-        } = fate
-        {
-            let sales = deltas
-                .sales
-                .entry((event.site_id, hour, currency))
-                .or_default();
-            add(&mut sales.revenue_unverified, -old_minor)?;
-            sales.orders_unverified -= 1;
-            add(&mut sales.tax, -old_tax)?;
-            add(&mut sales.shipping, -old_shipping)?;
-            if let Some(money) = event.money {
-                let sales = deltas
-                    .sales
-                    .entry((event.site_id, hour, money.currency))
-                    .or_default();
-                add(&mut sales.revenue_verified, money.minor)?;
-                sales.orders_verified += 1;
-                add(&mut sales.tax, event.tax.unwrap_or(0))?;
-                add(&mut sales.shipping, event.shipping.unwrap_or(0))?;
-                // Spend is kept in the site's currency only, as in fold_user.
-                let site = event.site_currency;
-                let was = if currency == site { old_minor } else { 0 };
-                let now = if money.currency == site {
-                    money.minor
-                } else {
-                    0
-                };
-                if was != now {
-                    let key = (event.site_id, event.visitor_id.clone());
-                    add(deltas.spend.entry(key).or_default(), now - was)?;
-                    let key = (event.site_id, customer_of(event).to_owned());
-                    let customer = deltas.customer_activity.entry(key).or_default();
-                    add(&mut customer.spend, now - was)?;
-                }
-            }
-            continue;
-        }
-        fold_sales(&mut deltas, event, fate)?;
-        fold_products(&mut deltas, event, fate)?;
-        fold_user(&mut deltas, event, fate)?;
-        fold_customer(&mut deltas, event, fate)?;
-        fold_session(&mut deltas, event, fate);
-        deltas.members.insert((
-            event.site_id,
-            "visitors".to_owned(),
-            event.visitor_id.clone(),
-            bucket_of(event.occurred_at),
-        ));
-        *deltas
-            .realtime
-            .entry((
-                event.site_id,
-                minute_of(event.occurred_at),
-                event.kind.as_str().to_owned(),
-                event.source.as_str(),
-            ))
-            .or_default() += 1;
+        fold_one(&mut deltas, event, fate)?;
     }
     Ok(deltas)
+}
+
+/// Folds one counted event into `deltas` ([`fold`], an event at a time,
+/// for callers that decode events as they go).
+pub fn fold_one(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {
+    if let Fate::Verifies {
+        hour,
+        currency,
+        old_minor,
+        old_tax,
+        old_shipping,
+    } = fate
+    {
+        let sales = deltas
+            .sales
+            .entry((event.site_id, hour, currency))
+            .or_default();
+        add(&mut sales.revenue_unverified, -old_minor)?;
+        sales.orders_unverified -= 1;
+        add(&mut sales.tax, -old_tax)?;
+        add(&mut sales.shipping, -old_shipping)?;
+        if let Some(money) = event.money {
+            let sales = deltas
+                .sales
+                .entry((event.site_id, hour, money.currency))
+                .or_default();
+            add(&mut sales.revenue_verified, money.minor)?;
+            sales.orders_verified += 1;
+            add(&mut sales.tax, event.tax.unwrap_or(0))?;
+            add(&mut sales.shipping, event.shipping.unwrap_or(0))?;
+            // Spend is kept in the site's currency only, as in fold_user.
+            let site = event.site_currency;
+            let was = if currency == site { old_minor } else { 0 };
+            let now = if money.currency == site {
+                money.minor
+            } else {
+                0
+            };
+            if was != now {
+                let key = (event.site_id, event.visitor_id.clone());
+                add(deltas.spend.entry(key).or_default(), now - was)?;
+                let key = (event.site_id, customer_of(event).to_owned());
+                let customer = deltas.customer_activity.entry(key).or_default();
+                add(&mut customer.spend, now - was)?;
+            }
+        }
+        return Ok(());
+    }
+    fold_sales(deltas, event, fate)?;
+    fold_products(deltas, event, fate)?;
+    fold_user(deltas, event, fate)?;
+    fold_customer(deltas, event, fate)?;
+    fold_session(deltas, event, fate);
+    deltas.members.insert((
+        event.site_id,
+        "visitors".to_owned(),
+        event.visitor_id.clone(),
+        bucket_of(event.occurred_at),
+    ));
+    *deltas
+        .realtime
+        .entry((
+            event.site_id,
+            minute_of(event.occurred_at),
+            event.kind.as_str().to_owned(),
+            event.source.as_str(),
+        ))
+        .or_default() += 1;
+    Ok(())
 }
 
 fn fold_sales(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Overflow> {

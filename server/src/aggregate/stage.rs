@@ -45,7 +45,7 @@ use sqlx::{Acquire as _, PgPool, Postgres, Row, Transaction};
 use tokio::{sync::watch, task::JoinHandle};
 
 use super::{
-    fold::{fold, Fate},
+    fold::{fold, fold_one, Deltas, Fate},
     log,
 };
 use crate::{
@@ -67,6 +67,11 @@ pub struct StageConfig {
     /// Time between the starts of two folds while events keep coming: the
     /// window. Shorter is fresher, longer amortizes more.
     pub interval: Duration,
+    /// The window once a pass folded at least `busy_events`: under load a
+    /// longer window upserts each session and visitor row once for more
+    /// events, which is most of what a fold costs.
+    pub busy_interval: Duration,
+    pub busy_events: u64,
     /// Events one fold transaction takes at most (whole log rows, at least
     /// one): the bound on the window's memory.
     pub window_events: i64,
@@ -233,9 +238,14 @@ impl Stage {
                 let started = Instant::now();
                 let wait = match self.pass().await {
                     Ok(pass) if pass.more => Duration::ZERO,
-                    Ok(_) => {
+                    Ok(pass) => {
                         backoff = Duration::from_millis(100);
-                        self.config.interval.saturating_sub(started.elapsed())
+                        let window = if pass.events >= self.config.busy_events {
+                            self.config.busy_interval
+                        } else {
+                            self.config.interval
+                        };
+                        window.saturating_sub(started.elapsed())
                     }
                     Err(error) => {
                         self.metrics.fold_errors.inc();
@@ -373,17 +383,15 @@ async fn lock_site(tx: &mut Tx<'_>, site: i32) -> Result<bool, sqlx::Error> {
     Ok(true)
 }
 
-/// A log row's counted events, or why and what could not be read.
-type Decoded = Result<Vec<(Event, Fate)>, (log::Unreadable, Vec<u8>)>;
-
-/// One log row, decoded.
+/// One log row, as stored: bodies are decoded one at a time while
+/// folding, so a window holds its compact JSON, not its events.
 struct Logged {
     id: i64,
-    events: Decoded,
+    body: Vec<u8>,
 }
 
 /// The oldest rows of `site` holding at most `window_events` events (at
-/// least one row), decoded, and whether more are pending.
+/// least one row), and whether more are pending.
 async fn read_rows(
     tx: &mut Tx<'_>,
     site: i32,
@@ -417,10 +425,9 @@ async fn read_rows(
     let logged = rows
         .iter()
         .map(|row| {
-            let body: Vec<u8> = row.try_get("body")?;
             Ok(Logged {
                 id: row.try_get("id")?,
-                events: log::decode(site, &body).map_err(|e| (e, body)),
+                body: row.try_get("body")?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
@@ -485,13 +492,24 @@ async fn fold_rows(
         more,
         ..Window::default()
     };
-    let mut entries: Vec<(&Event, Fate)> = Vec::new();
+    // Decode and fold row by row; rows that do not decode go to the dead
+    // letters (written by another version or edited by hand: kept where a
+    // human can read them) and the rest go on.
+    let mut deltas = Deltas::default();
+    let mut overflowed = false;
+    let mut readable = Vec::with_capacity(rows.len());
     for row in &rows {
-        match &row.events {
-            Ok(events) => entries.extend(events.iter().map(|(e, f)| (e, *f))),
-            Err((error, body)) => {
-                // Written by another version or edited by hand: keep it
-                // where a human can read it, and go on with the rest.
+        match log::decode(site, &row.body) {
+            Ok(events) => {
+                window.events += events.len() as u64;
+                readable.push(row);
+                for (event, fate) in &events {
+                    if !overflowed && fold_one(&mut deltas, event, *fate).is_err() {
+                        overflowed = true;
+                    }
+                }
+            }
+            Err(error) => {
                 tracing::error!(site, id = row.id, %error, "unreadable fold log row moved to dead letters");
                 rollups::insert_dead_letters(
                     tx,
@@ -499,37 +517,41 @@ async fn fold_rows(
                         site_id: Some(site),
                         received_at: Utc::now(),
                         reason: "unfoldable".to_owned(),
-                        payload: String::from_utf8_lossy(body).into_owned(),
+                        payload: String::from_utf8_lossy(&row.body).into_owned(),
                     }],
                 )
                 .await?;
             }
         }
     }
-    window.events = entries.len() as u64;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let applied = match fold(entries.iter().copied()) {
-        Ok(mut deltas) => {
-            members.retain_new(&mut deltas.members);
-            // In a savepoint: a data error leaves the transaction usable
-            // for the bisection below.
-            let mut attempt = (&mut *tx).begin().await?;
-            match rollups::apply(&mut attempt, &deltas).await {
-                Ok(()) => {
-                    attempt.commit().await?;
-                    Ok(deltas.members)
-                }
-                Err(error) => {
-                    attempt.rollback().await?;
-                    Err(FlushError::from(error))
-                }
+    let applied = if overflowed {
+        Err(FlushError::from(crate::aggregate::fold::Overflow))
+    } else {
+        members.retain_new(&mut deltas.members);
+        // In a savepoint: a data error leaves the transaction usable for
+        // the bisection below.
+        let mut attempt = (&mut *tx).begin().await?;
+        match rollups::apply(&mut attempt, &deltas).await {
+            Ok(()) => {
+                attempt.commit().await?;
+                Ok(std::mem::take(&mut deltas.members))
+            }
+            Err(error) => {
+                attempt.rollback().await?;
+                Err(FlushError::from(error))
             }
         }
-        Err(overflow) => Err(FlushError::from(overflow)),
     };
     let remember = match applied {
         Ok(keys) => Some(keys),
         Err(error) if error.data_rejection().is_some() => {
+            // Rare: every event of the window, decoded, to find the one.
+            let mut all = Vec::new();
+            for row in readable {
+                all.extend(log::decode(site, &row.body).unwrap_or_default());
+            }
+            let entries: Vec<(&Event, Fate)> = all.iter().map(|(e, f)| (e, *f)).collect();
             window.quarantined = bisect(tx, &entries).await?;
             None
         }

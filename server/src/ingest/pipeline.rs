@@ -65,8 +65,13 @@ pub struct IngestConfig {
     /// the fold stage keeps the rollups; `inline`: the acknowledgement
     /// keeps them in its own transaction (ingestion v1).
     pub folding: Folding,
-    /// Time between two folds under load (the fold window).
+    /// Time between the starts of two folds (the fold window)…
     pub fold_interval_ms: u64,
+    /// …and under load: once a pass folded at least `fold_busy_events`,
+    /// the next waits this long, so each session and visitor row is
+    /// upserted once for more events (lag for throughput).
+    pub fold_busy_interval_ms: u64,
+    pub fold_busy_events: u64,
     /// Events one fold transaction takes at most.
     pub fold_window_events: i64,
     /// Ingestion answers 503 while the oldest unfolded event is older than
@@ -96,6 +101,8 @@ impl Default for IngestConfig {
             ws_idle_secs: 60,
             folding: Folding::Deferred,
             fold_interval_ms: 250,
+            fold_busy_interval_ms: 1_000,
+            fold_busy_events: 10_000,
             fold_window_events: 50_000,
             fold_max_lag_ms: 10_000,
             fold_max_pending_events: 1_000_000,

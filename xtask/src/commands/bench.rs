@@ -69,6 +69,12 @@ struct Options {
     events: u64,
     seconds: u64,
     requests: u64,
+    /// Batches of 20 for this long at the end, for the fold's sustained
+    /// lag (0: skipped).
+    sustain: u64,
+    /// `deferred` (the fold stage) or `inline` (ingestion v1), passed to
+    /// the server as `ingest.folding`.
+    folding: String,
 }
 
 impl Options {
@@ -77,18 +83,28 @@ impl Options {
             events: 10_000_000,
             seconds: 10,
             requests: 10,
+            sustain: 60,
+            folding: "deferred".to_owned(),
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?;
+            if *flag == "--folding" {
+                if !matches!(*value, "deferred" | "inline") {
+                    bail!("--folding {value}: `deferred` or `inline`");
+                }
+                (*value).clone_into(&mut options.folding);
+                continue;
+            }
             let slot = match *flag {
                 "--events" => &mut options.events,
                 "--seconds" => &mut options.seconds,
                 "--requests" => &mut options.requests,
+                "--sustain" => &mut options.sustain,
                 other => bail!("unknown bench option `{other}`"),
             };
-            let value = args
-                .next()
-                .with_context(|| format!("{flag} needs a value"))?;
             *slot = value
                 .replace('_', "")
                 .parse()
@@ -133,6 +149,7 @@ pub fn run(repo: &Path, args: &[&str]) -> Result<ExitCode> {
             .env("STOREPULSE_ADMIN_EMAIL", BENCH_ADMIN.0)
             .env("STOREPULSE_ADMIN_PASSWORD", BENCH_ADMIN.1)
             .env("STOREPULSE_INGEST__RATE_LIMIT_PER_SECOND", "0")
+            .env("STOREPULSE_INGEST__FOLDING", &options.folding)
             .env("STOREPULSE_LOG__FILTER", "warn");
         command
     })?;
@@ -207,6 +224,8 @@ struct Ingest {
     peak_rss_kb: Option<u64>,
     /// Per load, what it cost the database; only for Storepulse.
     profiles: Vec<profile::Profile>,
+    /// The sustained batch load (`--sustain`): loadgen's JSON and profile.
+    sustained: Option<(Value, profile::Profile)>,
 }
 
 /// Starts the target `start` describes on a free port, runs the three loads
@@ -248,6 +267,31 @@ fn ingest_phase(
         }
         loads.push(read_json(&json)?);
     }
+    // The fold keeping up at the highest rate: batches for `--sustain` s.
+    let sustained = match profiled {
+        Some((server, database)) if options.sustain > 0 => {
+            check_interrupt()?;
+            say(format!(
+                "{name}: batches of 20 sustained for {} s",
+                options.sustain
+            ));
+            let json = out.join(format!("{name}-sustained.json"));
+            let mut loadgen = Command::new(bin.join("loadgen"));
+            loadgen
+                .args(["--url", &url, "--site", "demo"])
+                .args(["--seconds", &options.sustain.to_string()])
+                .args(LOADS[1].2)
+                .args(["--server-pid", &target.pid().to_string()])
+                .arg("--json")
+                .arg(&json)
+                .stdout(Stdio::from(std::io::stderr()));
+            let sampling = profile::start(server, database);
+            exec::run(&mut loadgen)?;
+            let profile = sampling.finish(server, database);
+            Some((read_json(&json)?, profile))
+        }
+        _ => None,
+    };
     // The ceiling has no dashboard to push to.
     let freshness = if name == "storepulse" {
         check_interrupt()?;
@@ -273,6 +317,7 @@ fn ingest_phase(
         freshness,
         peak_rss_kb,
         profiles,
+        sustained,
     })
 }
 
@@ -450,9 +495,10 @@ fn print_report(
     println!();
     println!("{}", machine(repo));
     println!(
-        "loadgen closed loop, {} s per load on the same machine (single events: 64 requests \
+        "ingest.folding = {}; loadgen closed loop, {} s per load on the same machine (single events: 64 requests \
          in flight, batches: 32, WebSocket: 8 sockets with 16 messages each); dashboard: {} \
          requests per route, one at a time, over {} raw events.",
+        options.folding,
         options.seconds,
         options.requests,
         thousands(dashboard["events"].as_u64().unwrap_or_default()),
@@ -505,7 +551,26 @@ fn print_report(
                 "–",
                 "–".to_owned(),
             );
+            fold_rows(label, profile);
         }
+    }
+    if let Some((load, profile)) = &ours.sustained {
+        let label = format!(
+            "batches of 20 sustained for {} s",
+            load["seconds"].as_f64().unwrap_or_default().round()
+        );
+        row(
+            &format!("{label}: events/s"),
+            &thousands(
+                load["events_per_second"]
+                    .as_f64()
+                    .unwrap_or_default()
+                    .round() as u64,
+            ),
+            "–",
+            "–".to_owned(),
+        );
+        fold_rows(&label, profile);
     }
     row(
         "database limit: PostgreSQL alone inserting bare event rows (one backend), rows/s",
@@ -583,15 +648,19 @@ fn print_report(
         "% of ceiling: ours ÷ the ceiling's. For events/s higher is better and 100% \
          is all this machine gives; for latencies and RSS lower is better."
     );
-    print_profiles(&ours.profiles);
+    print_profiles(&ours.profiles, ours.sustained.as_ref().map(|(_, p)| p));
     for warning in warnings {
         println!("warning: {warning}");
     }
 }
 
 /// Where each load's database time went: top statements, wait events.
-fn print_profiles(profiles: &[profile::Profile]) {
-    for ((label, _, _), profile) in LOADS.iter().zip(profiles) {
+fn print_profiles(profiles: &[profile::Profile], sustained: Option<&profile::Profile>) {
+    let labels = LOADS
+        .iter()
+        .map(|(label, _, _)| *label)
+        .chain(["batches of 20, sustained"]);
+    for (label, profile) in labels.zip(profiles.iter().chain(sustained)) {
         println!();
         println!(
             "{label}: PostgreSQL {:.1} CPU-s; {} samples of pg_stat_activity, {:.1} active backends on average",
@@ -622,6 +691,37 @@ fn print_profiles(profiles: &[profile::Profile]) {
             println!("| {event} | {samples} | {share} |");
         }
     }
+}
+
+/// The fold stage's lag under a load and how fast it caught up after.
+fn fold_rows(label: &str, profile: &profile::Profile) {
+    let after = |seconds: Option<f64>| {
+        seconds.map_or("not within 120 s".to_owned(), |s| format!("{s:.1} s"))
+    };
+    row(
+        &format!(
+            "{label}: fold lag p50 / p99 / max ({} samples)",
+            profile.lags.len()
+        ),
+        &format!(
+            "{:.2} / {:.2} / {:.2} s",
+            profile.lag(0.5),
+            profile.lag(0.99),
+            profile.lag(1.0)
+        ),
+        "–",
+        "–".to_owned(),
+    );
+    row(
+        &format!("{label}: after the load, lag under 1 s / nothing pending"),
+        &format!(
+            "{} / {}",
+            after(profile.under_1s_after),
+            after(profile.drained_after)
+        ),
+        "–",
+        "–".to_owned(),
+    );
 }
 
 fn row(measure: &str, ours: &str, ceiling: &str, percent: String) {

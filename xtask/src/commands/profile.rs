@@ -1,7 +1,9 @@
 //! Where an ingestion load's time goes, measured beside `cargo xtask bench`'s
 //! loads: CPU seconds of every PostgreSQL process, the top statements from
 //! `pg_stat_statements`, and what active backends wait on, sampled from
-//! `pg_stat_activity` five times a second. Also the database's own insert
+//! `pg_stat_activity` five times a second, with the fold stage's lag (age
+//! of the oldest row in `fold_pending`) and, once the load stopped, how
+//! long the fold took to catch up. Also the database's own insert
 //! rate for bare event rows (no client, no rollups), the "database limit"
 //! the acknowledgement path is compared with.
 //!
@@ -34,6 +36,23 @@ pub struct Profile {
     /// Active client backends seen over all samples (the mean is this
     /// divided by `samples`).
     pub active: u64,
+    /// Fold lag in seconds, one per sample (sorted).
+    pub lags: Vec<f64>,
+    /// Seconds from the load's end until the lag was under 1 s, and until
+    /// nothing was pending (`None`: not within two minutes).
+    pub under_1s_after: Option<f64>,
+    pub drained_after: Option<f64>,
+}
+
+impl Profile {
+    /// The lag at quantile `q` (0–1) of the samples.
+    pub fn lag(&self, q: f64) -> f64 {
+        if self.lags.is_empty() {
+            return 0.0;
+        }
+        let index = ((self.lags.len() - 1) as f64 * q).round() as usize;
+        self.lags[index.min(self.lags.len() - 1)]
+    }
 }
 
 /// Statements kept per load.
@@ -43,7 +62,22 @@ const TOP: usize = 5;
 pub struct Sampling {
     cpu_at_start: f64,
     stop: Arc<AtomicBool>,
-    sampler: JoinHandle<(BTreeMap<String, u64>, u64, u64)>,
+    sampler: JoinHandle<Samples>,
+}
+
+/// What the sampler thread saw: wait events, samples, active backends,
+/// fold lags.
+type Samples = (BTreeMap<String, u64>, u64, u64, Vec<f64>);
+
+/// The fold lag in seconds and the pending events, as one row.
+const LAG_SQL: &str =
+    "SELECT coalesce(extract(epoch FROM clock_timestamp() - min(logged_at)), 0)::float8, \
+                       coalesce(sum(events), 0) FROM fold_pending";
+
+fn lag_now(server: &Server, database: &str) -> Option<(f64, u64)> {
+    let row = server.query(database, LAG_SQL).ok()?;
+    let (lag, pending) = row.trim().split_once('|')?;
+    Some((lag.parse().ok()?, pending.parse().ok()?))
 }
 
 /// Resets the statement statistics and starts sampling wait events.
@@ -69,7 +103,25 @@ impl Sampling {
     pub fn finish(self, server: &Server, database: &str) -> Profile {
         let postgres_cpu_s = postgres_cpu_seconds() - self.cpu_at_start;
         self.stop.store(true, Ordering::Relaxed);
-        let (waits, samples, active) = self.sampler.join().unwrap_or_default();
+        let (waits, samples, active, mut lags) = self.sampler.join().unwrap_or_default();
+        lags.sort_by(f64::total_cmp);
+        // The load has stopped: how long until the fold caught up.
+        let stopped = Instant::now();
+        let (mut under_1s_after, mut drained_after) = (None, None);
+        while stopped.elapsed() < Duration::from_secs(120) {
+            let Some((lag, pending)) = lag_now(server, database) else {
+                break;
+            };
+            let now = stopped.elapsed().as_secs_f64();
+            if lag < 1.0 && under_1s_after.is_none() {
+                under_1s_after = Some(now);
+            }
+            if pending == 0 {
+                drained_after = Some(now);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let mut waits: Vec<(String, u64)> = waits.into_iter().collect();
         waits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Profile {
@@ -78,30 +130,37 @@ impl Sampling {
             waits,
             samples,
             active,
+            lags,
+            under_1s_after,
+            drained_after,
         }
     }
 }
 
-fn sample_waits(
-    server: &Server,
-    database: &str,
-    stop: &AtomicBool,
-) -> (BTreeMap<String, u64>, u64, u64) {
+fn sample_waits(server: &Server, database: &str, stop: &AtomicBool) -> Samples {
+    // One psql a sample: what the active backends wait on, and the lag as
+    // a last row `lag:<seconds>`.
     let sql = "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity \
-               WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid()";
-    let (mut waits, mut samples, mut active) = (BTreeMap::new(), 0, 0);
+               WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid() \
+               UNION ALL SELECT 'lag:' || coalesce(extract(epoch FROM clock_timestamp() - min(logged_at)), 0)::float8 \
+               FROM fold_pending";
+    let (mut waits, mut samples, mut active, mut lags) = (BTreeMap::new(), 0, 0, Vec::new());
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         if let Ok(rows) = server.query(database, sql) {
             samples += 1;
             for row in rows.lines().filter(|r| !r.is_empty()) {
+                if let Some(lag) = row.strip_prefix("lag:") {
+                    lags.extend(lag.parse::<f64>().ok());
+                    continue;
+                }
                 active += 1;
                 *waits.entry(row.to_owned()).or_default() += 1;
             }
         }
         std::thread::sleep(Duration::from_millis(200).saturating_sub(started.elapsed()));
     }
-    (waits, samples, active)
+    (waits, samples, active, lags)
 }
 
 fn top_statements(server: &Server, database: &str) -> Result<Vec<(f64, u64, String)>> {
