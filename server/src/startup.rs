@@ -158,7 +158,9 @@ impl Application {
             config.ingest.rate_limit_per_second,
             config.ingest.rate_limit_burst,
         );
+        let nudges = crate::live::Nudges::default();
         let ingestor = Ingestor {
+            nudges: nudges.clone(),
             limiter,
             sockets: SocketCounter::new(config.ingest.ws_max_per_ip),
             proxies: proxies.clone(),
@@ -177,7 +179,7 @@ impl Application {
             stats: crate::dashboard::PgStats::new(pool.clone()),
             admin: Arc::new(PgAdmin::new(accounts.clone())),
             accounts,
-            live: crate::live::Hub::new(pool.clone(), proxies),
+            live: crate::live::Hub::new(pool.clone(), proxies, nudges),
             pool,
             ingestor,
         };

@@ -89,7 +89,7 @@ impl Default for IngestConfig {
             body_read_timeout_ms: 10_000,
             queue_capacity: 50_000,
             max_flush_events: 5_000,
-            flushers: 4,
+            flushers: 2,
             commit_timeout_ms: 10_000,
             stall_after_ms: 5_000,
             signature_tolerance_secs: 300,
@@ -102,7 +102,7 @@ impl Default for IngestConfig {
             folding: Folding::Deferred,
             fold_interval_ms: 250,
             fold_busy_interval_ms: 1_000,
-            fold_busy_events: 10_000,
+            fold_busy_events: 1_000,
             fold_window_events: 50_000,
             fold_max_lag_ms: 10_000,
             fold_max_pending_events: 1_000_000,
@@ -169,6 +169,8 @@ pub struct Ingestor {
     pub visitor_secret: Arc<[u8; 32]>,
     /// Turns true when the server drains: long-lived sockets close.
     pub draining: tokio::sync::watch::Receiver<bool>,
+    /// Tells the Real-Time push that a site has new events.
+    pub nudges: crate::live::Nudges,
 }
 
 impl Ingestor {
@@ -339,6 +341,9 @@ impl Ingestor {
             }
         }
         receipt.rejected.sort_by_key(|r| r.index);
+        if receipt.accepted > 0 {
+            self.nudges.nudge(site.site_id);
+        }
         Ok(receipt)
     }
 

@@ -1,5 +1,8 @@
 //! Pushing the Real-Time page: `GET /api/live/ws?site=…` streams a
-//! [`LiveSnapshot`] about once a second.
+//! [`LiveSnapshot`] once a second, and sooner (at most every
+//! [`MIN_GAP`]) when this process has just acknowledged events of the
+//! site ([`Nudges`]): a new order shows up within a few hundred
+//! milliseconds, not at the next second.
 //!
 //! One ticker per watched site takes the snapshot from PostgreSQL (never
 //! from this process's memory, so every process behind a load balancer
@@ -43,6 +46,8 @@ use crate::{
 };
 
 const TICK: Duration = Duration::from_secs(1);
+/// The shortest time between two snapshots of a site.
+const MIN_GAP: Duration = Duration::from_millis(200);
 pub const MAX_SITES: usize = 1_000;
 pub const MAX_WATCHERS: usize = 10_000;
 pub const MAX_PER_CLIENT: usize = 16;
@@ -51,6 +56,34 @@ const MAX_FRAME_BYTES: usize = 1024;
 
 type Snapshot = Arc<LiveSnapshot>;
 
+/// Wakes a watched site's ticker when ingestion stored events of it. One
+/// entry per watched site (at most [`MAX_SITES`]); a nudge for a site
+/// nobody watches does nothing.
+#[derive(Clone, Default)]
+pub struct Nudges(Arc<Mutex<HashMap<i32, Arc<tokio::sync::Notify>>>>);
+
+impl Nudges {
+    /// Events of `site_id` were just acknowledged.
+    pub fn nudge(&self, site_id: i32) {
+        let watched = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(notify) = watched.get(&site_id) {
+            notify.notify_one();
+        }
+    }
+
+    fn watch(&self, site_id: i32) -> Arc<tokio::sync::Notify> {
+        let mut watched = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        watched.entry(site_id).or_default().clone()
+    }
+
+    fn unwatch(&self, site_id: i32) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&site_id);
+    }
+}
+
 /// The tickers, by site key.
 #[derive(Clone)]
 pub struct Hub {
@@ -58,15 +91,17 @@ pub struct Hub {
     sites: Arc<Mutex<HashMap<String, watch::Sender<Snapshot>>>>,
     proxies: TrustedProxies,
     clients: SocketCounter,
+    nudges: Nudges,
 }
 
 impl Hub {
-    pub fn new(pool: PgPool, proxies: TrustedProxies) -> Self {
+    pub fn new(pool: PgPool, proxies: TrustedProxies, nudges: Nudges) -> Self {
         Self {
             pool,
             sites: Arc::default(),
             proxies,
             clients: SocketCounter::new(MAX_PER_CLIENT),
+            nudges,
         }
     }
 
@@ -87,18 +122,27 @@ impl Hub {
         }
         let (sender, receiver) = watch::channel(Snapshot::default());
         sites.insert(site.site_key.clone(), sender.clone());
-        tokio::spawn(tick(self.pool.clone(), site, sender));
+        let nudges = self.nudges.clone();
+        tokio::spawn(tick(self.pool.clone(), site, sender, nudges));
         Some(receiver)
     }
 }
 
-/// Takes a snapshot every [`TICK`] while anyone watches.
-async fn tick(pool: PgPool, site: Site, sender: watch::Sender<Snapshot>) {
-    let mut interval = tokio::time::interval(TICK);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Takes a snapshot every [`TICK`] while anyone watches, and after a
+/// nudge once [`MIN_GAP`] has passed since the last one.
+async fn tick(pool: PgPool, site: Site, sender: watch::Sender<Snapshot>, nudges: Nudges) {
+    let nudged = nudges.watch(site.site_id);
     let mut seq = 0;
+    let now = tokio::time::Instant::now();
+    let mut last = now.checked_sub(TICK).unwrap_or(now);
     while sender.receiver_count() > 0 {
-        interval.tick().await;
+        tokio::select! {
+            () = tokio::time::sleep_until(last + TICK) => {}
+            () = nudged.notified() => {
+                tokio::time::sleep_until(last + MIN_GAP).await;
+            }
+        }
+        last = tokio::time::Instant::now();
         match store::live::snapshot(&pool, &site, Utc::now()).await {
             Ok(mut snapshot) => {
                 seq += 1;
@@ -110,6 +154,7 @@ async fn tick(pool: PgPool, site: Site, sender: watch::Sender<Snapshot>) {
             Err(error) => tracing::warn!(error = %store::describe(&error), "live snapshot failed"),
         }
     }
+    nudges.unwatch(site.site_id);
 }
 
 /// Events per minute, drawn like the other charts.
@@ -226,4 +271,25 @@ fn is_too_big(error: axum::Error) -> bool {
         error.into_inner().downcast_ref::<Error>(),
         Some(Error::Capacity(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_nudge_wakes_the_watched_sites_ticker_only() {
+        let nudges = Nudges::default();
+        nudges.nudge(1); // nobody watches site 1: nothing is kept
+        assert!(nudges.0.lock().unwrap().is_empty());
+        let watched = nudges.watch(2);
+        nudges.nudge(2);
+        // The nudge came before anyone waited: its permit is kept.
+        tokio::time::timeout(Duration::from_secs(5), watched.notified())
+            .await
+            .expect("the ticker is woken");
+        nudges.unwatch(2);
+        nudges.nudge(2);
+        assert!(nudges.0.lock().unwrap().is_empty());
+    }
 }
