@@ -135,6 +135,103 @@ impl FirstTouch {
     }
 }
 
+impl SessionDelta {
+    /// Merges more of the same session into this one: what a session row
+    /// becomes when a window's part of it meets the stored row, and what a
+    /// window's part becomes when one more event meets it (one rule for
+    /// both). The first touch is the earliest event's; at the same instant
+    /// one that says where the visit came from wins over one that does not
+    /// (which of them a window saw first is not theirs to decide). The
+    /// entry page is the earliest page view with a URL, the exit page the
+    /// latest (a later one at the same instant wins). The visitor stays.
+    pub fn absorb(&mut self, more: &SessionDelta) {
+        if (more.started_at, more.first.is_blank()) < (self.started_at, self.first.is_blank()) {
+            self.first = more.first.clone();
+        }
+        self.started_at = self.started_at.min(more.started_at);
+        self.last_seen = self.last_seen.max(more.last_seen);
+        self.events += more.events;
+        self.pages += more.pages;
+        if let Some((at, url)) = &more.first_page {
+            if self.first_page.as_ref().is_none_or(|(t, _)| at < t) {
+                self.first_page = Some((*at, url.clone()));
+            }
+        }
+        if let Some((at, url)) = &more.last_page {
+            if self.last_page.as_ref().is_none_or(|(t, _)| at >= t) {
+                self.last_page = Some((*at, url.clone()));
+            }
+        }
+        self.product_views += more.product_views;
+        self.add_to_carts += more.add_to_carts;
+        self.checkouts += more.checkouts;
+        self.purchases += more.purchases;
+    }
+
+    /// The `session_days` rows this session counts under, keyed by the
+    /// instant it started (the store takes its local day in the site's
+    /// zone) and dimension: the total, its source (UTM source, else
+    /// referrer host, else `Direct`), device, browser and UTM campaign.
+    pub fn day_rows(&self) -> Vec<((char, String), SessionDay)> {
+        let values = SessionDay {
+            sessions: 1,
+            product_views: i64::from(self.product_views > 0),
+            carts: i64::from(self.add_to_carts > 0),
+            checkouts: i64::from(self.checkouts > 0),
+            purchases: i64::from(self.purchases > 0),
+            pages: self.pages,
+            micros: (self.last_seen - self.started_at)
+                .num_microseconds()
+                .unwrap_or(i64::MAX),
+        };
+        let source = self
+            .first
+            .utm_source
+            .clone()
+            .or_else(|| self.first.referrer_host.clone())
+            .unwrap_or_else(|| "Direct".to_owned());
+        let mut rows = vec![
+            (('t', String::new()), values),
+            (('s', source), values),
+            (('d', self.first.device.to_owned()), values),
+            (('b', self.first.browser.clone()), values),
+        ];
+        if let Some(campaign) = &self.first.utm_campaign {
+            rows.push((('c', campaign.clone()), values));
+        }
+        rows
+    }
+}
+
+/// One session's share of a `session_days` row (signed when summed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionDay {
+    pub sessions: i64,
+    pub product_views: i64,
+    pub carts: i64,
+    pub checkouts: i64,
+    pub purchases: i64,
+    pub pages: i64,
+    pub micros: i64,
+}
+
+impl SessionDay {
+    /// Adds `other` times `sign`.
+    pub fn add(&mut self, other: &SessionDay, sign: i64) {
+        self.sessions += sign * other.sessions;
+        self.product_views += sign * other.product_views;
+        self.carts += sign * other.carts;
+        self.checkouts += sign * other.checkouts;
+        self.purchases += sign * other.purchases;
+        self.pages += sign * other.pages;
+        self.micros += sign * other.micros;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == SessionDay::default()
+    }
+}
+
 pub type SalesKey = (i32, DateTime<Utc>, Currency);
 
 /// Every rollup's deltas from one flush.
@@ -466,48 +563,155 @@ fn fold_session(deltas: &mut Deltas, event: &Event, fate: Fate) {
         os: event.client.os.clone(),
     };
     let at = event.occurred_at;
-    let session = deltas
-        .sessions
-        .entry((event.site_id, session_id.clone()))
-        .or_insert_with(|| SessionDelta {
-            visitor_id: event.visitor_id.clone(),
-            started_at: at,
-            last_seen: at,
-            events: 0,
-            pages: 0,
-            first_page: None,
-            last_page: None,
-            first: first.clone(),
-            product_views: 0,
-            add_to_carts: 0,
-            checkouts: 0,
-            purchases: 0,
-        });
-    // The visit's first touch is its earliest event; of events at the same
-    // instant, one that says where the visit came from wins (the order of
-    // events inside a flush is not theirs to decide).
-    if (at, first.is_blank()) < (session.started_at, session.first.is_blank()) {
-        session.first = first;
-    }
-    session.started_at = session.started_at.min(at);
-    session.last_seen = session.last_seen.max(at);
-    session.events += 1;
+    let page = match (&event.kind, &event.url) {
+        (EventType::PageView, Some(url)) => Some((at, url.clone())),
+        _ => None,
+    };
+    let mut one = SessionDelta {
+        visitor_id: event.visitor_id.clone(),
+        started_at: at,
+        last_seen: at,
+        events: 1,
+        pages: i64::from(event.kind == EventType::PageView),
+        first_page: page.clone(),
+        last_page: page,
+        first,
+        product_views: 0,
+        add_to_carts: 0,
+        checkouts: 0,
+        purchases: 0,
+    };
     match (&event.kind, fate) {
-        (EventType::PageView, _) => {
-            session.pages += 1;
-            if let Some(url) = &event.url {
-                if session.first_page.as_ref().is_none_or(|(t, _)| at < *t) {
-                    session.first_page = Some((at, url.clone()));
-                }
-                if session.last_page.as_ref().is_none_or(|(t, _)| at >= *t) {
-                    session.last_page = Some((at, url.clone()));
-                }
+        (EventType::ViewItem, _) => one.product_views += 1,
+        (EventType::AddToCart, _) => one.add_to_carts += 1,
+        (EventType::BeginCheckout, _) => one.checkouts += 1,
+        (EventType::Purchase, Fate::NewOrder) => one.purchases += 1,
+        _ => {}
+    }
+    match deltas.sessions.entry((event.site_id, session_id.clone())) {
+        std::collections::btree_map::Entry::Occupied(mut session) => session.get_mut().absorb(&one),
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(one);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::event::{Client, Source, Utm};
+
+    fn event(
+        id: &str,
+        kind: EventType,
+        at: &str,
+        url: Option<&str>,
+        referrer: Option<&str>,
+    ) -> Event {
+        let usd = Currency::parse("USD").unwrap();
+        Event {
+            site_id: 1,
+            site_currency: usd,
+            id: id.into(),
+            kind,
+            occurred_at: at.parse().unwrap(),
+            received_at: at.parse().unwrap(),
+            visitor_id: "v".into(),
+            session_id: Some("s".into()),
+            user_id: None,
+            source: Source::Web,
+            url: url.map(Into::into),
+            referrer: None,
+            referrer_host: referrer.map(Into::into),
+            title: None,
+            utm: Utm::default(),
+            currency: usd,
+            money: None,
+            tax: None,
+            shipping: None,
+            coupon: None,
+            transaction_id: None,
+            search_term: None,
+            items: Vec::new(),
+            props: serde_json::Map::new(),
+            client: Client {
+                device: "desktop",
+                browser: "Firefox".into(),
+                os: "Linux".into(),
+            },
+            price_tier: None,
+            verified: false,
+        }
+    }
+
+    /// A session folded in one window equals the same events folded in
+    /// two windows whose rows are merged (the stored row meeting the next
+    /// window), in either order: the rule of `SessionDelta::absorb` is
+    /// the one the upsert applies.
+    #[test]
+    fn a_session_split_over_windows_merges_to_the_same_row() {
+        let events = [
+            event(
+                "a",
+                EventType::PageView,
+                "2026-11-30T10:00:05Z",
+                Some("https://s/2"),
+                None,
+            ),
+            event(
+                "b",
+                EventType::PageView,
+                "2026-11-30T10:00:00Z",
+                Some("https://s/1"),
+                None,
+            ),
+            // Same instant as b, but it says where the visit came from.
+            event(
+                "c",
+                EventType::ViewItem,
+                "2026-11-30T10:00:00Z",
+                None,
+                Some("news.example"),
+            ),
+            event(
+                "d",
+                EventType::PageView,
+                "2026-11-30T10:09:00Z",
+                Some("https://s/3"),
+                None,
+            ),
+            event(
+                "e",
+                EventType::AddToCart,
+                "2026-11-30T10:09:00Z",
+                None,
+                None,
+            ),
+        ];
+        let whole = fold(events.iter().map(|e| (e, Fate::Plain))).unwrap();
+        let key = (1, "s".to_owned());
+        let want = &whole.sessions[&key];
+        assert_eq!(want.first.referrer_host.as_deref(), Some("news.example"));
+        assert_eq!(want.first_page.as_ref().unwrap().1, "https://s/1");
+        assert_eq!(want.last_page.as_ref().unwrap().1, "https://s/3");
+        for split in 1..events.len() {
+            let (early, late) = events.split_at(split);
+            let one = fold(early.iter().map(|e| (e, Fate::Plain))).unwrap();
+            let two = fold(late.iter().map(|e| (e, Fate::Plain))).unwrap();
+            for (stored, window) in [(&one, &two), (&two, &one)] {
+                let mut merged = stored.sessions[&key].clone();
+                merged.absorb(&window.sessions[&key]);
+                assert_eq!(&merged, want, "split at {split}");
             }
         }
-        (EventType::ViewItem, _) => session.product_views += 1,
-        (EventType::AddToCart, _) => session.add_to_carts += 1,
-        (EventType::BeginCheckout, _) => session.checkouts += 1,
-        (EventType::Purchase, Fate::NewOrder) => session.purchases += 1,
-        _ => {}
+        let rows = want.day_rows();
+        assert_eq!(rows.len(), 4, "total, source, device, browser");
+        let micros = rows[0].1.micros;
+        assert_eq!(micros, 9 * 60 * 1_000_000);
+        assert_eq!(
+            (rows[0].1.pages, rows[0].1.carts, rows[0].1.product_views),
+            (3, 1, 1)
+        );
+        assert_eq!(rows[1].0, ('s', "news.example".to_owned()));
     }
 }

@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use super::money::Currency;
 
+/// Now, to the microsecond: what `timestamptz` keeps (sqlx truncates),
+/// so an event's times in memory, and everything the fold derives from
+/// them (a session's length, its start's day), equal what a recomputation
+/// from the stored row gets.
+pub fn now_as_stored() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// GA4's recommended e-commerce event names, plus custom ones.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum EventType {

@@ -12,7 +12,6 @@
 
 use std::{collections::BTreeMap, io::BufRead};
 
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -104,7 +103,7 @@ pub async fn import(
             continue;
         }
         report.lines += 1;
-        let received_at = Utc::now();
+        let received_at = crate::ingest::event::now_as_stored();
         let mut reject = |report: &mut Report, rejection: Rejection| {
             *report
                 .rejected

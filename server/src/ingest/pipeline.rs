@@ -178,7 +178,7 @@ impl Ingestor {
     /// or with [`Refusal::Unavailable`] once `commit_timeout_ms` has passed
     /// since the envelope arrived, whatever it was waiting for.
     pub async fn ingest(&self, submission: Submission<'_>) -> Result<Receipt, Refusal> {
-        let received_at = Utc::now();
+        let received_at = crate::ingest::event::now_as_stored();
         let deadline = Instant::now() + Duration::from_millis(self.config.commit_timeout_ms);
         let limits = &self.config.limits;
         let body = std::str::from_utf8(submission.body)

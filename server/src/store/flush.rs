@@ -185,6 +185,15 @@ pub async fn flush(
             tx.commit().await?;
         }
         Folding::Inline => {
+            // One writer per site, as in the fold stage: the sessions are
+            // read, merged and written back whole.
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock($1, s) FROM UNNEST($2::int[]) AS s ORDER BY s",
+            )
+            .bind(crate::aggregate::stage::FOLD_LOCK)
+            .bind(&sites)
+            .execute(&mut *tx)
+            .await?;
             let mut deltas = fold(counted)?;
             sink.members.retain_new(&mut deltas.members);
             rollups::apply(&mut tx, &deltas).await?;

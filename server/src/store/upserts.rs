@@ -2,12 +2,16 @@
 //! Rows go in key order (the deltas are `BTreeMap`s), so concurrent flushes
 //! from several server processes lock rows in the same order.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::rollups::{NewCustomers, NewSessions};
-use crate::{aggregate::fold::Deltas, ingest::money::Currency};
+use crate::{
+    aggregate::fold::{Deltas, FirstTouch, SessionDay, SessionDelta},
+    ingest::money::Currency,
+};
 
 type Tx<'a, 'c> = &'a mut Transaction<'c, Postgres>;
 
@@ -15,33 +19,47 @@ fn code(currency: &Currency) -> String {
     currency.code().to_owned()
 }
 
-/// `column = ` the incoming value when it is the visit's first touch: an
-/// earlier event, or one at the same instant that says where the visit came
-/// from when the stored one does not (the fold's rule, `fold_session`).
-macro_rules! first_touch {
-    ($column:literal) => {
-        concat!(
-            $column,
-            " = CASE WHEN EXCLUDED.started_at < s.started_at OR (EXCLUDED.started_at = s.started_at \
-               AND num_nonnulls(s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign) = 0 \
-               AND num_nonnulls(EXCLUDED.referrer_host, EXCLUDED.utm_source, EXCLUDED.utm_medium, \
-               EXCLUDED.utm_campaign) > 0) THEN EXCLUDED.",
-            $column,
-            " ELSE s.",
-            $column,
-            " END, "
-        )
-    };
-}
-
-/// Upserts sessions; returns how many sessions each visitor started.
+/// Sessions: the stored rows of the window's sessions are read `FOR
+/// UPDATE` (in key order), merged with the window's parts by the fold's
+/// rule ([`SessionDelta::absorb`]) and written back whole; each changed
+/// session's `session_days` rows move from its old values to its new ones
+/// ([`SessionDelta::day_rows`]). Returns how many sessions each visitor
+/// started. How a session row and its day rows are made is the fold's
+/// code alone; the SQL only stores and sums (the local day of a start
+/// comes from the site's zone in SQL, like every local day).
 pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::Error> {
     let mut new = NewSessions::new();
     if d.sessions.is_empty() {
         return Ok(new);
     }
-    let s: Vec<_> = d.sessions.iter().collect();
-    let rows = sqlx::query(concat!(
+    let mut stored = stored_sessions(tx, d).await?;
+    // (site, started at, dim, name) → signed sum of the day rows.
+    let mut days: BTreeMap<(i32, DateTime<Utc>, char, String), SessionDay> = BTreeMap::new();
+    let mut day_rows = |site: i32, session: &SessionDelta, sign: i64| {
+        for ((dim, name), values) in session.day_rows() {
+            days.entry((site, session.started_at, dim, name))
+                .or_default()
+                .add(&values, sign);
+        }
+    };
+    let mut merged: Vec<((i32, &str), SessionDelta)> = Vec::with_capacity(d.sessions.len());
+    for ((site, id), part) in &d.sessions {
+        let session = match stored.remove(&(*site, id.clone())) {
+            Some(mut session) => {
+                day_rows(*site, &session, -1);
+                session.absorb(part);
+                session
+            }
+            None => {
+                *new.entry((*site, part.visitor_id.clone())).or_default() += 1;
+                part.clone()
+            }
+        };
+        day_rows(*site, &session, 1);
+        merged.push(((*site, id.as_str()), session));
+    }
+    let s = &merged;
+    sqlx::query(
         "INSERT INTO sessions AS s (site_id, session_id, visitor_id, started_at, last_seen, events, pages, \
             first_page_at, last_page_at, entry_url, exit_url, referrer_host, utm_source, utm_medium, \
             utm_campaign, source, device, browser, os, product_views, add_to_carts, checkouts, purchases) \
@@ -50,62 +68,140 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
             $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
             $19::text[], $20::int8[], $21::int8[], $22::int8[], $23::int8[]) \
          ON CONFLICT (site_id, session_id) DO UPDATE SET \
-            started_at = LEAST(s.started_at, EXCLUDED.started_at), \
-            last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen), \
-            events = s.events + EXCLUDED.events, \
-            pages = s.pages + EXCLUDED.pages, \
-            first_page_at = LEAST(s.first_page_at, EXCLUDED.first_page_at), \
-            last_page_at = GREATEST(s.last_page_at, EXCLUDED.last_page_at), \
-            entry_url = CASE WHEN s.first_page_at IS NULL OR EXCLUDED.first_page_at < s.first_page_at \
-                THEN COALESCE(EXCLUDED.entry_url, s.entry_url) ELSE s.entry_url END, \
-            exit_url = CASE WHEN s.last_page_at IS NULL OR EXCLUDED.last_page_at >= s.last_page_at \
-                THEN COALESCE(EXCLUDED.exit_url, s.exit_url) ELSE s.exit_url END, ",
-        first_touch!("referrer_host"),
-        first_touch!("utm_source"),
-        first_touch!("utm_medium"),
-        first_touch!("utm_campaign"),
-        first_touch!("source"),
-        first_touch!("device"),
-        first_touch!("browser"),
-        first_touch!("os"),
-        "product_views = s.product_views + EXCLUDED.product_views, \
-            add_to_carts = s.add_to_carts + EXCLUDED.add_to_carts, \
-            checkouts = s.checkouts + EXCLUDED.checkouts, \
-            purchases = s.purchases + EXCLUDED.purchases \
-         RETURNING site_id, visitor_id, (xmax = 0) AS inserted"
-    ))
+            started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen, events = EXCLUDED.events, \
+            pages = EXCLUDED.pages, first_page_at = EXCLUDED.first_page_at, \
+            last_page_at = EXCLUDED.last_page_at, entry_url = EXCLUDED.entry_url, \
+            exit_url = EXCLUDED.exit_url, referrer_host = EXCLUDED.referrer_host, \
+            utm_source = EXCLUDED.utm_source, utm_medium = EXCLUDED.utm_medium, \
+            utm_campaign = EXCLUDED.utm_campaign, source = EXCLUDED.source, device = EXCLUDED.device, \
+            browser = EXCLUDED.browser, os = EXCLUDED.os, product_views = EXCLUDED.product_views, \
+            add_to_carts = EXCLUDED.add_to_carts, checkouts = EXCLUDED.checkouts, \
+            purchases = EXCLUDED.purchases",
+    )
     .bind(s.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
-    .bind(s.iter().map(|((_, id), _)| id.clone()).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.visitor_id.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|((_, id), _)| *id).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.visitor_id.as_str()).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.started_at).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.last_seen).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.events).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.pages).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.first_page.as_ref().map(|p| p.0)).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.last_page.as_ref().map(|p| p.0)).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.first_page.as_ref().map(|p| p.1.clone())).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.last_page.as_ref().map(|p| p.1.clone())).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.first.referrer_host.clone()).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.first.utm_source.clone()).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.first.utm_medium.clone()).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.first.utm_campaign.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first_page.as_ref().map(|p| p.1.as_str())).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.last_page.as_ref().map(|p| p.1.as_str())).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.referrer_host.as_deref()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.utm_source.as_deref()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.utm_medium.as_deref()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.utm_campaign.as_deref()).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.first.source).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.first.device).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.first.browser.clone()).collect::<Vec<_>>())
-    .bind(s.iter().map(|(_, v)| v.first.os.clone()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.browser.as_str()).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| v.first.os.as_str()).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.product_views).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.add_to_carts).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.checkouts).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    days.retain(|_, values| !values.is_zero());
+    if days.is_empty() {
+        return Ok(new);
+    }
+    let k: Vec<_> = days.iter().collect();
+    sqlx::query(
+        "INSERT INTO session_days AS t \
+         SELECT u.site_id, (u.started_at AT TIME ZONE st.timezone)::date, u.dim::\"char\", u.name, \
+                sum(u.sessions), sum(u.product_views), sum(u.carts), sum(u.checkouts), \
+                sum(u.purchases), sum(u.pages), sum(u.micros) \
+           FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
+                $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]) \
+                AS u(site_id, started_at, dim, name, sessions, product_views, carts, checkouts, \
+                     purchases, pages, micros) \
+           JOIN sites st ON st.site_id = u.site_id \
+          GROUP BY 1, 2, 3, 4 \
+         HAVING sum(u.sessions) <> 0 OR sum(u.product_views) <> 0 OR sum(u.carts) <> 0 \
+             OR sum(u.checkouts) <> 0 OR sum(u.purchases) <> 0 OR sum(u.pages) <> 0 \
+             OR sum(u.micros) <> 0 \
+          ORDER BY 1, 2, 3, 4 \
+         ON CONFLICT (site_id, day, dim, name) DO UPDATE SET \
+            sessions = t.sessions + EXCLUDED.sessions, \
+            product_views = t.product_views + EXCLUDED.product_views, \
+            carts = t.carts + EXCLUDED.carts, checkouts = t.checkouts + EXCLUDED.checkouts, \
+            purchases = t.purchases + EXCLUDED.purchases, pages = t.pages + EXCLUDED.pages, \
+            micros = t.micros + EXCLUDED.micros",
+    )
+    .bind(k.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, at, _, _), _)| *at).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, dim, _), _)| dim.to_string()).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, _, name), _)| name.as_str()).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.sessions).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.product_views).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.carts).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.checkouts).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.pages).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.micros).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(new)
+}
+
+/// The stored rows of the deltas' sessions, locked, as the fold's type.
+async fn stored_sessions(
+    tx: Tx<'_, '_>,
+    d: &Deltas,
+) -> Result<HashMap<(i32, String), SessionDelta>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.site_id, s.session_id, s.visitor_id, s.started_at, s.last_seen, s.events, s.pages, \
+                s.first_page_at, s.last_page_at, s.entry_url, s.exit_url, s.referrer_host, \
+                s.utm_source, s.utm_medium, s.utm_campaign, s.source, s.device, s.browser, s.os, \
+                s.product_views, s.add_to_carts, s.checkouts, s.purchases \
+           FROM sessions s JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, session_id) \
+             ON s.site_id = k.site_id AND s.session_id = k.session_id \
+          ORDER BY s.site_id, s.session_id FOR UPDATE OF s",
+    )
+    .bind(d.sessions.keys().map(|(site, _)| *site).collect::<Vec<_>>())
+    .bind(d.sessions.keys().map(|(_, id)| id.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
-    for row in rows {
-        if row.try_get::<bool, _>("inserted")? {
-            *new.entry((row.try_get("site_id")?, row.try_get("visitor_id")?))
-                .or_default() += 1;
-        }
-    }
-    Ok(new)
+    let page = |at: Option<DateTime<Utc>>, url: Option<String>| at.zip(url);
+    rows.iter()
+        .map(|row| {
+            let source: String = row.try_get("source")?;
+            let device: String = row.try_get("device")?;
+            let session = SessionDelta {
+                visitor_id: row.try_get("visitor_id")?,
+                started_at: row.try_get("started_at")?,
+                last_seen: row.try_get("last_seen")?,
+                events: row.try_get("events")?,
+                pages: row.try_get("pages")?,
+                first_page: page(row.try_get("first_page_at")?, row.try_get("entry_url")?),
+                last_page: page(row.try_get("last_page_at")?, row.try_get("exit_url")?),
+                first: FirstTouch {
+                    referrer_host: row.try_get("referrer_host")?,
+                    utm_source: row.try_get("utm_source")?,
+                    utm_medium: row.try_get("utm_medium")?,
+                    utm_campaign: row.try_get("utm_campaign")?,
+                    source: match source.as_str() {
+                        "app" => "app",
+                        "server" => "server",
+                        _ => "web",
+                    },
+                    device: crate::aggregate::log::device(&device),
+                    browser: row.try_get("browser")?,
+                    os: row.try_get("os")?,
+                },
+                product_views: row.try_get("product_views")?,
+                add_to_carts: row.try_get("add_to_carts")?,
+                checkouts: row.try_get("checkouts")?,
+                purchases: row.try_get("purchases")?,
+            };
+            Ok((
+                (row.try_get("site_id")?, row.try_get("session_id")?),
+                session,
+            ))
+        })
+        .collect()
 }
 
 /// Records who bought in which quarter; returns how many customers each
