@@ -156,9 +156,9 @@ pub async fn rebuild(
     }
     // Member days mirror events and `hourly_customers`: recompute the
     // site's whole set rather than patch the replaced hours.
-    // Session days follow the rebuilt sessions (the fold moves them only
-    // for the sessions it writes; the rebuild deleted others).
-    sqlx::query("SELECT refold_session_days($1), refold_member_days($1)")
+    // Session and product days follow the rebuilt rows (the fold moves
+    // them only for the rows it writes; the rebuild deleted others).
+    sqlx::query("SELECT refold_session_days($1), refold_product_days($1), refold_member_days($1)")
         .bind(site.site_id)
         .execute(&mut *tx)
         .await?;

@@ -368,6 +368,9 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
     let recount = |tz: &'static str, a: NaiveDate, b: NaiveDate| {
         let pool = pool.clone();
         async move {
+            // Customers count by the local day of their order's report
+            // bucket, the UTC quarter hour (in a half-hour zone a UTC hour
+            // can straddle local midnight).
             sqlx::query_as::<_, (i64, i64, i64)>(
                 "WITH v AS (SELECT visitor_id, min((occurred_at AT TIME ZONE $1)::date) AS first \
                               FROM events GROUP BY 1) \
@@ -377,7 +380,7 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
                         count(DISTINCT coalesce(e.user_id, e.visitor_id)) \
                           FILTER (WHERE e.event_type = 'purchase' AND e.hour_day BETWEEN $2 AND $3) \
                    FROM (SELECT *, (occurred_at AT TIME ZONE $1)::date AS day, \
-                                (date_trunc('hour', occurred_at) AT TIME ZONE $1)::date AS hour_day \
+                                (date_bin('15 minutes', occurred_at, TIMESTAMPTZ '2000-01-01 00:00Z') AT TIME ZONE $1)::date AS hour_day \
                            FROM events) e JOIN v USING (visitor_id)",
             )
             .bind(tz)
