@@ -345,64 +345,42 @@ pub async fn hourly_sales(
     Ok(())
 }
 
+/// Products per hour, and the same deltas by local day of each hour (the
+/// site's zone, in SQL) in `product_days`, in one statement: counts add;
+/// the hour row takes the window's name, category and brand; the day row
+/// the window's latest name and category for that day (the largest of
+/// the window's, like the recomputation's `max`), kept when it has none.
 pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     if d.products.is_empty() {
         return Ok(());
     }
     let p: Vec<_> = d.products.iter().collect();
     sqlx::query(
-        "INSERT INTO product_performance AS p (site_id, hour, item_id, currency, item_name, item_category, \
-            item_brand, views, add_to_carts, removals, checkouts, purchases, units, revenue, impressions) \
-         SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
-            $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
-            $13::int8[], $14::int8[], $15::int8[]) \
-         ON CONFLICT (site_id, hour, item_id, currency) DO UPDATE SET \
-            item_name = EXCLUDED.item_name, item_category = EXCLUDED.item_category, \
-            item_brand = EXCLUDED.item_brand, views = p.views + EXCLUDED.views, \
-            add_to_carts = p.add_to_carts + EXCLUDED.add_to_carts, removals = p.removals + EXCLUDED.removals, \
-            checkouts = p.checkouts + EXCLUDED.checkouts, purchases = p.purchases + EXCLUDED.purchases, \
-            units = p.units + EXCLUDED.units, revenue = p.revenue + EXCLUDED.revenue, \
-            impressions = p.impressions + EXCLUDED.impressions",
-    )
-    .bind(p.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
-    .bind(p.iter().map(|((_, hour, _, _), _)| *hour).collect::<Vec<_>>())
-    .bind(p.iter().map(|((_, _, item, _), _)| item.clone()).collect::<Vec<_>>())
-    .bind(p.iter().map(|((_, _, _, c), _)| code(c)).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.item_name.clone()).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.item_category.clone()).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.item_brand.clone()).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.views).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.add_to_carts).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.removals).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.checkouts).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.units).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.revenue).collect::<Vec<_>>())
-    .bind(p.iter().map(|(_, v)| v.impressions).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    product_days(tx, d).await
-}
-
-/// The same deltas by local day of each UTC hour (the site's zone, in
-/// SQL): counts add; a product's name and category are the latest the
-/// window wrote for that day (the largest of the window's, like the
-/// recomputation's `max`), kept when the window has none.
-async fn product_days(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
-    let p: Vec<_> = d.products.iter().collect();
-    sqlx::query(
-        "INSERT INTO product_days AS t (site_id, day, item_id, currency, item_name, item_category, \
+        "WITH u AS ( \
+           SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
+              $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+              $13::int8[], $14::int8[], $15::int8[]) \
+              AS u(site_id, hour, item_id, currency, item_name, item_category, item_brand, views, \
+                   add_to_carts, removals, checkouts, purchases, units, revenue, impressions)), \
+         hours AS ( \
+           INSERT INTO product_performance AS p (site_id, hour, item_id, currency, item_name, \
+              item_category, item_brand, views, add_to_carts, removals, checkouts, purchases, units, \
+              revenue, impressions) \
+           SELECT * FROM u \
+           ON CONFLICT (site_id, hour, item_id, currency) DO UPDATE SET \
+              item_name = EXCLUDED.item_name, item_category = EXCLUDED.item_category, \
+              item_brand = EXCLUDED.item_brand, views = p.views + EXCLUDED.views, \
+              add_to_carts = p.add_to_carts + EXCLUDED.add_to_carts, removals = p.removals + EXCLUDED.removals, \
+              checkouts = p.checkouts + EXCLUDED.checkouts, purchases = p.purchases + EXCLUDED.purchases, \
+              units = p.units + EXCLUDED.units, revenue = p.revenue + EXCLUDED.revenue, \
+              impressions = p.impressions + EXCLUDED.impressions) \
+         INSERT INTO product_days AS t (site_id, day, item_id, currency, item_name, item_category, \
             views, add_to_carts, removals, checkouts, purchases, units, revenue, impressions) \
          SELECT u.site_id, (u.hour AT TIME ZONE st.timezone)::date, u.item_id, u.currency, \
                 max(u.item_name), max(u.item_category), sum(u.views), sum(u.add_to_carts), \
                 sum(u.removals), sum(u.checkouts), sum(u.purchases), sum(u.units), sum(u.revenue), \
                 sum(u.impressions) \
-           FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
-                $13::int8[], $14::int8[]) \
-                AS u(site_id, hour, item_id, currency, item_name, item_category, views, add_to_carts, \
-                     removals, checkouts, purchases, units, revenue, impressions) \
-           JOIN sites st ON st.site_id = u.site_id \
+           FROM u JOIN sites st ON st.site_id = u.site_id \
           GROUP BY 1, 2, 3, 4 \
           ORDER BY 1, 2, 3, 4 \
          ON CONFLICT (site_id, day, item_id, currency) DO UPDATE SET \
@@ -420,6 +398,7 @@ async fn product_days(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     .bind(p.iter().map(|((_, _, _, c), _)| code(c)).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.item_name.as_str()).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.item_category.as_str()).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.item_brand.as_str()).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.views).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.add_to_carts).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.removals).collect::<Vec<_>>())

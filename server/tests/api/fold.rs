@@ -6,20 +6,12 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use server::config::Config;
 use server_fn::ServerFn as _;
 use sqlx::PgPool;
 
-use crate::helpers::{create_site, envelope, page_view, purchase, spawn_app_with};
-
-fn config(pairs: &[(&str, &str)]) -> Config {
-    Config::load(
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    )
-    .unwrap()
-}
+use crate::helpers::{
+    config_with as config, create_site, envelope, page_view, purchase, spawn_app_with,
+};
 
 async fn pending_rows(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM fold_pending")

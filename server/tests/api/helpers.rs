@@ -43,6 +43,16 @@ impl TestApp {
     }
 }
 
+/// The default configuration with `pairs` (`STOREPULSE_…` variables).
+pub fn config_with(pairs: &[(&str, &str)]) -> Config {
+    Config::load(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
+    .expect("config")
+}
+
 /// Binds port 0, migrates `pool`'s database and serves in the background.
 /// The socket is bound before this returns, so requests need no waiting.
 pub async fn spawn_app(pool: PgPool) -> TestApp {

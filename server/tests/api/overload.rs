@@ -2,19 +2,9 @@
 //! both answer 503 with `Retry-After`, never an unbounded wait.
 
 use serde_json::Value;
-use server::config::Config;
 use sqlx::PgPool;
 
-use crate::helpers::{create_site, envelope, page_view, spawn_app_with};
-
-fn config(pairs: &[(&str, &str)]) -> Config {
-    Config::load(
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    )
-    .unwrap()
-}
+use crate::helpers::{config_with as config, create_site, envelope, page_view, spawn_app_with};
 
 #[sqlx::test(migrations = false)]
 async fn a_batch_that_does_not_fit_the_queue_is_refused_at_once(pool: PgPool) {

@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use server::config::Config;
 use sqlx::PgPool;
 
-use crate::helpers::{create_site, now_ms, page_view, purchase, spawn_app_with, TestApp};
+use crate::helpers::{
+    config_with as quick, create_site, now_ms, page_view, purchase, spawn_app_with, TestApp,
+};
 
 /// Two hours ago, ten past the hour: every event of a test in one bucket.
 fn fixed_ts() -> i64 {
@@ -24,15 +26,6 @@ fn huge_purchase(id: &str) -> Value {
     event["value"] = json!("92233720368547758.07");
     event["items"] = json!([]);
     event
-}
-
-fn quick(pairs: &[(&str, &str)]) -> Config {
-    Config::load(
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    )
-    .expect("config")
 }
 
 async fn stored(pool: &PgPool, id: &str) -> bool {
