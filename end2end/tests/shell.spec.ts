@@ -54,6 +54,14 @@ test.describe("status page", () => {
     await expect(status.uptime).not.toBeEmpty();
     await expect(status.checkedAt).toHaveText(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/);
     await expect(status.refreshButton).toBeVisible();
+    // Ingestion health: this process's last hour, its queue, and the fold.
+    await expect(page.getByTestId("ingestion-last-hour")).toHaveText(
+      /^\d+ received: \d+ accepted, \d+ duplicates, \d+ rejected, \d+ bots$/,
+    );
+    await expect(page.getByTestId("queue-depth")).toHaveText(/^\d+$/);
+    await expect(page.getByTestId("fold-lag")).toHaveText(/^\d+\.\d s$/);
+    await expect(page.getByTestId("fold-pending")).toHaveText(/^\d+$/);
+    await expect(page.getByTestId("fold-error")).not.toBeEmpty();
   });
 
   test("refresh fetches a new report", async ({ page }) => {

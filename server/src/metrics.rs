@@ -26,8 +26,61 @@ pub struct StatusLabel {
     pub status: u16,
 }
 
+/// What an ingested event became, for the last hour's tallies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tally {
+    Received = 0,
+    Accepted = 1,
+    Duplicate = 2,
+    Rejected = 3,
+    Bot = 4,
+}
+
+/// The last hour's ingestion counts, a slot per minute (60 slots: the
+/// memory is fixed; a slot is cleared when its minute comes round again).
+#[derive(Debug)]
+struct LastHour {
+    /// (minute since the epoch, counts by [`Tally`]).
+    slots: [(i64, [u64; 5]); 60],
+}
+
+impl Default for LastHour {
+    fn default() -> Self {
+        Self {
+            slots: [(i64::MIN, [0; 5]); 60],
+        }
+    }
+}
+
+impl LastHour {
+    fn add(&mut self, minute: i64, tally: Tally, n: u64) {
+        let slot = &mut self.slots[minute.rem_euclid(60) as usize];
+        if slot.0 != minute {
+            *slot = (minute, [0; 5]);
+        }
+        slot.1[tally as usize] += n;
+    }
+
+    fn sum(&self, minute: i64) -> [u64; 5] {
+        let mut sum = [0; 5];
+        for (at, counts) in &self.slots {
+            if *at <= minute && minute.saturating_sub(*at) < 60 {
+                for (total, n) in sum.iter_mut().zip(counts) {
+                    *total += n;
+                }
+            }
+        }
+        sum
+    }
+}
+
+fn this_minute() -> i64 {
+    chrono::Utc::now().timestamp().div_euclid(60)
+}
+
 /// Every number the server exports.
 pub struct Metrics {
+    last_hour: std::sync::Mutex<LastHour>,
     registry: Registry,
     pub received: Counter,
     pub accepted: Counter,
@@ -65,6 +118,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("storepulse");
         let metrics = Self {
+            last_hour: std::sync::Mutex::default(),
             received: Counter::default(),
             accepted: Counter::default(),
             duplicates: Counter::default(),
@@ -175,7 +229,34 @@ impl Metrics {
         }
     }
 
+    /// Counts `n` events as `tally` in the last hour's minutes.
+    pub fn tally(&self, tally: Tally, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut last = self
+            .last_hour
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.add(this_minute(), tally, n);
+    }
+
+    /// The last hour's counts by [`Tally`] (received, accepted,
+    /// duplicates, rejected, bots).
+    pub fn last_hour(&self) -> [u64; 5] {
+        self.last_hour
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sum(this_minute())
+    }
+
+    pub fn receive(&self, events: u64) {
+        self.received.inc_by(events);
+        self.tally(Tally::Received, events);
+    }
+
     pub fn reject(&self, reason: &str, events: u64) {
+        self.tally(Tally::Rejected, events);
         self.rejected
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
@@ -184,6 +265,7 @@ impl Metrics {
     }
 
     pub fn bot(&self, reason: &str, events: u64) {
+        self.tally(Tally::Bot, events);
         self.bots
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
@@ -203,5 +285,24 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_hour_forgets_older_minutes_in_fixed_memory() {
+        let mut last = LastHour::default();
+        last.add(1_000, Tally::Accepted, 3);
+        last.add(1_030, Tally::Rejected, 1);
+        last.add(1_059, Tally::Accepted, 2);
+        assert_eq!(last.sum(1_059), [0, 5, 0, 1, 0]);
+        // Minute 1,000 is an hour old at 1,060, and its slot is reused.
+        assert_eq!(last.sum(1_060), [0, 2, 0, 1, 0]);
+        last.add(1_060, Tally::Bot, 4);
+        assert_eq!(last.sum(1_060), [0, 2, 0, 1, 4]);
+        assert_eq!(last.sum(1_200), [0; 5]);
     }
 }

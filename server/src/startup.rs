@@ -175,7 +175,12 @@ impl Application {
         };
         let state = AppState {
             leptos_options,
-            status: Arc::new(store::PgStatus::new(pool.clone(), started, lag)),
+            status: Arc::new(store::PgStatus::new(
+                pool.clone(),
+                started,
+                lag,
+                ingestor.metrics.clone(),
+            )),
             stats: crate::dashboard::PgStats::new(pool.clone()),
             admin: Arc::new(PgAdmin::new(accounts.clone())),
             accounts,

@@ -15,6 +15,22 @@ pub struct StatusReport {
     /// How far the fold stage is behind ingestion.
     #[serde(default)]
     pub fold: FoldHealth,
+    /// What this server's ingestion did in the last hour.
+    #[serde(default)]
+    pub ingestion: IngestionHealth,
+}
+
+/// This server process's ingestion over the last hour (every process
+/// behind a load balancer counts its own), and its queue now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestionHealth {
+    pub received: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub bots: u64,
+    /// Events waiting for a flush now.
+    pub queue_depth: i64,
 }
 
 /// The fold stage as the server last saw it: stored events wait for it

@@ -82,6 +82,19 @@ fn StatusTable(report: StatusReport) -> impl IntoView {
             <dd data-testid="uptime">{format_uptime(report.uptime_seconds)}</dd>
             <dt>"Checked at"</dt>
             <dd><time data-testid="checked-at">{report.checked_at}</time></dd>
+            <dt>"Events in the last hour"</dt>
+            <dd data-testid="ingestion-last-hour">
+                {format!(
+                    "{} received: {} accepted, {} duplicates, {} rejected, {} bots",
+                    report.ingestion.received,
+                    report.ingestion.accepted,
+                    report.ingestion.duplicates,
+                    report.ingestion.rejected,
+                    report.ingestion.bots,
+                )}
+            </dd>
+            <dt>"Events waiting to be stored"</dt>
+            <dd data-testid="queue-depth">{report.ingestion.queue_depth.to_string()}</dd>
             <dt>"Reports behind ingestion"</dt>
             <dd data-testid="fold-lag">{format!("{:.1} s", report.fold.lag_ms as f64 / 1000.0)}</dd>
             <dt>"Events waiting for the reports"</dt>

@@ -353,9 +353,11 @@ async fn store(
         match outcome {
             Outcome::Accepted => {
                 metrics.accepted.inc();
+                metrics.tally(crate::metrics::Tally::Accepted, 1);
             }
             Outcome::Duplicate => {
                 metrics.duplicates.inc();
+                metrics.tally(crate::metrics::Tally::Duplicate, 1);
             }
             Outcome::Rejected(rejection) => metrics.reject(rejection.reason.as_str(), 1),
             Outcome::Unavailable => metrics.reject("unavailable", 1),

@@ -218,7 +218,7 @@ impl Ingestor {
                 true
             }
         };
-        self.metrics.received.inc_by(count);
+        self.metrics.receive(count);
         let mut receipt = Receipt {
             seq: envelope.seq,
             ..Receipt::default()
@@ -374,7 +374,7 @@ impl Ingestor {
     /// Counts a whole refused envelope's events as received and rejected, so
     /// the conservation law holds.
     fn refuse_events(&self, refusal: Refusal, reason: &str, events: u64) -> Refusal {
-        self.metrics.received.inc_by(events);
+        self.metrics.receive(events);
         self.metrics.reject(reason, events);
         refusal
     }

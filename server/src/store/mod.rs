@@ -59,6 +59,7 @@ pub struct PgStatus {
     pool: PgPool,
     started: Instant,
     fold: std::sync::Arc<crate::aggregate::stage::Lag>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl PgStatus {
@@ -66,11 +67,13 @@ impl PgStatus {
         pool: PgPool,
         started: Instant,
         fold: std::sync::Arc<crate::aggregate::stage::Lag>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Self {
         Self {
             pool,
             started,
             fold,
+            metrics,
         }
     }
 }
@@ -92,6 +95,17 @@ impl app::ports::StatusSource for PgStatus {
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: self.started.elapsed().as_secs(),
             checked_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ingestion: {
+                let [received, accepted, duplicates, rejected, bots] = self.metrics.last_hour();
+                app::api::status::IngestionHealth {
+                    received,
+                    accepted,
+                    duplicates,
+                    rejected,
+                    bots,
+                    queue_depth: self.metrics.queue_depth.get(),
+                }
+            },
             fold: {
                 let reading = self.fold.reading();
                 app::api::status::FoldHealth {

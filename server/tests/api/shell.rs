@@ -55,6 +55,18 @@ async fn migrations_apply_to_an_empty_database(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn status_server_function_reports_the_schema_version(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
+    crate::helpers::create_site(&pool, "demo").await;
+    let events = vec![
+        crate::helpers::page_view("st-1"),
+        crate::helpers::page_view("st-2"),
+    ];
+    let body = crate::helpers::envelope(events);
+    assert_eq!(app.post_events(&body).await.0, 202);
+    assert_eq!(
+        app.post_events(&body).await.0,
+        202,
+        "the same again: duplicates"
+    );
     let response = app
         .client
         .post(app.url(app::api::status::GetStatus::PATH))
@@ -76,6 +88,13 @@ async fn status_server_function_reports_the_schema_version(pool: PgPool) {
         }
     );
     assert_eq!(report.server_version, env!("CARGO_PKG_VERSION"));
+    let i = &report.ingestion;
+    assert_eq!(
+        (i.received, i.accepted, i.duplicates, i.rejected, i.bots),
+        (4, 2, 2, 0, 0),
+        "the last hour's ingestion"
+    );
+    assert_eq!(i.queue_depth, 0);
 }
 
 #[sqlx::test(migrations = false)]
