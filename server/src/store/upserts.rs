@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::rollups::{NewCustomers, NewSessions};
@@ -576,26 +576,167 @@ pub async fn realtime(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Adds the flush's visitors and customers to their active local days
-/// (`member_days`; the day comes from the site's time zone in SQL).
+/// Adds the window's visitors and customers to their active local days
+/// (`member_days`) and keeps the steps and day totals the distinct counts
+/// are read from (migration 0008 explains them). The local day of each
+/// key comes from the site's zone in SQL, with each member's stored days;
+/// the rest is [`member_steps`]: only days a member did not have yet
+/// change anything, and the steps and totals get the difference between
+/// its old and its new steps. One writer per site (the fold stage's lock)
+/// keeps two windows from reading the same member's days at once.
 pub async fn members(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     if d.members.is_empty() {
         return Ok(());
     }
     let m = &d.members;
-    sqlx::query(
-        "SELECT fold_member_days(ARRAY( \
-           SELECT DISTINCT ROW(u.site_id, u.member_set, u.member, \
-                               (u.at AT TIME ZONE st.timezone)::date)::member_day \
+    let rows = sqlx::query(
+        "WITH k AS ( \
+           SELECT DISTINCT u.site_id, u.member_set, u.member, \
+                  (u.at AT TIME ZONE st.timezone)::date AS day \
              FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[]) \
                   AS u(site_id, member_set, member, at) \
-             JOIN sites st ON st.site_id = u.site_id))",
+             JOIN sites st ON st.site_id = u.site_id), \
+         g AS (SELECT site_id, member_set, member, array_agg(day ORDER BY day) AS added \
+                 FROM k GROUP BY 1, 2, 3) \
+         SELECT g.site_id, g.member_set, g.member, g.added, coalesce(m.days, '{}') AS days \
+           FROM g LEFT JOIN member_days m ON m.site_id = g.site_id \
+                AND m.member_set = g.member_set AND m.member = g.member \
+          ORDER BY 1, 2, 3",
     )
     .bind(m.iter().map(|k| k.0).collect::<Vec<_>>())
     .bind(m.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
     .bind(m.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
     .bind(m.iter().map(|k| k.3).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut changed = Vec::new();
+    let mut steps: BTreeMap<(i32, String, Option<NaiveDate>, NaiveDate), i64> = BTreeMap::new();
+    for row in &rows {
+        let site: i32 = row.try_get("site_id")?;
+        let set: String = row.try_get("member_set")?;
+        let old: Vec<NaiveDate> = row.try_get("days")?;
+        let added: Vec<NaiveDate> = row.try_get("added")?;
+        let Some((days, fresh)) = member_steps(&old, &added, |prev, day, n| {
+            *steps.entry((site, set.clone(), prev, day)).or_default() += n;
+        }) else {
+            continue;
+        };
+        let member: String = row.try_get("member")?;
+        changed.push((site, set, member, days, fresh));
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let literal = |days: &[NaiveDate]| {
+        let days: Vec<String> = days.iter().map(ToString::to_string).collect();
+        format!("{{{}}}", days.join(","))
+    };
+    sqlx::query(
+        "INSERT INTO member_days AS m (site_id, member_set, member, days, fresh) \
+         SELECT u.site_id, u.member_set, u.member, u.days::date[], u.fresh::date[] \
+           FROM UNNEST($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                AS u(site_id, member_set, member, days, fresh) \
+         ON CONFLICT (site_id, member_set, member) DO UPDATE \
+            SET days = EXCLUDED.days, fresh = EXCLUDED.fresh",
+    )
+    .bind(changed.iter().map(|c| c.0).collect::<Vec<_>>())
+    .bind(changed.iter().map(|c| c.1.as_str()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|c| c.2.as_str()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|c| literal(&c.3)).collect::<Vec<_>>())
+    .bind(changed.iter().map(|c| literal(&c.4)).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    steps.retain(|_, n| *n != 0);
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let k: Vec<_> = steps.iter().collect();
+    sqlx::query(
+        "WITH delta AS ( \
+           SELECT u.site_id, u.member_set, coalesce(u.prev_day, '-infinity') AS prev_day, u.day, u.n \
+             FROM UNNEST($1::int[], $2::text[], $3::date[], $4::date[], $5::int8[]) \
+                  AS u(site_id, member_set, prev_day, day, n)), \
+         stepped AS ( \
+           INSERT INTO member_steps AS t (site_id, member_set, prev_day, day, members) \
+           SELECT * FROM delta ORDER BY 1, 2, 3, 4 \
+           ON CONFLICT (site_id, member_set, prev_day, day) DO UPDATE \
+              SET members = t.members + EXCLUDED.members) \
+         INSERT INTO member_day_totals AS t (site_id, member_set, day, members, firsts) \
+         SELECT site_id, member_set, day, sum(n), \
+                coalesce(sum(n) FILTER (WHERE prev_day = '-infinity'), 0) \
+           FROM delta GROUP BY 1, 2, 3 \
+          ORDER BY 1, 2, 3 \
+         ON CONFLICT (site_id, member_set, day) DO UPDATE \
+            SET members = t.members + EXCLUDED.members, firsts = t.firsts + EXCLUDED.firsts",
+    )
+    .bind(k.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, set, _, _), _)| set.as_str()).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, prev, _), _)| *prev).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, _, day), _)| *day).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, n)| **n).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A member's days once `added` (sorted) meet its stored `old` ones
+/// (sorted), and the days that were new; `None` when none was. `step`
+/// hears the change of the steps: each (previous day, day) pair of the new
+/// days +1, of the old ones -1 (`None`: the member's first day).
+pub fn member_steps(
+    old: &[NaiveDate],
+    added: &[NaiveDate],
+    mut step: impl FnMut(Option<NaiveDate>, NaiveDate, i64),
+) -> Option<(Vec<NaiveDate>, Vec<NaiveDate>)> {
+    let fresh: Vec<NaiveDate> = added
+        .iter()
+        .copied()
+        .filter(|day| old.binary_search(day).is_err())
+        .collect();
+    if fresh.is_empty() {
+        return None;
+    }
+    let mut days: Vec<NaiveDate> = old.iter().chain(&fresh).copied().collect();
+    days.sort_unstable();
+    days.dedup();
+    for (list, sign) in [(&days, 1), (&old.to_vec(), -1)] {
+        let mut prev = None;
+        for &day in list.iter() {
+            step(prev, day, sign);
+            prev = Some(day);
+        }
+    }
+    Some((days, fresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+    }
+
+    #[test]
+    fn a_new_day_between_two_moves_one_step_into_two() {
+        let mut steps = BTreeMap::new();
+        let (days, fresh) = member_steps(&[day(1), day(5)], &[day(3), day(5)], |p, d, n| {
+            *steps.entry((p, d)).or_insert(0) += n;
+        })
+        .unwrap();
+        assert_eq!(days, [day(1), day(3), day(5)]);
+        assert_eq!(fresh, [day(3)]);
+        steps.retain(|_, n| *n != 0);
+        let want: BTreeMap<_, _> = [
+            ((Some(day(1)), day(3)), 1),
+            ((Some(day(3)), day(5)), 1),
+            ((Some(day(1)), day(5)), -1),
+        ]
+        .into();
+        assert_eq!(steps, want);
+        assert!(member_steps(&[day(1)], &[day(1)], |_, _, _| panic!("no change")).is_none());
+        let mut first = Vec::new();
+        member_steps(&[], &[day(2)], |p, d, n| first.push((p, d, n)));
+        assert_eq!(first, [(None, day(2), 1)]);
+    }
 }
