@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::fold::Fate;
 use crate::ingest::{
-    event::{Client, Event, EventType, Item, Money, Source, Utm},
+    event::{
+        device_from_stored, tier_from_stored, Client, Event, EventType, Item, Money, Source, Utm,
+    },
     money::Currency,
 };
 
@@ -187,11 +189,7 @@ pub fn decode(site_id: i32, body: &[u8]) -> Result<Vec<(Event, Fate)>, Unreadabl
                 visitor_id: e.visitor,
                 session_id: e.session,
                 user_id: e.user,
-                source: match e.source.as_str() {
-                    "app" => Source::App,
-                    "server" => Source::Server,
-                    _ => Source::Web,
-                },
+                source: Source::from_stored(&e.source),
                 url: e.url,
                 referrer: None,
                 referrer_host: e.referrer_host,
@@ -211,32 +209,16 @@ pub fn decode(site_id: i32, body: &[u8]) -> Result<Vec<(Event, Fate)>, Unreadabl
                 items: e.items,
                 props: serde_json::Map::new(),
                 client: Client {
-                    device: device(&e.device),
+                    device: device_from_stored(&e.device),
                     browser: e.browser,
                     os: e.os,
                 },
-                price_tier: match e.tier.as_deref() {
-                    Some("low") => Some("low"),
-                    Some("medium") => Some("medium"),
-                    Some("high") => Some("high"),
-                    _ => None,
-                },
+                price_tier: tier_from_stored(e.tier.as_deref()),
                 verified: e.verified,
             };
             Ok((event, fate))
         })
         .collect()
-}
-
-/// The device names `ingest::enrich` gives, as the `'static` strings the
-/// event holds.
-pub fn device(name: &str) -> &'static str {
-    match name {
-        "mobile" => "mobile",
-        "tablet" => "tablet",
-        "desktop" => "desktop",
-        _ => "other",
-    }
 }
 
 #[cfg(test)]

@@ -88,6 +88,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The stored name back (anything else is `web`, the default).
+    pub fn from_stored(name: &str) -> Self {
+        match name {
+            "app" => Self::App,
+            "server" => Self::Server,
+            _ => Self::Web,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Web => "web",
@@ -160,6 +169,26 @@ pub struct Client {
     pub device: &'static str,
     pub browser: String,
     pub os: String,
+}
+
+/// A stored device name as the `'static` string [`Client::device`] holds.
+pub fn device_from_stored(name: &str) -> &'static str {
+    match name {
+        "mobile" => "mobile",
+        "tablet" => "tablet",
+        "desktop" => "desktop",
+        _ => "other",
+    }
+}
+
+/// A stored price tier as the `'static` string [`Event::price_tier`] holds.
+pub fn tier_from_stored(name: Option<&str>) -> Option<&'static str> {
+    match name {
+        Some("low") => Some("low"),
+        Some("medium") => Some("medium"),
+        Some("high") => Some("high"),
+        _ => None,
+    }
 }
 
 /// UTM campaign parameters from the page URL.

@@ -202,12 +202,7 @@ const CHECKS: [(&str, &str); 13] = [
 pub async fn rollup_drift(pool: &PgPool) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
     // Stored events the fold stage has not reached yet are not drift: fold
     // them first (safe beside running servers: one writer per site).
-    crate::aggregate::stage::drain_all(pool)
-        .await
-        .map_err(|error| match error {
-            crate::store::flush::FlushError::Storage(error) => error,
-            other => sqlx::Error::Protocol(other.to_string()),
-        })?;
+    crate::aggregate::stage::drain_all(pool).await?;
     let mut drift = Vec::new();
     for (table, sql) in CHECKS {
         let rows: i64 = sqlx::query_scalar(sql).fetch_one(pool).await?;

@@ -119,6 +119,18 @@ impl FlushError {
     }
 }
 
+impl From<FlushError> for sqlx::Error {
+    /// For callers that report database errors only (a rebuild, the
+    /// check): a fold's overflow or a busy site becomes a protocol error
+    /// with its message.
+    fn from(error: FlushError) -> Self {
+        match error {
+            FlushError::Storage(error) => error,
+            other => sqlx::Error::Protocol(other.to_string()),
+        }
+    }
+}
+
 /// A rejected event, stored with its raw payload.
 #[derive(Clone, Debug)]
 pub struct DeadLetter {

@@ -31,7 +31,10 @@ use super::rollups;
 use crate::{
     aggregate::fold::{bucket_of, fold, Deltas, Fate},
     ingest::{
-        event::{Client, Event, EventType, Item, Money, Source, Utm},
+        event::{
+            device_from_stored, tier_from_stored, Client, Event, EventType, Item, Money, Source,
+            Utm,
+        },
         money::Currency,
     },
 };
@@ -97,12 +100,7 @@ pub async fn rebuild(
     // replaces everything: drop them. A range rebuild keeps the rows
     // outside its range: fold them first, then replace the range.
     if range.is_some() {
-        crate::aggregate::stage::fold_all_in(&mut tx, site.site_id)
-            .await
-            .map_err(|error| match error {
-                crate::store::flush::FlushError::Storage(error) => error,
-                other => sqlx::Error::Protocol(other.to_string()),
-            })?;
+        crate::aggregate::stage::fold_all_in(&mut tx, site.site_id).await?;
     } else {
         sqlx::query("DELETE FROM fold_pending WHERE site_id = $1")
             .bind(site.site_id)
@@ -517,11 +515,7 @@ fn event_from_row(row: &PgRow, site: &Target) -> Result<Event, sqlx::Error> {
         visitor_id: row.try_get("visitor_id")?,
         session_id: row.try_get("session_id")?,
         user_id: row.try_get("user_id")?,
-        source: match source.as_str() {
-            "app" => Source::App,
-            "server" => Source::Server,
-            _ => Source::Web,
-        },
+        source: Source::from_stored(&source),
         url: row.try_get("url")?,
         referrer: row.try_get("referrer")?,
         referrer_host: row.try_get("referrer_host")?,
@@ -542,21 +536,11 @@ fn event_from_row(row: &PgRow, site: &Target) -> Result<Event, sqlx::Error> {
             .map_err(|e| decode("items", &e.to_string()))?,
         props: serde_json::from_str(&props).map_err(|e| decode("props", &e.to_string()))?,
         client: Client {
-            device: match device.as_str() {
-                "mobile" => "mobile",
-                "tablet" => "tablet",
-                "desktop" => "desktop",
-                _ => "other",
-            },
+            device: device_from_stored(&device),
             browser: row.try_get("browser")?,
             os: row.try_get("os")?,
         },
-        price_tier: match tier.as_deref() {
-            Some("low") => Some("low"),
-            Some("medium") => Some("medium"),
-            Some("high") => Some("high"),
-            _ => None,
-        },
+        price_tier: tier_from_stored(tier.as_deref()),
         verified: row.try_get("verified")?,
     })
 }
