@@ -374,8 +374,8 @@ async fn lock_site(tx: &mut Tx<'_>, site: i32) -> Result<bool, sqlx::Error> {
     if !mine || !busy_sites(tx, &[site]).await?.is_empty() {
         return Ok(false);
     }
-    // A time-zone change refolds the local days in its transaction: let it
-    // finish first, and keep it from starting mid-fold.
+    // The site stays while its window folds (a deleted site's rows go with
+    // it); a time-zone change holds the rebuild lock, refused above.
     sqlx::query("SELECT 1 FROM sites WHERE site_id = $1 FOR SHARE")
         .bind(site)
         .execute(&mut **tx)

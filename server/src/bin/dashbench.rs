@@ -264,7 +264,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 11] = [
+const ROLLUPS: [(&str, &str); 15] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -330,10 +330,49 @@ const ROLLUPS: [(&str, &str); 11] = [
          FROM events WHERE site_id = $1 GROUP BY 1, 2",
     ),
     // After hourly_customers: it folds visitors from events, customers from there.
-    ("member_days", "SELECT refold_member_days($1)"),
-    ("customer_days", "SELECT refold_customer_days($1)"),
+    (
+        "session_days",
+        "INSERT INTO session_days SELECT * FROM session_days_recomputed($1)",
+    ),
+    (
+        "product_days",
+        "INSERT INTO product_days SELECT * FROM product_days_recomputed($1)",
+    ),
+    (
+        "member_days",
+        "INSERT INTO member_days (site_id, member_set, member, days) \
+         SELECT * FROM member_days_recomputed($1)",
+    ),
+    (
+        "member_steps",
+        "INSERT INTO member_steps SELECT * FROM member_steps_of($1)",
+    ),
+    (
+        "member_day_totals",
+        "INSERT INTO member_day_totals \
+         SELECT site_id, member_set, day, sum(members), \
+                coalesce(sum(members) FILTER (WHERE prev_day = '-infinity'), 0) \
+           FROM member_steps WHERE site_id = $1 GROUP BY 1, 2, 3",
+    ),
+    (
+        "customer_days",
+        "INSERT INTO customer_days SELECT * FROM customer_days_of($1)",
+    ),
     // Customers per quarter as the credits a live flush gives.
-    ("hour_customers", "SELECT refold_hour_customers($1)"),
+    (
+        "hour_customers",
+        "UPDATE hourly_sales h SET customers = coalesce(k.n, 0) \
+           FROM hourly_sales h0 LEFT JOIN ( \
+                SELECT currency, hour, count(*) AS n FROM ( \
+                  SELECT c.currency, min(c.hour) AS hour \
+                    FROM hourly_customers c JOIN sites s ON s.site_id = c.site_id \
+                   WHERE c.site_id = $1 \
+                   GROUP BY c.currency, c.customer, \
+                            date_trunc('hour', c.hour AT TIME ZONE s.timezone)) f \
+                 GROUP BY 1, 2) k ON k.currency = h0.currency AND k.hour = h0.hour \
+          WHERE h.site_id = $1 AND h0.site_id = h.site_id AND h0.hour = h.hour \
+            AND h0.currency = h.currency",
+    ),
 ];
 
 /// The hydrate bundle's size, raw and gzip -9, if a release build exists.

@@ -89,26 +89,63 @@ pub async fn rebuild(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Rebuilt, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let rebuilt = rebuild_in(&mut tx, site, range, progress).await?;
+    tx.commit().await?;
+    Ok(rebuilt)
+}
+
+/// Takes the site's rebuild lock in `tx`, waiting for the flushes and
+/// folds that hold it shared: until `tx` ends no acknowledgement or fold
+/// writes the site's rollups or its fold log.
+pub async fn lock(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(REBUILD_LOCK)
-        .bind(site.site_id)
-        .execute(&mut *tx)
+        .bind(site_id)
+        .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// [`rebuild`] inside the caller's transaction (a time-zone change runs
+/// it in the transaction that changes the zone).
+pub async fn rebuild_in(
+    tx: &mut Transaction<'_, Postgres>,
+    site: &Target,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Rebuilt, sqlx::Error> {
+    lock(tx, site.site_id).await?;
     // No acknowledgement or fold of the site runs now (both hold the lock
     // shared), so the fold log's rows of the site are all committed, and
     // their events are in what is refolded below. A whole-site rebuild
     // replaces everything: drop them. A range rebuild keeps the rows
     // outside its range: fold them first, then replace the range.
     if range.is_some() {
-        crate::aggregate::stage::fold_all_in(&mut tx, site.site_id).await?;
+        crate::aggregate::stage::fold_all_in(tx, site.site_id).await?;
     } else {
         sqlx::query("DELETE FROM fold_pending WHERE site_id = $1")
             .bind(site.site_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
+    // A range grows to whole local days of the site's zone: the day tables
+    // (products, customer credits per local hour) then hold only days the
+    // rebuild replaces whole, or leaves alone.
     let (start, end) = match range {
-        Some((start, end)) => (Some(bucket_of(start)), Some(ceil_bucket(end))),
+        Some((start, end)) => {
+            let (start, end): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+                "SELECT date_trunc('day', $2 AT TIME ZONE s.timezone) AT TIME ZONE s.timezone, \
+                        (date_trunc('day', ($3 - interval '1 microsecond') AT TIME ZONE s.timezone) \
+                         + interval '1 day') AT TIME ZONE s.timezone \
+                   FROM sites s WHERE s.site_id = $1",
+            )
+            .bind(site.site_id)
+            .bind(start)
+            .bind(end.max(start + TimeDelta::microseconds(1)))
+            .fetch_one(&mut **tx)
+            .await?;
+            (Some(bucket_of(start)), Some(ceil_bucket(end)))
+        }
         None => (None, None),
     };
     // The scope as a one-row table: cursors cannot take parameters.
@@ -120,56 +157,96 @@ pub async fn rebuild(
     .bind(site.site_id)
     .bind(start)
     .bind(end)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    // A whole site needs no visitor scope: everything of it is replaced.
-    let clear: &[&'static str] = if range.is_some() { &SCOPE } else { &CLEAR_SITE };
-    for &statement in clear {
-        sqlx::query(statement).execute(&mut *tx).await?;
+    if range.is_some() {
+        for &statement in &SCOPE {
+            sqlx::query(statement).execute(&mut **tx).await?;
+        }
+        forget_days(tx, site.site_id).await?;
+        for &statement in &CLEAR_RANGE {
+            sqlx::query(statement).execute(&mut **tx).await?;
+        }
+    } else {
+        // A whole site needs no visitor scope: everything of it is replaced.
+        for &statement in &CLEAR_SITE {
+            sqlx::query(statement).execute(&mut **tx).await?;
+        }
     }
     let mut rebuilt = Rebuilt::default();
     if let (Some(start), Some(end)) = (start, end) {
         let mut done = 0;
         let keep = Keep::Hours { start, end };
-        rebuilt.hour_events = refold(&mut tx, site, HOUR_EVENTS, &keep, &mut |n| {
+        rebuilt.hour_events = refold(tx, site, HOUR_EVENTS, &keep, &mut |n| {
             done = n;
             progress(n);
         })
         .await?;
-        let keep = Keep::Visitors(visitor_set(&mut tx).await?);
-        rebuilt.visitor_events = refold(&mut tx, site, VISITOR_EVENTS, &keep, &mut |n| {
+        let keep = Keep::Visitors(visitor_set(tx).await?);
+        rebuilt.visitor_events = refold(tx, site, VISITOR_EVENTS, &keep, &mut |n| {
             progress(done + n);
         })
         .await?;
-        rebuilt.visitors = count(&mut tx, "SELECT count(*) FROM rebuild_visitors").await?;
+        rebuilt.visitors = count(tx, "SELECT count(*) FROM rebuild_visitors").await?;
     } else {
         // One pass feeds every rollup: the two event sets are the same.
-        rebuilt.hour_events = refold(&mut tx, site, HOUR_EVENTS, &Keep::All, progress).await?;
+        rebuilt.hour_events = refold(tx, site, HOUR_EVENTS, &Keep::All, progress).await?;
         rebuilt.visitor_events = rebuilt.hour_events;
         rebuilt.visitors = count(
-            &mut tx,
+            tx,
             "SELECT count(*) FROM user_activity u, rebuild_scope r WHERE u.site_id = r.site_id",
         )
         .await?;
     }
-    // Member days mirror events and `hourly_customers`: recompute the
-    // site's whole set rather than patch the replaced hours.
-    // Session and product days follow the rebuilt rows (the fold moves
-    // them only for the rows it writes; the rebuild deleted others).
-    sqlx::query("SELECT refold_session_days($1), refold_product_days($1), refold_member_days($1)")
-        .bind(site.site_id)
-        .execute(&mut *tx)
-        .await?;
-    // Customer days follow member days and the rebuilt customer rows; the
-    // hours' customer credits are given again over the whole site (a range
-    // can cut a local hour of a half-hour zone, whose credit may lie in a
-    // quarter outside it).
-    sqlx::query("SELECT refold_customer_days($1), refold_hour_customers($1)")
-        .bind(site.site_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    // Every day table came along: the upserts that wrote the rebuilt rows
+    // moved their days, from what `forget_days` or the clearing left.
     Ok(rebuilt)
+}
+
+/// Takes out of the day tables what the rebuilt rows held, before those
+/// rows are deleted. The range's local days (whole, as the range is) lose
+/// their session and product days outright: every session that started
+/// in them and every product hour of them is rebuilt, so a damaged day
+/// comes back right. Rebuilt sessions that started on other days take
+/// their day rows back out (by their stored values). Every visitor and
+/// customer whose events are folded again loses its member days (and
+/// their steps) and its customer days.
+async fn forget_days(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM session_days t USING rebuild_scope r, sites s \
+         WHERE t.site_id = r.site_id AND s.site_id = r.site_id \
+           AND t.day >= (r.start_at AT TIME ZONE s.timezone)::date \
+           AND t.day < (r.end_at AT TIME ZONE s.timezone)::date",
+    )
+    .execute(&mut **tx)
+    .await?;
+    let elsewhere: Vec<String> = sqlx::query_scalar(
+        "SELECT s.session_id FROM sessions s, rebuild_scope r \
+         WHERE s.site_id = r.site_id AND s.session_id IN (SELECT session_id FROM rebuild_sessions) \
+           AND (s.started_at < r.start_at OR s.started_at >= r.end_at)",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    super::upserts::forget_sessions(tx, site_id, &elsewhere).await?;
+    let customers: Vec<String> = sqlx::query_scalar("SELECT customer FROM rebuild_customers")
+        .fetch_all(&mut **tx)
+        .await?;
+    super::upserts::forget_members(tx, site_id, &customers).await?;
+    for statement in [
+        "DELETE FROM customer_days t USING rebuild_scope r \
+         WHERE t.site_id = r.site_id AND t.customer IN (SELECT customer FROM rebuild_customers)",
+        "DELETE FROM product_days t USING rebuild_scope r, sites s \
+         WHERE t.site_id = r.site_id AND s.site_id = r.site_id \
+           AND t.day >= (r.start_at AT TIME ZONE s.timezone)::date \
+           AND t.day < (r.end_at AT TIME ZONE s.timezone)::date",
+        // What the sessions left: days with nothing in them.
+        "DELETE FROM session_days t USING rebuild_scope r \
+         WHERE t.site_id = r.site_id AND t.sessions = 0 AND t.product_views = 0 AND t.carts = 0 \
+           AND t.checkouts = 0 AND t.purchases = 0 AND t.pages = 0 AND t.micros = 0",
+    ] {
+        sqlx::query(statement).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn count(tx: &mut Transaction<'_, Postgres>, sql: &'static str) -> Result<u64, sqlx::Error> {
@@ -186,8 +263,9 @@ fn ceil_bucket(time: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// Every rollup row of the site (a rebuild without a range).
-const CLEAR_SITE: [&str; 7] = [
+/// Every rollup row of the site (a rebuild without a range), day tables
+/// included: the refold's upserts write them again.
+const CLEAR_SITE: [&str; 13] = [
     "DELETE FROM hourly_sales t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM hourly_customers t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM product_performance t USING rebuild_scope r WHERE t.site_id = r.site_id",
@@ -195,11 +273,16 @@ const CLEAR_SITE: [&str; 7] = [
     "DELETE FROM sessions t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM user_activity t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM customer_activity t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM session_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM product_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM member_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM member_steps t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM member_day_totals t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM customer_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
 ];
 
-/// Chooses the affected visitors, sessions and customers of a range and
-/// clears the rows the rebuild replaces.
-const SCOPE: [&str; 11] = [
+/// Chooses the affected visitors, sessions and customers of a range.
+const SCOPE: [&str; 4] = [
     "CREATE TEMP TABLE rebuild_visitors ON COMMIT DROP AS \
      SELECT DISTINCT e.visitor_id FROM events e, rebuild_scope r \
      WHERE e.site_id = r.site_id AND e.occurred_at >= r.start_at AND e.occurred_at < r.end_at",
@@ -218,6 +301,10 @@ const SCOPE: [&str; 11] = [
        AND e.occurred_at >= r.start_at AND e.occurred_at < r.end_at \
      UNION SELECT visitor_id FROM rebuild_visitors",
     "ANALYZE rebuild_visitors, rebuild_sessions, rebuild_customers",
+];
+
+/// Clears the range's rows the rebuild replaces (after [`forget_days`]).
+const CLEAR_RANGE: [&str; 7] = [
     "DELETE FROM hourly_sales t USING rebuild_scope r \
      WHERE t.site_id = r.site_id AND t.hour >= r.start_at AND t.hour < r.end_at",
     "DELETE FROM hourly_customers t USING rebuild_scope r \

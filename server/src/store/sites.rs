@@ -4,6 +4,9 @@
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use super::rebuild;
+use crate::ingest::money::Currency;
+
 /// A site as ingestion needs it.
 #[derive(Clone, Debug)]
 pub struct Site {
@@ -143,19 +146,31 @@ pub struct SiteChanges<'a> {
 }
 
 /// Applies `changes` to the site; `None` when no site has that key. A new
-/// time zone moves sessions to other local days: the site's daily session
-/// rollup is refolded in the same transaction.
+/// time zone moves every local day and hour: the site's rollups are
+/// rebuilt from its raw events in the same transaction, by the fold
+/// ([`rebuild::rebuild_in`]), so no page ever mixes two zones. That takes
+/// as long as `server rollups rebuild` for the site; the site's events
+/// wait in the queue meanwhile (the rebuild lock), other sites go on.
 pub async fn update(
     pool: &PgPool,
     site_key: &str,
     changes: &SiteChanges<'_>,
 ) -> Result<Option<Site>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let before: Option<String> =
-        sqlx::query_scalar("SELECT timezone FROM sites WHERE site_key = $1 FOR UPDATE")
+    let before: Option<(i32, String)> =
+        sqlx::query_as("SELECT site_id, timezone FROM sites WHERE site_key = $1")
             .bind(site_key)
             .fetch_optional(&mut *tx)
             .await?;
+    let Some((site_id, before)) = before else {
+        return Ok(None);
+    };
+    let rezoned = changes.timezone.is_some_and(|zone| zone != before);
+    if rezoned {
+        // Before the row lock: a fold holds this lock shared, then reads
+        // the row.
+        rebuild::lock(&mut tx, site_id).await?;
+    }
     let sql = concat!(
         "UPDATE sites SET name = COALESCE($2, name), timezone = COALESCE($3, timezone), \
             currency = COALESCE($4, currency::text), domains = COALESCE($5, domains), \
@@ -174,22 +189,14 @@ pub async fn update(
         .bind(changes.price_tiers.map(|t| t.1))
         .fetch_optional(&mut *tx)
         .await?;
-    if let (Some(row), Some(before)) = (&row, before) {
-        if row.timezone != before {
-            // Every table of local days, in the new zone.
-            sqlx::query(
-                "SELECT refold_session_days($1), refold_member_days($1), refold_product_days($1)",
-            )
-            .bind(row.site_id)
-            .execute(&mut *tx)
-            .await?;
-            // From the member days just refolded; hours' customer credits
-            // follow the new zone's hours.
-            sqlx::query("SELECT refold_customer_days($1), refold_hour_customers($1)")
-                .bind(row.site_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+    if let (Some(row), true) = (&row, rezoned) {
+        let target = rebuild::Target {
+            site_id: row.site_id,
+            currency: Currency::parse(&row.currency).ok_or_else(|| {
+                sqlx::Error::Protocol(format!("site currency {:?}", row.currency))
+            })?,
+        };
+        rebuild::rebuild_in(&mut tx, &target, None, &mut |_| {}).await?;
     }
     tx.commit().await?;
     Ok(row.map(Site::from))

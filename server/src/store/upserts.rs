@@ -32,9 +32,13 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     if d.sessions.is_empty() {
         return Ok(new);
     }
-    let mut stored = stored_sessions(tx, d).await?;
-    // (site, started at, dim, name) → signed sum of the day rows.
-    let mut days: BTreeMap<(i32, DateTime<Utc>, char, String), SessionDay> = BTreeMap::new();
+    let mut stored = stored_sessions(
+        tx,
+        d.sessions.keys().map(|(site, _)| *site).collect(),
+        d.sessions.keys().map(|(_, id)| id.as_str()).collect(),
+    )
+    .await?;
+    let mut days = SessionDays::new();
     let mut day_rows = |site: i32, session: &SessionDelta, sign: i64| {
         for ((dim, name), values) in session.day_rows() {
             days.entry((site, session.started_at, dim, name))
@@ -103,9 +107,19 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     .bind(s.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
+    write_session_days(tx, days).await?;
+    Ok(new)
+}
+
+/// (site, started at, dim, name) → signed sum of sessions' day rows.
+type SessionDays = BTreeMap<(i32, DateTime<Utc>, char, String), SessionDay>;
+
+/// Adds signed day rows to `session_days`, each on the local day of its
+/// session's start in the site's zone.
+async fn write_session_days(tx: Tx<'_, '_>, mut days: SessionDays) -> Result<(), sqlx::Error> {
     days.retain(|_, values| !values.is_zero());
     if days.is_empty() {
-        return Ok(new);
+        return Ok(());
     }
     let k: Vec<_> = days.iter().collect();
     sqlx::query(
@@ -143,13 +157,14 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     .bind(k.iter().map(|(_, v)| v.micros).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
-    Ok(new)
+    Ok(())
 }
 
-/// The stored rows of the deltas' sessions, locked, as the fold's type.
+/// The stored rows of these sessions, locked, as the fold's type.
 async fn stored_sessions(
     tx: Tx<'_, '_>,
-    d: &Deltas,
+    sites: Vec<i32>,
+    ids: Vec<&str>,
 ) -> Result<HashMap<(i32, String), SessionDelta>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.site_id, s.session_id, s.visitor_id, s.started_at, s.last_seen, s.events, s.pages, \
@@ -160,8 +175,8 @@ async fn stored_sessions(
              ON s.site_id = k.site_id AND s.session_id = k.session_id \
           ORDER BY s.site_id, s.session_id FOR UPDATE OF s",
     )
-    .bind(d.sessions.keys().map(|(site, _)| *site).collect::<Vec<_>>())
-    .bind(d.sessions.keys().map(|(_, id)| id.as_str()).collect::<Vec<_>>())
+    .bind(sites)
+    .bind(ids)
     .fetch_all(&mut **tx)
     .await?;
     let page = |at: Option<DateTime<Utc>>, url: Option<String>| at.zip(url);
@@ -200,52 +215,46 @@ async fn stored_sessions(
         .collect()
 }
 
+/// Takes the stored sessions `ids` of `site` out of `session_days` (their
+/// day rows, negated, by the same [`SessionDelta::day_rows`]) and deletes
+/// them: a range rebuild, before it folds them again.
+pub async fn forget_sessions(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Result<(), sqlx::Error> {
+    let stored = stored_sessions(
+        tx,
+        vec![site; ids.len()],
+        ids.iter().map(String::as_str).collect(),
+    )
+    .await?;
+    let mut days = SessionDays::new();
+    for ((site, _), session) in &stored {
+        for ((dim, name), values) in session.day_rows() {
+            days.entry((*site, session.started_at, dim, name))
+                .or_default()
+                .add(&values, -1);
+        }
+    }
+    write_session_days(tx, days).await?;
+    sqlx::query("DELETE FROM sessions WHERE site_id = $1 AND session_id = ANY($2)")
+        .bind(site)
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Records who bought in which quarter; returns how many customers each
 /// quarter credits: a customer new to the quarter whose local hour (in the
 /// site's zone) has no other quarter of theirs yet, stored or in this
 /// flush, once (migration 0014). The quarters of a local hour then sum to
-/// its distinct customers.
+/// its distinct customers. The credit reads the customer's other quarters:
+/// it needs one writer per site (the fold lock, or a rebuild's lock), as
+/// every writer of the rollups has.
 pub async fn customers(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewCustomers, sqlx::Error> {
     let mut new = NewCustomers::new();
     if d.customers.is_empty() {
         return Ok(new);
     }
     let keys: Vec<_> = d.customers.keys().collect();
-    // One flush at a time per (customer, local hour): the credit below looks
-    // for the customer's other quarters of the hour, and a concurrent
-    // flush's rows are invisible until it commits. Taken in one order in
-    // every flush, in a statement of its own, so the credit's statement
-    // starts after the other flush committed and sees its rows.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(k) FROM ( \
-           SELECT DISTINCT hashtextextended(concat_ws(' ', i.site_id, i.currency, i.customer, \
-                  date_trunc('hour', i.hour AT TIME ZONE s.timezone)), 0) AS k \
-             FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[]) \
-                  AS i(site_id, hour, currency, customer) \
-             JOIN sites s ON s.site_id = i.site_id ORDER BY k) l",
-    )
-    .bind(
-        keys.iter()
-            .map(|((site, _, _), _)| *site)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        keys.iter()
-            .map(|((_, hour, _), _)| *hour)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        keys.iter()
-            .map(|((_, _, currency), _)| code(currency))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        keys.iter()
-            .map(|(_, customer)| customer.clone())
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut **tx)
-    .await?;
     let rows = sqlx::query(
         "WITH inserted AS ( \
            INSERT INTO hourly_customers (site_id, hour, currency, customer) \
@@ -606,7 +615,7 @@ pub async fn members(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     .fetch_all(&mut **tx)
     .await?;
     let mut changed = Vec::new();
-    let mut steps: BTreeMap<(i32, String, Option<NaiveDate>, NaiveDate), i64> = BTreeMap::new();
+    let mut steps = Steps::new();
     for row in &rows {
         let site: i32 = row.try_get("site_id")?;
         let set: String = row.try_get("member_set")?;
@@ -642,6 +651,14 @@ pub async fn members(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     .bind(changed.iter().map(|c| literal(&c.4)).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
+    write_steps(tx, steps).await
+}
+
+/// (site, member set, previous day or `None`, day) → members.
+type Steps = BTreeMap<(i32, String, Option<NaiveDate>, NaiveDate), i64>;
+
+/// Adds signed step counts to `member_steps` and their days' totals.
+async fn write_steps(tx: Tx<'_, '_>, mut steps: Steps) -> Result<(), sqlx::Error> {
     steps.retain(|_, n| *n != 0);
     if steps.is_empty() {
         return Ok(());
@@ -673,6 +690,35 @@ pub async fn members(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Deletes the member days of `members` of `site` (in every set: visitors,
+/// users and customers per currency) and takes their steps out of the
+/// steps and day totals, by [`member_steps`]: a range rebuild, before it
+/// folds every event of those members again.
+pub async fn forget_members(
+    tx: Tx<'_, '_>,
+    site: i32,
+    members: &[String],
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<(String, Vec<NaiveDate>)> = sqlx::query_as(
+        "DELETE FROM member_days WHERE site_id = $1 AND member = ANY($2) \
+         RETURNING member_set, days",
+    )
+    .bind(site)
+    .bind(members)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut steps = Steps::new();
+    for (set, days) in &rows {
+        // The steps of no days, against the stored ones: each stored step -1.
+        let mut prev = None;
+        for &day in days {
+            *steps.entry((site, set.clone(), prev, day)).or_default() -= 1;
+            prev = Some(day);
+        }
+    }
+    write_steps(tx, steps).await
 }
 
 /// A member's days once `added` (sorted) meet its stored `old` ones

@@ -634,9 +634,10 @@ async fn a_half_hour_zone_gets_its_own_local_hours_and_days(pool: PgPool) {
             (format!("{day} 10:00"), 3, 2)
         ]
     );
-    // A ranged rebuild of 10:00–10:30 local (04:30–05:00 UTC) cuts the
-    // local hour in two: the 10:20 order's quarter, which holds its
-    // buyer's credit, is rebuilt; the 10:55 one of the same buyer is not.
+    // A ranged rebuild of 10:00–10:30 local (04:30–05:00 UTC) would cut the
+    // local hour in two (the 10:20 order's quarter holds its buyer's
+    // credit, the 10:55 one of the same buyer does not): the rebuild grows
+    // it to the whole local day, and the numbers stay.
     let cut = kolkata
         .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap()))
         .unwrap()
