@@ -17,7 +17,8 @@ use crate::stats::{
 /// Answers the Status page: database reachability, schema, version, uptime.
 #[async_trait]
 pub trait StatusSource: Send + Sync + 'static {
-    async fn status(&self) -> StatusReport;
+    /// The report, its times shown in `zone` (an IANA name).
+    async fn status(&self, zone: &str) -> StatusReport;
 }
 
 /// Answers the dashboard's pages and the stats API from the rollup tables,

@@ -147,12 +147,25 @@ pub struct Bucket {
     pub value: i64,
 }
 
-/// Hourly Sales: one row per hour with sales.
+/// The longest range Hourly Sales shows hour by hour (chart and table);
+/// longer ones go by day, each day a link to its hours.
+pub const HOURLY_DAYS: u64 = 3;
+
+/// Hourly Sales: one row per hour with sales, and for ranges of more than
+/// [`HOURLY_DAYS`] days one row per day as well.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HourlySales {
     pub period: Period,
     pub rows: Vec<HourRow>,
+    /// Every day of a long range (`hour` is `YYYY-MM-DD`; customers are
+    /// the day's distinct customers); empty for short ranges.
+    #[serde(default)]
+    pub days: Vec<HourRow>,
     pub totals: HourRow,
+    /// Net revenue of every hour (short ranges) or day (long ones) up to
+    /// now, zeros included: the chart's continuous axis.
+    #[serde(default)]
+    pub series: Vec<Bucket>,
     pub chart: String,
 }
 
@@ -338,13 +351,13 @@ pub fn change(figure: &Figure) -> Option<String> {
 /// Minor units as money in `currency`: `€1,234.56`, `$0.99`, `1,234 JPY`.
 /// Exact: digits come from the integer, never from a float.
 pub fn money(minor: i64, currency: &str) -> String {
-    let (symbol, decimals) = match currency {
-        "EUR" => ("€", 2),
-        "USD" => ("$", 2),
-        "GBP" => ("£", 2),
-        "JPY" | "KRW" => ("", 0),
-        _ => ("", 2),
+    let symbol = match currency {
+        "EUR" => "€",
+        "USD" => "$",
+        "GBP" => "£",
+        _ => "",
     };
+    let decimals = decimals(currency);
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     let scale = 10_u64.pow(decimals);
@@ -358,6 +371,14 @@ pub fn money(minor: i64, currency: &str) -> String {
         format!("{sign}{whole}{fraction} {currency}")
     } else {
         format!("{sign}{symbol}{whole}{fraction}")
+    }
+}
+
+/// Digits after the decimal point of `currency`'s major unit.
+pub fn decimals(currency: &str) -> u32 {
+    match currency {
+        "JPY" | "KRW" => 0,
+        _ => 2,
     }
 }
 

@@ -81,6 +81,8 @@ fn this_minute() -> i64 {
 /// Every number the server exports.
 pub struct Metrics {
     last_hour: std::sync::Mutex<LastHour>,
+    /// The last failed flush write: when, and what failed (for Status).
+    last_flush_error: std::sync::Mutex<Option<(chrono::DateTime<chrono::Utc>, String)>>,
     registry: Registry,
     pub received: Counter,
     pub accepted: Counter,
@@ -119,6 +121,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("storepulse");
         let metrics = Self {
             last_hour: std::sync::Mutex::default(),
+            last_flush_error: std::sync::Mutex::default(),
             received: Counter::default(),
             accepted: Counter::default(),
             duplicates: Counter::default(),
@@ -248,6 +251,22 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .sum(this_minute())
+    }
+
+    /// Remembers a failed flush write for the Status page.
+    pub fn flush_failed(&self, error: String) {
+        *self
+            .last_flush_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((chrono::Utc::now(), error));
+    }
+
+    /// The last failed flush write, if this process had one.
+    pub fn last_flush_error(&self) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
+        self.last_flush_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn receive(&self, events: u64) {

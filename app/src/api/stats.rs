@@ -18,6 +18,7 @@ pub async fn get_overview(#[server(default)] query: RangeQuery) -> Result<Overvi
         },
         if hourly { "Hour" } else { "Day" },
         &overview.period.currency,
+        crate::charts::Unit::money(&overview.period.currency),
         &overview.revenue_series,
     );
     Ok(overview)
@@ -28,19 +29,17 @@ pub async fn get_hourly_sales(
     #[server(default)] query: RangeQuery,
 ) -> Result<HourlySales, ServerFnError> {
     let mut sales = answer(source()?.hourly_sales(&viewer()?, &query).await)?;
-    let buckets: Vec<crate::stats::Bucket> = sales
-        .rows
-        .iter()
-        .map(|row| crate::stats::Bucket {
-            label: row.hour.clone(),
-            value: row.net(),
-        })
-        .collect();
+    let daily = !sales.days.is_empty();
     sales.chart = crate::charts::bars(
-        "Net revenue per hour",
-        "Hour",
+        if daily {
+            "Net revenue per day"
+        } else {
+            "Net revenue per hour"
+        },
+        if daily { "Day" } else { "Hour" },
         &sales.period.currency,
-        &buckets,
+        crate::charts::Unit::money(&sales.period.currency),
+        &sales.series,
     );
     Ok(sales)
 }

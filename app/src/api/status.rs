@@ -12,6 +12,14 @@ pub struct StatusReport {
     pub uptime_seconds: u64,
     /// When the server made this report (RFC 3339, UTC, milliseconds).
     pub checked_at: String,
+    /// The same instant in `zone`, as a person reads it
+    /// (`2026-12-01 16:20:03 CET`).
+    #[serde(default)]
+    pub checked_at_local: String,
+    /// The time zone times are shown in: the site's in the URL, or the
+    /// viewer's first site's (UTC without one).
+    #[serde(default)]
+    pub zone: String,
     /// How far the fold stage is behind ingestion.
     #[serde(default)]
     pub fold: FoldHealth,
@@ -31,6 +39,10 @@ pub struct IngestionHealth {
     pub bots: u64,
     /// Events waiting for a flush now.
     pub queue_depth: i64,
+    /// The last failed write of a flush (local time and what failed): it
+    /// was retried, or its requests were answered 503.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// The fold stage as the server last saw it: stored events wait for it
@@ -54,12 +66,26 @@ pub enum DatabaseState {
     Unreachable { reason: String },
 }
 
-/// Fetches a fresh [`StatusReport`] from the server.
+/// Fetches a fresh [`StatusReport`] from the server, with its times in the
+/// zone of `site` (a site of the viewer's), or of the viewer's first site.
 #[server]
-pub async fn get_status() -> Result<StatusReport, ServerFnError> {
+pub async fn get_status(
+    #[server(default)] site: Option<String>,
+) -> Result<StatusReport, ServerFnError> {
     let source = use_context::<std::sync::Arc<dyn crate::ports::StatusSource>>()
         .ok_or_else(|| ServerFnError::new("status source missing from context"))?;
-    Ok(source.status().await)
+    let admin = use_context::<std::sync::Arc<dyn crate::ports::Admin>>()
+        .ok_or_else(|| ServerFnError::new("admin missing from context"))?;
+    let sites = admin
+        .sites(&crate::accounts::viewer()?)
+        .await
+        .map_err(|error| ServerFnError::new(error.to_string()))?;
+    let zone = sites
+        .iter()
+        .find(|s| Some(&s.key) == site.as_ref())
+        .or(sites.first())
+        .map_or("UTC", |s| s.timezone.as_str());
+    Ok(source.status(zone).await)
 }
 
 /// Formats seconds as `3d 4h 05m`, `2h 03m 04s` or `42s`.

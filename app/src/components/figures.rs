@@ -25,12 +25,17 @@ pub fn Kpi(
     }
 }
 
-/// A chart rendered on the server (an SVG document) in a figure with a
-/// caption for screen readers, or a plain sentence when there is none.
+/// A chart rendered on the server (its wide and narrow SVG) in a figure
+/// with a caption for screen readers, or `empty` in words when there is
+/// nothing to draw.
 #[component]
-pub fn Chart(svg: String, label: String) -> impl IntoView {
+pub fn Chart(
+    svg: String,
+    label: String,
+    #[prop(default = "No sales in this range yet.")] empty: &'static str,
+) -> impl IntoView {
     if svg.is_empty() {
-        return view! { <p class="empty">"No sales in this range yet."</p> }.into_any();
+        return view! { <p class="empty">{empty}</p> }.into_any();
     }
     view! { <figure class="chart" role="img" aria-label=label inner_html=svg></figure> }.into_any()
 }

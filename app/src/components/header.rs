@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_location};
 
+use super::range::use_range_query;
+
 /// The dashboard's sections, in navigation order: (path, label).
 pub const SECTIONS: [(&str, &str); 6] = [
     ("/", "Overview"),
@@ -17,10 +19,13 @@ pub const SECTIONS: [(&str, &str); 6] = [
 const SIGNED_OUT_PAGES: [&str; 2] = ["/login", "/setup"];
 
 /// The header: product name, the main navigation and the account menu.
-/// `aria-current` marks the section being shown.
+/// `aria-current` marks the section being shown. The sections' links keep
+/// the site, range and comparison of the page they are on, so moving
+/// between reports keeps looking at the same store and days.
 #[component]
 pub fn Header() -> impl IntoView {
     let location = use_location();
+    let query = use_range_query();
     let signed_in = move || !SIGNED_OUT_PAGES.contains(&location.pathname.get().as_str());
     view! {
         <header class="site-header">
@@ -33,10 +38,11 @@ pub fn Header() -> impl IntoView {
                 <ul>
                     {SECTIONS
                         .iter()
-                        .map(|(href, label)| {
+                        .map(|(path, label)| {
+                            let href = move || format!("{path}{}", query.get().to_query());
                             view! {
                                 <li>
-                                    <A href=*href exact=true>{*label}</A>
+                                    <A href=href exact=true>{*label}</A>
                                 </li>
                             }
                         })

@@ -40,6 +40,7 @@ pub fn AccountPage() -> impl IntoView {
 
 #[component]
 fn Tokens(account: AccountInfo) -> impl IntoView {
+    let none = account.tokens.is_empty();
     let rows = account
         .tokens
         .into_iter()
@@ -59,10 +60,16 @@ fn Tokens(account: AccountInfo) -> impl IntoView {
         <p>"Signed in as " <strong data-testid="account-email">{account.email}</strong></p>
         <section class="panel scroll">
             <h2>"API tokens"</h2>
-            <table class="numbers" data-testid="tokens">
-                <thead><tr><th>"Name"</th><th>"Token"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
+            {if none {
+                view! { <p class="empty" data-testid="tokens">"No API tokens yet: create one below to read the stats API."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="numbers" data-testid="tokens">
+                        <thead><tr><th>"Name"</th><th>"Token"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                }.into_any()
+            }}
         </section>
     }
 }

@@ -58,6 +58,7 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
             }
         })
         .collect_view();
+    let no_revenue = overview.revenue_series.iter().all(|b| b.value == 0);
     let series = overview
         .revenue_series
         .iter()
@@ -92,10 +93,12 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
         </div>
         <div class="panel">
             <Chart svg=overview.revenue_chart.clone() label=chart_label/>
-            <details>
-                <summary>"Revenue table"</summary>
-                <table class="numbers"><thead><tr><th>"Bucket"</th><th class="num">"Revenue"</th></tr></thead><tbody>{series}</tbody></table>
-            </details>
+            {(!no_revenue).then(|| view! {
+                <details>
+                    <summary>"Revenue table"</summary>
+                    <table class="numbers"><thead><tr><th>"Bucket"</th><th class="num">"Revenue"</th></tr></thead><tbody>{series}</tbody></table>
+                </details>
+            })}
         </div>
         <div class="columns">
             <section class="panel">

@@ -142,6 +142,9 @@ fn ProductsReport(
             view! { <th class=class aria-sort=sort><a href=href>{*heading}</a></th> }
         })
         .collect_view();
+    let no_rows = rows.is_empty();
+    let no_categories = products.categories.is_empty();
+    let searched = !table.search.is_empty() || !table.category.is_empty();
     let body = rows
         .iter()
         .map(|r| {
@@ -211,17 +214,34 @@ fn ProductsReport(
         </form>
         <p class="muted">{shown}</p>
         <div class="panel scroll">
-            <table class="numbers" data-testid="products-table">
-                <thead><tr>{headings}</tr></thead>
-                <tbody>{body}</tbody>
-            </table>
+            {if no_rows {
+                let why = if searched {
+                    "No product matches this search in this range."
+                } else {
+                    "No product was seen, carted or bought in this range."
+                };
+                view! { <p class="empty" data-testid="products-table">{why}</p> }.into_any()
+            } else {
+                view! {
+                    <table class="numbers" data-testid="products-table">
+                        <thead><tr>{headings}</tr></thead>
+                        <tbody>{body}</tbody>
+                    </table>
+                }.into_any()
+            }}
         </div>
         <section class="panel scroll">
             <h2>"Categories"</h2>
-            <table class="numbers" data-testid="categories-table">
-                <thead><tr><th>"Category"</th><th class="num">"Impressions"</th><th class="num">"Views"</th><th class="num">"Add to cart"</th><th class="num">"Purchases"</th><th class="num">"Units"</th><th class="num">"Revenue"</th><th class="num">"View → purchase"</th></tr></thead>
-                <tbody>{categories}</tbody>
-            </table>
+            {if no_categories {
+                view! { <p class="empty" data-testid="categories-table">"No categories in this range."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="numbers" data-testid="categories-table">
+                        <thead><tr><th>"Category"</th><th class="num">"Impressions"</th><th class="num">"Views"</th><th class="num">"Add to cart"</th><th class="num">"Purchases"</th><th class="num">"Units"</th><th class="num">"Revenue"</th><th class="num">"View → purchase"</th></tr></thead>
+                        <tbody>{categories}</tbody>
+                    </table>
+                }.into_any()
+            }}
         </section>
     }
 }

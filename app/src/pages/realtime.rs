@@ -55,7 +55,7 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
             "Visitors: last 5 minutes. Carts, checkouts and purchases: sessions active in the last 10 minutes."
         </p>
         <div class="panel">
-            {move || view! { <Chart svg=snap.get().chart label="Events per minute, last 60 minutes".to_owned()/> }}
+            {move || view! { <Chart svg=snap.get().chart label="Events per minute, last 60 minutes".to_owned() empty="No events in the last 60 minutes."/> }}
         </div>
         <div class="columns">
             <section class="panel">
@@ -63,9 +63,17 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
                 <table class="numbers" data-testid="by-type">
                     <thead><tr><th>"Event"</th><th class="num">"Events"</th></tr></thead>
                     <tbody>
-                        {move || snap.get().by_type.into_iter().map(|(kind, n)| view! {
-                            <tr><td>{kind}</td><td class="num">{count(n)}</td></tr>
-                        }).collect_view()}
+                        {move || {
+                            let rows = snap.get().by_type;
+                            if rows.is_empty() {
+                                return view! {
+                                    <tr><td colspan="2" class="empty">"No events in the last 60 minutes."</td></tr>
+                                }.into_any();
+                            }
+                            rows.into_iter().map(|(kind, n)| view! {
+                                <tr><td>{kind}</td><td class="num">{count(n)}</td></tr>
+                            }).collect_view().into_any()
+                        }}
                     </tbody>
                 </table>
                 <h2>"By source"</h2>
@@ -90,6 +98,11 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
                     <tbody>
                         {move || {
                             let s = snap.get();
+                            if s.feed.is_empty() {
+                                return view! {
+                                    <tr><td colspan="5" class="empty">"No events yet: they appear here as they arrive."</td></tr>
+                                }.into_any();
+                            }
                             s.feed.into_iter().map(|e| {
                                 let value = e.value.map(|v| money(v, &s.currency)).unwrap_or_default();
                                 view! {
@@ -98,7 +111,7 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
                                         <td class="subject">{e.subject}</td><td class="num">{value}</td>
                                     </tr>
                                 }
-                            }).collect_view()
+                            }).collect_view().into_any()
                         }}
                     </tbody>
                 </table>

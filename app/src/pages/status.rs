@@ -3,23 +3,28 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::status::{format_uptime, get_status, DatabaseState, StatusReport};
+use crate::{
+    api::status::{format_uptime, get_status, DatabaseState, StatusReport},
+    components::range::use_range_query,
+};
 
 /// Shows a fresh [`StatusReport`]; the refresh button fetches a new one
 /// (it works once the page is hydrated: without WASM, reload the page).
 #[component]
 pub fn StatusPage() -> impl IntoView {
+    // Times in the zone of the site the navigation came from.
+    let site = use_range_query().get_untracked().site;
     view! {
         <Title text="Status"/>
-        <StatusPanel/>
+        <StatusPanel site/>
     }
 }
 
 /// The report and its refresh button: an island, hydrated on its own.
 #[island]
-fn StatusPanel() -> impl IntoView {
+fn StatusPanel(site: Option<String>) -> impl IntoView {
     let refreshes = RwSignal::new(0_u32);
-    let report = Resource::new(move || refreshes.get(), |_| get_status());
+    let report = Resource::new(move || refreshes.get(), move |_| get_status(site.clone()));
 
     view! {
         <section class="status">
@@ -50,9 +55,12 @@ fn StatusPanel() -> impl IntoView {
                         })
                 }}
             </Transition>
-            <p class="muted">
-                "Refreshed " <span data-testid="refresh-count">{move || refreshes.get()}</span>
-                {move || if refreshes.get() == 1 { " time on this page." } else { " times on this page." }}
+            <p class="muted" data-testid="refresh-count">
+                {move || match refreshes.get() {
+                    0 => "Not refreshed since the page loaded.".to_owned(),
+                    1 => "Refreshed once on this page.".to_owned(),
+                    n => format!("Refreshed {n} times on this page."),
+                }}
             </p>
         </section>
     }
@@ -81,7 +89,10 @@ fn StatusTable(report: StatusReport) -> impl IntoView {
             <dt>"Uptime"</dt>
             <dd data-testid="uptime">{format_uptime(report.uptime_seconds)}</dd>
             <dt>"Checked at"</dt>
-            <dd><time data-testid="checked-at">{report.checked_at}</time></dd>
+            <dd>
+                <time data-testid="checked-at" datetime=report.checked_at>{report.checked_at_local}</time>
+                <span class="muted">{format!(" ({})", report.zone)}</span>
+            </dd>
             <dt>"Events in the last hour"</dt>
             <dd data-testid="ingestion-last-hour">
                 {format!(
@@ -95,6 +106,10 @@ fn StatusTable(report: StatusReport) -> impl IntoView {
             </dd>
             <dt>"Events waiting to be stored"</dt>
             <dd data-testid="queue-depth">{report.ingestion.queue_depth.to_string()}</dd>
+            <dt>"Last storage error"</dt>
+            <dd data-testid="flush-error">
+                {report.ingestion.last_error.unwrap_or_else(|| "none".to_owned())}
+            </dd>
             <dt>"Reports behind ingestion"</dt>
             <dd data-testid="fold-lag">{format!("{:.1} s", report.fold.lag_ms as f64 / 1000.0)}</dd>
             <dt>"Events waiting for the reports"</dt>

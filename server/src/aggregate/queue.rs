@@ -344,6 +344,9 @@ async fn store(
     )
     .await;
     metrics.db_errors.inc_by(u64::from(settled.failures));
+    if let Some(error) = &settled.last_failure {
+        metrics.flush_failed(error.clone());
+    }
     health.tried(settled.gave_up.is_none());
     metrics
         .flush_seconds

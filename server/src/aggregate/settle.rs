@@ -62,6 +62,8 @@ pub struct Settled {
     pub gave_up: Option<FlushError>,
     /// Failed tries on the way (each a `storepulse_db_errors_total`).
     pub failures: u32,
+    /// What the last failed try said, retried or not.
+    pub last_failure: Option<String>,
 }
 
 /// Stores `events` and `dead`, retrying while `deadline` has not passed.
@@ -85,6 +87,7 @@ pub async fn settle(
     };
     let mut backoff = Duration::from_millis(50);
     let mut failures = 0;
+    let mut last_failure = None;
     let gave_up = loop {
         let pending: Vec<usize> = (0..events.len())
             .filter(|&i| run.outcomes[i].is_none())
@@ -103,6 +106,7 @@ pub async fn settle(
             }
             Err(error) => {
                 failures += 1;
+                last_failure = Some(error.to_string());
                 if failures >= MAX_TRIES || Instant::now() + backoff >= deadline {
                     tracing::error!(%error, events = pending.len(), "flush failed; giving up, its requests are answered 503");
                     break Some(error);
@@ -121,6 +125,7 @@ pub async fn settle(
             .collect(),
         gave_up,
         failures,
+        last_failure,
     }
 }
 

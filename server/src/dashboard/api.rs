@@ -109,6 +109,7 @@ async fn hourly_sales_show(
             Json(json!({
                 "period": sales.period,
                 "hours": sales.rows.iter().map(|r| hour(r, &cur)).collect::<Vec<_>>(),
+                "days": sales.days.iter().map(|r| hour(r, &cur)).collect::<Vec<_>>(),
                 "totals": hour(&sales.totals, &cur),
             }))
             .into_response()

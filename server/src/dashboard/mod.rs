@@ -18,7 +18,7 @@ use app::{
     },
 };
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use sqlx::PgPool;
 
@@ -136,9 +136,12 @@ impl Scope {
 /// rollups had nothing: a chart's gaps are news too.
 pub fn fill(span: &Span, tz: Tz, hourly: bool, found: Vec<Bucket>) -> Vec<Bucket> {
     let mut labels: Vec<String> = Vec::new();
+    // Up to now: the hours and days still to come are not zeros.
+    let now = chrono::Utc::now();
+    let today = now.with_timezone(&tz).date_naive();
     if hourly {
         let mut at = span.start;
-        while at < span.end {
+        while at < span.end.min(now) {
             let label = at.with_timezone(&tz).format("%Y-%m-%d %H:00").to_string();
             // The hour a clock goes back in appears twice; the rollup query
             // already merged it under one label.
@@ -151,7 +154,7 @@ pub fn fill(span: &Span, tz: Tz, hourly: bool, found: Vec<Bucket>) -> Vec<Bucket
         labels.extend(
             span.from
                 .iter_days()
-                .take_while(|d| *d <= span.to)
+                .take_while(|d| *d <= span.to && *d <= today)
                 .map(|d| d.to_string()),
         );
     }
@@ -166,6 +169,39 @@ pub fn fill(span: &Span, tz: Tz, hourly: bool, found: Vec<Bucket>) -> Vec<Bucket
             Bucket { label, value }
         })
         .collect()
+}
+
+/// Every day of `span` with its hours' sums (a day without sales is a row
+/// of zeros) and its distinct customers from `customers` (per day).
+fn by_day(span: &Span, hours: &[HourRow], customers: &[(NaiveDate, i64)]) -> Vec<HourRow> {
+    let mut days: Vec<HourRow> = span
+        .from
+        .iter_days()
+        .take_while(|d| *d <= span.to)
+        .map(|d| HourRow {
+            hour: d.to_string(),
+            ..HourRow::default()
+        })
+        .collect();
+    for row in hours {
+        let date = row.hour.get(..10).unwrap_or_default();
+        if let Some(day) = days.iter_mut().find(|d| d.hour == date) {
+            day.revenue_verified += row.revenue_verified;
+            day.revenue_unverified += row.revenue_unverified;
+            day.refunds += row.refunds;
+            day.orders += row.orders;
+            day.units += row.units;
+            day.tax += row.tax;
+            day.shipping += row.shipping;
+        }
+    }
+    for (date, n) in customers {
+        let date = date.to_string();
+        if let Some(day) = days.iter_mut().find(|d| d.hour == date) {
+            day.customers = *n;
+        }
+    }
+    days
 }
 
 fn unavailable(error: sqlx::Error) -> StatsError {
@@ -260,12 +296,40 @@ impl StatsSource for PgStats {
             t.shipping += r.shipping;
             t
         });
-        totals.customers = sql::customers(&self.pool, w, (scope.span.from, scope.span.to))
-            .await
-            .map_err(unavailable)?;
+        let days = (scope.span.from, scope.span.to);
+        let (customers, per_day) = tokio::try_join!(
+            sql::customers(&self.pool, w, days),
+            sql::customers_per_day(&self.pool, w, days),
+        )
+        .map_err(unavailable)?;
+        totals.customers = customers;
+        let hourly = scope.span.days() <= app::stats::HOURLY_DAYS;
+        let day_rows = if hourly {
+            Vec::new()
+        } else {
+            by_day(&scope.span, &rows, &per_day)
+        };
+        let found: Vec<Bucket> = if hourly {
+            rows.iter()
+                .map(|r| Bucket {
+                    label: r.hour.clone(),
+                    value: r.net(),
+                })
+                .collect()
+        } else {
+            day_rows
+                .iter()
+                .map(|r| Bucket {
+                    label: r.hour.clone(),
+                    value: r.net(),
+                })
+                .collect()
+        };
         Ok(HourlySales {
+            series: fill(&scope.span, scope.tz, hourly, found),
             period: scope.period,
             rows,
+            days: day_rows,
             totals,
             chart: String::new(),
         })

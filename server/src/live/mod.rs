@@ -164,14 +164,14 @@ pub fn chart(snapshot: &LiveSnapshot) -> String {
         .iter()
         .map(|m| app::stats::Bucket {
             label: format!("today {}", m.minute),
-            // The chart draws minor units; counts are whole.
-            value: m.total() * 100,
+            value: m.total(),
         })
         .collect();
     app::charts::bars(
         "Events per minute, last 60 minutes",
         "Minute",
         "Events",
+        app::charts::Unit::Count,
         &buckets,
     )
 }

@@ -80,7 +80,14 @@ impl PgStatus {
 
 #[async_trait]
 impl app::ports::StatusSource for PgStatus {
-    async fn status(&self) -> StatusReport {
+    async fn status(&self, zone: &str) -> StatusReport {
+        let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+        let local = |at: chrono::DateTime<chrono::Utc>| {
+            at.with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        };
+        let now = chrono::Utc::now();
         let database = match schema_version(&self.pool).await {
             Ok(schema_version) => DatabaseState::Reachable { schema_version },
             Err(error) => {
@@ -94,7 +101,9 @@ impl app::ports::StatusSource for PgStatus {
             database,
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: self.started.elapsed().as_secs(),
-            checked_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            checked_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            checked_at_local: local(now),
+            zone: tz.name().to_owned(),
             ingestion: {
                 let [received, accepted, duplicates, rejected, bots] = self.metrics.last_hour();
                 app::api::status::IngestionHealth {
@@ -104,6 +113,10 @@ impl app::ports::StatusSource for PgStatus {
                     rejected,
                     bots,
                     queue_depth: self.metrics.queue_depth.get(),
+                    last_error: self
+                        .metrics
+                        .last_flush_error()
+                        .map(|(at, error)| format!("{}: {error}", local(at))),
                 }
             },
             fold: {
@@ -111,12 +124,9 @@ impl app::ports::StatusSource for PgStatus {
                 app::api::status::FoldHealth {
                     lag_ms: (reading.lag_seconds * 1000.0) as u64,
                     pending_events: reading.pending_events,
-                    last_error: reading.last_error.map(|(at, error)| {
-                        format!(
-                            "{}: {error}",
-                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                        )
-                    }),
+                    last_error: reading
+                        .last_error
+                        .map(|(at, error)| format!("{}: {error}", local(at))),
                 }
             },
         }

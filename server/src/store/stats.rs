@@ -358,6 +358,26 @@ pub async fn customers(
     Ok(members(pool, w.site_id, &set, days).await?.0)
 }
 
+/// Distinct customers of each local day of `days` that had any (a day's
+/// customers are its member-day total).
+pub async fn customers_per_day(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
+) -> Result<Vec<(NaiveDate, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT day, members FROM member_day_totals \
+          WHERE site_id = $1 AND member_set = $2 AND day >= $3 AND day <= $4 AND members <> 0 \
+          ORDER BY day",
+    )
+    .bind(w.site_id)
+    .bind(format!("customers {}", w.currency))
+    .bind(days.0)
+    .bind(days.1)
+    .fetch_all(pool)
+    .await
+}
+
 /// The customers with the highest lifetime spend (ties by id) among those
 /// seen on the local days `days` (first and last): an event of one of
 /// those days carried the customer's id, as `user_id` or as visitor id.

@@ -61,7 +61,13 @@ async fn a_purchase_appears_on_the_live_socket_by_itself(pool: PgPool) {
     assert_eq!(first["visitors"], 1);
     assert_eq!(first["orders_today"], 0);
     assert_eq!(first["minutes"].as_array().map(Vec::len), Some(60));
-    assert!(first["chart"].as_str().unwrap().starts_with("<svg"));
+    // The wide and the phone chart, each an SVG.
+    let chart = first["chart"].as_str().unwrap();
+    assert!(
+        chart.starts_with("<div class=\"chart-wide\"><svg"),
+        "{chart}"
+    );
+    assert_eq!(chart.matches("<svg").count(), 2);
 
     let (status, _) = app
         .post_events(&envelope(vec![purchase("e-2", "T-1")]))

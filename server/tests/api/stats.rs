@@ -153,6 +153,40 @@ async fn hourly_sales_keep_refunds_and_net_apart(pool: PgPool) {
     assert_eq!(totals["units"], 2);
     assert_eq!(totals["customers"], 1);
     assert_eq!(totals["average_order_value"]["amount"], "25.98");
+    // Seven days are more than the page shows hour by hour: every day has
+    // a row, zeros included, that sums its hours; customers are the day's
+    // distinct ones.
+    let days = body["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7, "{body}");
+    let today = body["period"]["to"].as_str().unwrap();
+    assert_eq!(days[6]["hour"], today);
+    assert_eq!(days[6]["net_revenue"]["amount"], "20.98");
+    assert_eq!(days[6]["customers"], 1);
+    assert_eq!(days[6]["orders"], 1);
+    for day in &days[..6] {
+        assert_eq!(day["revenue"]["amount"], "0.00", "{day}");
+        assert_eq!((&day["orders"], &day["customers"]), (&json!(0), &json!(0)));
+    }
+    let (_, short) = get(&app, "/api/v1/sites/demo/hourly-sales?range=today").await;
+    assert_eq!(short["days"], json!([]), "a day goes hour by hour");
+    assert_eq!(short["hours"], body["hours"]);
+    // The page: a row per day, each day a link to its own hours.
+    let html = app
+        .client
+        .get(app.url("/hourly?site=demo&range=7d"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = format!("/hourly?site=demo&amp;range=custom&amp;from={today}&amp;to={today}");
+    assert!(html.contains(&link), "{link} in the page");
+    assert_eq!(
+        table_rows(&html, "hourly-table").len(),
+        7 + 1,
+        "days and the total"
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -436,6 +470,15 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
                     (visitors, new_expected, customers_expected),
                     "{tz} {a}..={b}"
                 );
+                if a == b {
+                    // The Hourly page's day rows read a day's customers apart.
+                    let per_day = stats::customers_per_day(&pool, w, (a, a)).await.unwrap();
+                    assert_eq!(
+                        per_day.first().map_or(0, |d| d.1),
+                        customers_expected,
+                        "{tz} {a}"
+                    );
+                }
                 nonzero += i64::from(returning > 0);
             }
         }
