@@ -108,7 +108,7 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
                                 view! {
                                     <tr>
                                         <td>{e.at}</td><td>{e.kind}</td><td>{e.source}</td>
-                                        <td class="subject">{e.subject}</td><td class="num">{value}</td>
+                                        <td class="subject" title=e.subject.clone()>{e.subject}</td><td class="num">{value}</td>
                                     </tr>
                                 }
                             }).collect_view().into_any()

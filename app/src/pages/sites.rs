@@ -57,10 +57,12 @@ fn SiteList(sites: Vec<SiteSummary>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <table class="numbers" data-testid="sites">
-            <thead><tr><th>"Name"</th><th>"Key"</th><th>"Time zone"</th><th>"Currency"</th><th></th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <div class="panel">
+            <table class="numbers" data-testid="sites">
+                <thead><tr><th>"Name"</th><th>"Key"</th><th>"Time zone"</th><th>"Currency"</th><th></th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
     }
     .into_any()
 }
