@@ -51,6 +51,28 @@ test.describe("signing in and out", () => {
     await page.goto("/users");
     await expect(page).toHaveURL(/\/login\?next=%2Fusers$/);
   });
+
+  test("Real-Time says when the session ended, and links to the sign-in", async ({ page, context }) => {
+    await page.goto(LoginPage.path);
+    await new LoginPage(page).signIn(ADMIN.email, ADMIN.password);
+    await expect(page).toHaveURL("/");
+    await gotoHydrated(page, "/realtime?site=demo");
+    const status = page.getByTestId("live-status");
+    await expect(status).toContainText("● Live", { timeout: 10_000 });
+
+    // Signed out in another tab: the open page learns it within a recheck.
+    const other = await context.newPage();
+    await other.goto("/");
+    await other.getByTestId("sign-out").click();
+    await expect(other).toHaveURL(LoginPage.path);
+
+    await expect(status).toContainText("Your session ended", { timeout: 15_000 });
+    const again = status.getByRole("link", { name: "Sign in again" });
+    await expect(again).toHaveAttribute("href", "/login?next=%2Frealtime%3Fsite%3Ddemo");
+    await again.click();
+    await new LoginPage(page).signIn(ADMIN.email, ADMIN.password);
+    await expect(page).toHaveURL("/realtime?site=demo");
+  });
 });
 
 test("creating a site shows its snippet, which copies to the clipboard", async ({ page, context }, testInfo) => {

@@ -183,8 +183,8 @@ impl Application {
             )),
             stats: crate::dashboard::PgStats::new(pool.clone()),
             admin: Arc::new(PgAdmin::new(accounts.clone())),
+            live: crate::live::Hub::new(pool.clone(), accounts.clone(), proxies, nudges),
             accounts,
-            live: crate::live::Hub::new(pool.clone(), proxies, nudges),
             pool,
             ingestor,
         };

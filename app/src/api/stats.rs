@@ -6,6 +6,13 @@ use leptos::prelude::*;
 
 use crate::stats::{HourlySales, Overview, ProductPerformance, RangeQuery};
 
+/// Whether the request is signed in: the Real-Time page asks when its
+/// socket keeps failing (the page gate answers 401 when not).
+#[server]
+pub async fn signed_in() -> Result<(), ServerFnError> {
+    crate::accounts::viewer().map(|_| ())
+}
+
 #[server]
 pub async fn get_overview(#[server(default)] query: RangeQuery) -> Result<Overview, ServerFnError> {
     let mut overview = answer(source()?.overview(&viewer()?, &query).await)?;

@@ -25,8 +25,12 @@ pub fn RealtimePage() -> impl IntoView {
 #[island]
 fn Live(first: LiveSnapshot) -> impl IntoView {
     let pushed: RwSignal<Option<LiveSnapshot>> = RwSignal::new(None);
-    let connected = RwSignal::new(false);
-    listen(&first.site, pushed, connected);
+    let link = RwSignal::new(Link::Connecting);
+    listen(&first.site, pushed, link);
+    let sign_in = format!(
+        "/login?next={}",
+        crate::stats::encode(&format!("/realtime?site={}", first.site))
+    );
     let snap = Memo::new(move |_| pushed.get().unwrap_or_else(|| first.clone()));
     let figure = move |label: &'static str,
                        value: Box<dyn Fn(&LiveSnapshot) -> String + Send + Sync>| {
@@ -40,7 +44,18 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
     };
     view! {
         <p class="live-status" data-testid="live-status">
-            {move || if connected.get() { "● Live" } else { "○ Connecting…" }}
+            {move || match link.get() {
+                Link::Connecting => view! { "○ Connecting…" }.into_any(),
+                Link::Live => view! { "● Live" }.into_any(),
+                Link::Reconnecting { seconds } => view! {
+                    <span class="warn">{format!("○ Reconnecting… these numbers are {seconds} s old")}</span>
+                }.into_any(),
+                Link::Ended => view! {
+                    <span class="error" role="alert">"Your session ended: these numbers are no longer updated. "
+                        <a href=sign_in.clone()>"Sign in again"</a>
+                    </span>
+                }.into_any(),
+            }}
             <span class="muted">{move || format!(" · updated {}", snap.get().taken_at)}</span>
         </p>
         <div class="kpis">
@@ -105,10 +120,11 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
                             }
                             s.feed.into_iter().map(|e| {
                                 let value = e.value.map(|v| money(v, &s.currency)).unwrap_or_default();
+                                let whole = e.subject.clone();
                                 view! {
                                     <tr>
                                         <td>{e.at}</td><td>{e.kind}</td><td>{e.source}</td>
-                                        <td class="subject" title=e.subject.clone()>{e.subject}</td><td class="num">{value}</td>
+                                        <td class="subject" title=whole>{e.subject}</td><td class="num">{value}</td>
                                     </tr>
                                 }
                             }).collect_view().into_any()
@@ -120,11 +136,34 @@ fn Live(first: LiveSnapshot) -> impl IntoView {
     }
 }
 
+/// The socket as the page tells it (the server renders `Connecting`; the
+/// others come with the WASM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+enum Link {
+    Connecting,
+    Live,
+    /// Closed; the numbers shown are `seconds` old.
+    Reconnecting {
+        seconds: u32,
+    },
+    /// The server ended it (signed out, expired, no longer a member), or
+    /// it cannot reopen because nobody is signed in: no more retries.
+    Ended,
+}
+
+/// The close code the server ends a socket with when its viewer may no
+/// longer see it (`live::SESSION_ENDED`).
+#[cfg(feature = "hydrate")]
+const SESSION_ENDED: u16 = 4401;
+
 /// Opens the socket (in the browser only) and keeps it open while the page
 /// is shown: every message replaces the snapshot; a closed socket is
-/// reopened after a second.
+/// reopened after a second, and the page counts how old its numbers get.
+/// A socket closed because the session ended is not reopened; nor is one
+/// that fails twice running while the server says nobody is signed in.
 #[cfg(feature = "hydrate")]
-fn listen(site: &str, pushed: RwSignal<Option<LiveSnapshot>>, connected: RwSignal<bool>) {
+fn listen(site: &str, pushed: RwSignal<Option<LiveSnapshot>>, link: RwSignal<Link>) {
     use std::sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -143,20 +182,42 @@ fn listen(site: &str, pushed: RwSignal<Option<LiveSnapshot>>, connected: RwSigna
             crate::stats::encode(site)
         )
     };
-    open(url, pushed, connected, alive.clone());
-    on_cleanup(move || alive.store(false, Ordering::Relaxed));
+    open(url, pushed, link, alive.clone(), 0);
+    // The age of the numbers while the socket is down.
+    let ticker = set_interval_with_handle(
+        move || {
+            if let Link::Reconnecting { seconds } = link.get_untracked() {
+                link.set(Link::Reconnecting {
+                    seconds: seconds + 1,
+                });
+            }
+        },
+        std::time::Duration::from_secs(1),
+    )
+    .ok();
+    on_cleanup(move || {
+        alive.store(false, Ordering::Relaxed);
+        if let Some(ticker) = ticker {
+            ticker.clear();
+        }
+    });
 }
 
+/// `failures`: closes in a row without a message.
 #[cfg(feature = "hydrate")]
 fn open(
     url: String,
     pushed: RwSignal<Option<LiveSnapshot>>,
-    connected: RwSignal<bool>,
+    link: RwSignal<Link>,
     alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    failures: u32,
 ) {
-    use std::sync::atomic::Ordering;
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
     use wasm_bindgen::{closure::Closure, JsCast as _};
-    use web_sys::{MessageEvent, WebSocket};
+    use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
     if !alive.load(Ordering::Relaxed) {
         return;
@@ -164,10 +225,13 @@ fn open(
     let Ok(socket) = WebSocket::new(&url) else {
         return;
     };
+    let heard = Arc::new(AtomicBool::new(false));
+    let heard_here = heard.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         if let Some(text) = event.data().as_string() {
             if let Ok(snapshot) = serde_json::from_str::<LiveSnapshot>(&text) {
-                connected.set(true);
+                heard_here.store(true, Ordering::Relaxed);
+                link.set(Link::Live);
                 pushed.set(Some(snapshot));
             }
         }
@@ -175,13 +239,41 @@ fn open(
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     let retry = alive.clone();
-    let on_close = Closure::<dyn FnMut()>::new(move || {
-        connected.set(false);
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+        if event.code() == SESSION_ENDED {
+            link.set(Link::Ended);
+            return;
+        }
+        if !matches!(
+            link.get_untracked(),
+            Link::Reconnecting { .. } | Link::Ended
+        ) {
+            link.set(Link::Reconnecting { seconds: 0 });
+        }
+        let failures = if heard.load(Ordering::Relaxed) {
+            0
+        } else {
+            failures + 1
+        };
         let (url, retry) = (url.clone(), retry.clone());
-        set_timeout(
-            move || open(url, pushed, connected, retry),
-            std::time::Duration::from_secs(1),
-        );
+        let reopen = move || {
+            set_timeout(
+                move || open(url, pushed, link, retry, failures),
+                std::time::Duration::from_secs(1),
+            )
+        };
+        if failures < 2 {
+            reopen();
+            return;
+        }
+        // Refused twice: ask whether anyone is still signed in. A network
+        // error (the server restarting) keeps trying.
+        leptos::task::spawn_local(async move {
+            match crate::api::stats::signed_in().await {
+                Err(ServerFnError::Request(_)) | Ok(()) => reopen(),
+                Err(_) => link.set(Link::Ended),
+            }
+        });
     });
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     on_close.forget();
@@ -193,4 +285,4 @@ fn open(
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn listen(_site: &str, _pushed: RwSignal<Option<LiveSnapshot>>, _connected: RwSignal<bool>) {}
+fn listen(_site: &str, _pushed: RwSignal<Option<LiveSnapshot>>, _link: RwSignal<Link>) {}

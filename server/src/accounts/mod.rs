@@ -256,6 +256,26 @@ impl Accounts {
         Ok(found.map(|(user_id, email)| Viewer { user_id, email }))
     }
 
+    /// Whether the credentials of these (kept) request headers still sign
+    /// someone in: the token, or else the session cookie. Reads only: an
+    /// open live socket asks this now and then, and must not keep an idle
+    /// session alive.
+    pub async fn still_signed_in(&self, headers: &HeaderMap) -> Result<bool, sqlx::Error> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let Some(token) = token {
+            return sql::token_live(&self.pool, &Sha256::digest(token.as_bytes())).await;
+        }
+        let Some(id) = self.session_id(headers) else {
+            return Ok(false);
+        };
+        let hash = self.key.sign(id.as_bytes());
+        sql::session_live(&self.pool, &hash, self.idle.as_secs() as i64).await
+    }
+
     /// Ends the request's session (if any) in the database.
     pub async fn sign_out(&self, headers: &HeaderMap) -> Result<(), sqlx::Error> {
         if let Some(id) = self.session_id(headers) {

@@ -88,6 +88,9 @@ impl Nudges {
 #[derive(Clone)]
 pub struct Hub {
     pool: PgPool,
+    /// Asked every [`RECHECK`] whether an open socket's viewer is still
+    /// signed in and a member of its site.
+    accounts: crate::accounts::Accounts,
     sites: Arc<Mutex<HashMap<String, watch::Sender<Snapshot>>>>,
     proxies: TrustedProxies,
     clients: SocketCounter,
@@ -95,9 +98,15 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(pool: PgPool, proxies: TrustedProxies, nudges: Nudges) -> Self {
+    pub fn new(
+        pool: PgPool,
+        accounts: crate::accounts::Accounts,
+        proxies: TrustedProxies,
+        nudges: Nudges,
+    ) -> Self {
         Self {
             pool,
+            accounts,
             sites: Arc::default(),
             proxies,
             clients: SocketCounter::new(MAX_PER_CLIENT),
@@ -207,17 +216,40 @@ async fn live_socket(
         Ok(None) => return (StatusCode::NOT_FOUND, "unknown site").into_response(),
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
     };
+    let key = site.site_key.clone();
     let Some(receiver) = hub.subscribe(site) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "too many live dashboards").into_response();
+    };
+    // What the socket was opened with, asked again while it is open: a
+    // sign-out, an expired session, a revoked token or a removed member
+    // ends it (close code 4401), and the page says so.
+    let still = move || {
+        let (hub, headers, key) = (hub.clone(), headers.clone(), key.clone());
+        async move {
+            let signed_in = hub.accounts.still_signed_in(&headers).await?;
+            Ok::<_, sqlx::Error>(
+                signed_in
+                    && store::sites::find_for_user(&hub.pool, viewer.user_id, &key)
+                        .await?
+                        .is_some(),
+            )
+        }
     };
     upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
-            push(socket, receiver).await;
+            push(socket, receiver, still).await;
             drop(slot);
         })
 }
+
+/// How often an open socket's credentials are asked again.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// The close code of a socket whose viewer signed out, expired or lost the
+/// site (in the range 4000–4999 the protocol leaves to applications).
+pub const SESSION_ENDED: u16 = 4401;
 
 /// No `Origin` (not a browser), or one whose host is the `Host` asked for.
 fn same_origin(headers: &HeaderMap) -> bool {
@@ -228,10 +260,28 @@ fn same_origin(headers: &HeaderMap) -> bool {
     })
 }
 
-/// Sends each new snapshot until the browser leaves.
-async fn push(mut socket: WebSocket, mut receiver: watch::Receiver<Snapshot>) {
+/// Sends each new snapshot until the browser leaves, or `still` says the
+/// viewer may no longer see it (a database error keeps the socket: the
+/// next check decides).
+async fn push<F, Fut>(mut socket: WebSocket, mut receiver: watch::Receiver<Snapshot>, still: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
+{
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.tick().await;
     loop {
         tokio::select! {
+            _ = recheck.tick() => {
+                if let Ok(false) = still().await {
+                    let frame = CloseFrame {
+                        code: SESSION_ENDED,
+                        reason: "session ended".into(),
+                    };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            }
             changed = receiver.changed() => {
                 if changed.is_err() {
                     break;

@@ -207,6 +207,34 @@ pub async fn touch_session(
     .await
 }
 
+/// Whether the session is still signed in, without touching it (an open
+/// live socket must not keep an idle session alive).
+pub async fn session_live(
+    pool: &PgPool,
+    session_hash: &[u8],
+    idle_seconds: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM login_sessions \
+          WHERE session_hash = $1 AND expires_at > now() \
+            AND last_seen_at > now() - make_interval(secs => $2))",
+    )
+    .bind(session_hash)
+    .bind(idle_seconds as f64)
+    .fetch_one(pool)
+    .await
+}
+
+/// Whether the token is still valid (not revoked), without touching it.
+pub async fn token_live(pool: &PgPool, token_hash: &[u8]) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL)",
+    )
+    .bind(token_hash)
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn delete_session(pool: &PgPool, session_hash: &[u8]) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM login_sessions WHERE session_hash = $1")
         .bind(session_hash)

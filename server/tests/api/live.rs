@@ -147,3 +147,48 @@ async fn a_frame_over_the_limit_closes_the_live_socket_with_1009(pool: PgPool) {
     };
     assert_eq!(code, Some(CloseCode::Size));
 }
+
+/// Reads until the server closes the socket; returns its close code.
+async fn closed(socket: &mut Socket) -> Option<u16> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_signed_out_or_removed_viewer_loses_the_open_socket(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let site_id = create_site(&pool, "demo").await;
+    let ended = |mut socket: Socket| async move {
+        tokio::time::timeout(std::time::Duration::from_secs(15), closed(&mut socket))
+            .await
+            .expect("closed within a recheck (5 s)")
+    };
+    // A member removed from the site loses its open socket, with the code
+    // the page tells apart.
+    let mut socket = watch(&app, "demo").await;
+    until(&mut socket, |_| true).await;
+    sqlx::query("DELETE FROM memberships WHERE site_id = $1")
+        .bind(site_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ended(socket).await, Some(server::live::SESSION_ENDED));
+    // Signing out elsewhere (the session row goes) ends it the same way.
+    sqlx::query("INSERT INTO memberships (user_id, site_id) SELECT user_id, $1 FROM users")
+        .bind(site_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut socket = watch(&app, "demo").await;
+    until(&mut socket, |_| true).await;
+    sqlx::query("DELETE FROM login_sessions")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ended(socket).await, Some(server::live::SESSION_ENDED));
+}
