@@ -48,6 +48,10 @@ pub struct SiteForm {
     pub domains: String,
     pub medium_from: String,
     pub high_from: String,
+    /// The viewer ticked "change the currency anyway": without it a new
+    /// currency is refused while the reports hold revenue in the old one.
+    #[serde(default)]
+    pub confirm_currency: bool,
 }
 
 /// An API token as its list shows it: never the token itself.

@@ -48,6 +48,7 @@ pub async fn update_site(
     domains: String,
     medium_from: String,
     high_from: String,
+    #[server(default)] confirm_currency: Option<String>,
 ) -> Result<(), ServerFnError> {
     let form = crate::accounts::SiteForm {
         name,
@@ -56,6 +57,7 @@ pub async fn update_site(
         domains,
         medium_from,
         high_from,
+        confirm_currency: confirm_currency.as_deref() == Some("yes"),
     };
     answer(admin()?.update_site(&viewer()?, &site, &form).await)
 }

@@ -183,7 +183,10 @@ fn SiteEditor(site: SiteSettings) -> impl IntoView {
             <input type="hidden" name="site" value=site.key/>
             <label>"Name" <input name="name" required maxlength="200" value=site.name/></label>
             <label>"Time zone (IANA, e.g. Europe/Berlin)" <input name="timezone" required value=site.timezone/></label>
+            <p class="muted small">"A new time zone recomputes every report's hours and days from the stored events, in the new zone, when you save (a big shop's history takes a while)."</p>
             <label>"Currency (ISO 4217)" <input name="currency" required maxlength="3" value=site.currency/></label>
+            <p class="muted small" data-testid="currency-note">"Reports count orders in this currency only; nothing is converted. After a change, earlier orders in the old currency no longer show (they stay stored, and show again if you change back)."</p>
+            <label class="check"><input type="checkbox" name="confirm_currency" value="yes"/>" Change the currency anyway, hiding earlier revenue"</label>
             <label>"Allowed domains (one per line; empty allows any)"
                 <textarea name="domains" rows="3">{site.domains.join("\n")}</textarea>
             </label>

@@ -239,6 +239,28 @@ impl Admin for PgAdmin {
                 "the medium tier must not start above the high tier",
             ));
         }
+        if code != site.currency && !form.confirm_currency {
+            // Reports count orders in the site's currency only: say what a
+            // new one hides, and change it only when asked to anyway.
+            let (revenue, orders) =
+                store::sites::sales_in(self.accounts.pool(), site.site_id, &site.currency)
+                    .await
+                    .map_err(database)?;
+            if orders > 0 {
+                return Err(AdminError::new(
+                    409,
+                    format!(
+                        "Changing the currency from {old} to {code} hides {money} of earlier \
+                         revenue ({orders} orders in {old}) from every report: reports count \
+                         orders in the site's currency only, and nothing is converted. The \
+                         orders stay stored and show again if you change back. Tick \"Change \
+                         the currency anyway\" to go ahead.",
+                        old = site.currency,
+                        money = app::stats::money(revenue, &site.currency),
+                    ),
+                ));
+            }
+        }
         let changes = SiteChanges {
             name: Some(name),
             timezone: Some(form.timezone.trim()),

@@ -202,6 +202,24 @@ pub async fn update(
     Ok(row.map(Site::from))
 }
 
+/// The site's revenue (minor units) and orders in `currency`, all time,
+/// from the hourly rollup: what a change of its currency hides.
+pub async fn sales_in(
+    pool: &PgPool,
+    site_id: i32,
+    currency: &str,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT coalesce(sum(revenue_verified + revenue_unverified), 0)::int8, \
+                coalesce(sum(orders_verified + orders_unverified), 0)::int8 \
+           FROM hourly_sales WHERE site_id = $1 AND currency = $2",
+    )
+    .bind(site_id)
+    .bind(currency)
+    .fetch_one(pool)
+    .await
+}
+
 /// Replaces the site's signing secret; `None` when no site has that key.
 pub async fn rotate_secret(
     pool: &PgPool,

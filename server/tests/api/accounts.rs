@@ -759,3 +759,57 @@ async fn rotating_the_signing_secret_takes_a_second_confirming_click(pool: PgPoo
     assert_ne!(after, before);
     assert!(app.get_text("/sites/demo").await.contains(&after));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_new_currency_that_hides_revenue_needs_a_confirmation(pool: PgPool) {
+    use app::api::accounts as a;
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    let (status, _) = app
+        .post_events(&crate::helpers::envelope(vec![crate::helpers::purchase(
+            "cur-1", "T-CUR",
+        )]))
+        .await;
+    assert_eq!(status, 202);
+    let mut edit = vec![
+        ("site", "demo"),
+        ("name", "Test shop"),
+        ("timezone", "UTC"),
+        ("currency", "EUR"),
+        ("domains", ""),
+        ("medium_from", "0"),
+        ("high_from", "0"),
+    ];
+    let (status, body) = call(&app, &app.client, a::UpdateSite::PATH, &edit).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("from USD to EUR hides $") && body.contains("(1 orders in USD)"),
+        "{body}"
+    );
+    let site = server::store::sites::find(&pool, "demo")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(site.currency, "USD", "nothing changed");
+    // Asked to anyway, it changes; the old revenue stays stored.
+    edit.push(("confirm_currency", "yes"));
+    assert_eq!(
+        call(&app, &app.client, a::UpdateSite::PATH, &edit).await.0,
+        200
+    );
+    let site = server::store::sites::find(&pool, "demo")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(site.currency, "EUR");
+    let (_, orders) = server::store::sites::sales_in(&pool, site.site_id, "USD")
+        .await
+        .unwrap();
+    assert_eq!(orders, 1);
+    // The settings page says what a change does before anyone tries.
+    let html = app.get_text("/sites/demo").await;
+    assert!(
+        html.contains("Reports count orders in this currency only"),
+        "{html}"
+    );
+}
