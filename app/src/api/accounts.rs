@@ -39,6 +39,8 @@ pub async fn create_site(
     Ok(path)
 }
 
+// One argument per field of the settings form, as server functions take them.
+#[allow(clippy::too_many_arguments)]
 #[server]
 pub async fn update_site(
     site: String,
