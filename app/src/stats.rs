@@ -45,6 +45,19 @@ impl RangeQuery {
     pub fn compares(&self) -> bool {
         self.compare.as_deref() == Some("previous")
     }
+
+    /// The query for `period`'s previous period, when it has one: its days
+    /// as a custom range of the same site, not compared again.
+    pub fn previous_of(period: &Period) -> Option<Self> {
+        let (from, to) = period.previous.clone()?;
+        Some(Self {
+            site: Some(period.site.clone()),
+            range: Some("custom".to_owned()),
+            from: Some(from),
+            to: Some(to),
+            compare: None,
+        })
+    }
 }
 
 /// Percent-encodes what may not stand in a query value.
@@ -167,6 +180,9 @@ pub struct HourlySales {
     #[serde(default)]
     pub series: Vec<Bucket>,
     pub chart: String,
+    /// When comparing: the previous period, in full (not compared again).
+    #[serde(default)]
+    pub previous: Option<Box<HourlySales>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +223,9 @@ pub struct ProductPerformance {
     pub period: Period,
     pub rows: Vec<ProductRow>,
     pub categories: Vec<ProductRow>,
+    /// When comparing: the previous period, in full (not compared again).
+    #[serde(default)]
+    pub previous: Option<Box<ProductPerformance>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +262,9 @@ pub struct UserActivity {
     pub devices: Vec<Share>,
     pub browsers: Vec<Share>,
     pub campaigns: Vec<Share>,
+    /// When comparing: the previous period, in full (not compared again).
+    #[serde(default)]
+    pub previous: Option<Box<UserActivity>>,
 }
 
 /// A customer (the shop's `user_id`, else the visitor) by lifetime spend.
@@ -335,6 +357,25 @@ pub fn percent(part: i64, whole: i64) -> String {
         return "–".to_owned();
     }
     format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// The change of a rate (`part / whole`, now and before) in percentage
+/// points, as the rates are shown (one decimal): `+0.4 pp`, `−1.2 pp`;
+/// `None` without a previous period. A rate without a base counts as 0.
+pub fn change_pp(current: (i64, i64), previous: Option<(i64, i64)>) -> Option<String> {
+    let rate = |(part, whole): (i64, i64)| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 * 100.0 / whole as f64
+        }
+    };
+    let diff = (rate(current) * 10.0).round() - (rate(previous?) * 10.0).round();
+    Some(match diff {
+        d if d > 0.0 => format!("+{:.1} pp", d / 10.0),
+        d if d < 0.0 => format!("−{:.1} pp", -d / 10.0),
+        _ => "±0.0 pp".to_owned(),
+    })
 }
 
 /// A change as `+12.3%` / `−4.0%`, or `new` when there was nothing before.
@@ -440,6 +481,14 @@ mod tests {
         );
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(1, 0), "–");
+        // Rates change in points, as they are shown: 33.3% → 66.7%.
+        assert_eq!(change_pp((2, 3), Some((1, 3))).as_deref(), Some("+33.4 pp"));
+        assert_eq!(
+            change_pp((21, 1000), Some((25, 1000))).as_deref(),
+            Some("−0.4 pp")
+        );
+        assert_eq!(change_pp((1, 2), Some((2, 4))).as_deref(), Some("±0.0 pp"));
+        assert_eq!(change_pp((1, 2), None), None);
     }
 
     #[test]

@@ -43,10 +43,19 @@ test("Overview shows revenue, orders, conversion, AOV, visitors and the funnel",
 test("comparing with the previous period shows the change", async ({ page }) => {
   await gotoHydrated(page, `/?site=${site.key}&range=7d&compare=previous`);
   const report = new Report(page);
-  await expect(report.change("Revenue")).toHaveText("new vs previous");
+  // The previous value stands beside the change; a rate changes in points.
+  await expect(report.change("Revenue")).toHaveText("new vs $0.00");
+  await expect(report.change("Conversion rate")).toHaveText("+66.7 pp vs –");
   await page.getByRole("link", { name: "Stop comparing" }).click();
   await expect(page).toHaveURL(new RegExp(`\\?site=${site.key}&range=7d$`));
   await expect(report.change("Revenue")).toHaveCount(0);
+  // Every report compares, not only the Overview.
+  await gotoHydrated(page, `/hourly?site=${site.key}&range=7d&compare=previous`);
+  await expect(report.change("Net revenue")).toHaveText("new vs $0.00");
+  await gotoHydrated(page, `/users?site=${site.key}&range=7d&compare=previous`);
+  await expect(report.change("Sessions")).toHaveText("new vs 0");
+  await gotoHydrated(page, `/products?site=${site.key}&range=7d&compare=previous`);
+  expect(await report.cells("products-table", "Blue mug")).toContain("new");
 });
 
 test("Hourly Sales shows verified and unverified revenue apart, refunds and net", async ({ page }) => {

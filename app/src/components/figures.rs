@@ -2,12 +2,14 @@
 
 use leptos::prelude::*;
 
-/// A headline figure with its change against the previous period.
+/// A headline figure with its change against the previous period, and
+/// the previous value itself (`before`).
 #[component]
 pub fn Kpi(
     label: &'static str,
     value: String,
     #[prop(default = None)] change: Option<String>,
+    #[prop(default = None)] before: Option<String>,
     #[prop(default = None)] note: Option<String>,
 ) -> impl IntoView {
     let class = match change.as_deref() {
@@ -19,7 +21,10 @@ pub fn Kpi(
         <div class="kpi" data-testid=format!("kpi-{}", label.to_lowercase().replace(' ', "-"))>
             <span class="kpi-label">{label}</span>
             <span class="kpi-value">{value}</span>
-            {change.map(|c| view! { <span class=class>{c} " vs previous"</span> })}
+            {change.map(|c| {
+                let against = before.map_or_else(|| " vs previous".to_owned(), |b| format!(" vs {b}"));
+                view! { <span class=class data-testid="kpi-change">{format!("{c}{against}")}</span> }
+            })}
             {note.map(|n| view! { <span class="muted small">{n}</span> })}
         </div>
     }

@@ -10,7 +10,7 @@ use crate::{
         figures::{Chart, Kpi},
         range::{report, RangeBar},
     },
-    stats::{count, money, HourRow, HourlySales, RangeQuery},
+    stats::{change, count, money, Figure, HourRow, HourlySales, RangeQuery},
 };
 
 #[component]
@@ -24,6 +24,28 @@ pub fn HourlyPage() -> impl IntoView {
 fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
     let cur = sales.period.currency.clone();
     let t = &sales.totals;
+    // With a previous period: each figure's change and its value then.
+    let before = sales.previous.as_ref().map(|p| p.totals.clone());
+    let kpi = |pick: fn(&HourRow) -> i64, as_money: bool| {
+        let figure = Figure {
+            current: pick(t),
+            previous: before.as_ref().map(pick),
+        };
+        let show = |n: i64| if as_money { money(n, &cur) } else { count(n) };
+        (
+            show(figure.current),
+            change(&figure),
+            figure.previous.map(show),
+        )
+    };
+    let (revenue, revenue_change, revenue_before) = kpi(HourRow::revenue, true);
+    let (verified, verified_change, verified_before) = kpi(|r| r.revenue_verified, true);
+    let (unverified, unverified_change, unverified_before) = kpi(|r| r.revenue_unverified, true);
+    let (refunds, refunds_change, refunds_before) = kpi(|r| r.refunds, true);
+    let (tax, tax_change, tax_before) = kpi(|r| r.tax, true);
+    let (shipping, shipping_change, shipping_before) = kpi(|r| r.shipping, true);
+    let (net, net_change, net_before) = kpi(HourRow::net, true);
+    let (customers, customers_change, customers_before) = kpi(|r| r.customers, false);
     let daily = !sales.days.is_empty();
     // A long range goes by day; each day links to its own hours.
     let rows = if daily {
@@ -51,14 +73,14 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
     view! {
         <RangeBar path="/hourly" query period=sales.period.clone()/>
         <div class="kpis">
-            <Kpi label="Revenue" value=money(t.revenue(), &cur)/>
-            <Kpi label="Verified revenue" value=money(t.revenue_verified, &cur) note=Some("reported by the shop's backend".to_owned())/>
-            <Kpi label="Unverified revenue" value=money(t.revenue_unverified, &cur) note=Some("reported by browsers only".to_owned())/>
-            <Kpi label="Refunds" value=money(t.refunds, &cur)/>
-            <Kpi label="Tax" value=money(t.tax, &cur) note=Some("less refunded tax".to_owned())/>
-            <Kpi label="Shipping" value=money(t.shipping, &cur) note=Some("less refunded shipping".to_owned())/>
-            <Kpi label="Net revenue" value=money(t.net(), &cur) note=Some("without refunds, tax and shipping".to_owned())/>
-            <Kpi label="Customers" value=count(t.customers)/>
+            <Kpi label="Revenue" value=revenue change=revenue_change before=revenue_before/>
+            <Kpi label="Verified revenue" value=verified change=verified_change before=verified_before note=Some("reported by the shop's backend".to_owned())/>
+            <Kpi label="Unverified revenue" value=unverified change=unverified_change before=unverified_before note=Some("reported by browsers only".to_owned())/>
+            <Kpi label="Refunds" value=refunds change=refunds_change before=refunds_before/>
+            <Kpi label="Tax" value=tax change=tax_change before=tax_before note=Some("less refunded tax".to_owned())/>
+            <Kpi label="Shipping" value=shipping change=shipping_change before=shipping_before note=Some("less refunded shipping".to_owned())/>
+            <Kpi label="Net revenue" value=net change=net_change before=net_before note=Some("without refunds, tax and shipping".to_owned())/>
+            <Kpi label="Customers" value=customers change=customers_change before=customers_before/>
         </div>
         <div class="panel">
             <Chart svg=sales.chart.clone() label/>

@@ -8,7 +8,7 @@ use crate::{
         figures::{Chart, Kpi},
         range::{report, RangeBar},
     },
-    stats::{average, change, count, money, percent, Figure, Overview, Share},
+    stats::{average, change, change_pp, count, money, percent, Figure, Overview, Share},
 };
 
 #[component]
@@ -30,16 +30,18 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
             .zip(overview.orders.previous)
             .map(|(r, o)| aov(r, o)),
     };
-    // Conversion in basis points, so the change compares rates.
-    let bp = |part: i64, whole: i64| if whole == 0 { 0 } else { part * 10_000 / whole };
-    let conversion = Figure {
-        current: bp(overview.converted.current, overview.sessions.current),
-        previous: overview
-            .converted
-            .previous
-            .zip(overview.sessions.previous)
-            .map(|(c, s)| bp(c, s)),
-    };
+    // A rate's change is in percentage points.
+    let conversion = change_pp(
+        (overview.converted.current, overview.sessions.current),
+        overview.converted.previous.zip(overview.sessions.previous),
+    );
+    let before_money = |f: &Figure| f.previous.map(|p| money(p, &cur));
+    let before_count = |f: &Figure| f.previous.map(count);
+    let before_rate = overview
+        .converted
+        .previous
+        .zip(overview.sessions.previous)
+        .map(|(c, s)| percent(c, s));
     let funnel_top = overview.funnel.first().map_or(0, |s| s.sessions);
     let mut before = funnel_top;
     let funnel = overview
@@ -85,11 +87,11 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
     view! {
         <RangeBar path="/" query period=overview.period.clone()/>
         <div class="kpis">
-            <Kpi label="Revenue" value=money(overview.revenue.current, &cur) change=change(&overview.revenue)/>
-            <Kpi label="Orders" value=count(overview.orders.current) change=change(&overview.orders)/>
-            <Kpi label="Conversion rate" value=percent(overview.converted.current, overview.sessions.current) change=change(&conversion)/>
-            <Kpi label="Average order value" value=money(aov_figure.current, &cur) change=change(&aov_figure)/>
-            <Kpi label="Visitors" value=count(overview.visitors.current) change=change(&overview.visitors)/>
+            <Kpi label="Revenue" value=money(overview.revenue.current, &cur) change=change(&overview.revenue) before=before_money(&overview.revenue)/>
+            <Kpi label="Orders" value=count(overview.orders.current) change=change(&overview.orders) before=before_count(&overview.orders)/>
+            <Kpi label="Conversion rate" value=percent(overview.converted.current, overview.sessions.current) change=conversion before=before_rate/>
+            <Kpi label="Average order value" value=money(aov_figure.current, &cur) change=change(&aov_figure) before=before_money(&aov_figure)/>
+            <Kpi label="Visitors" value=count(overview.visitors.current) change=change(&overview.visitors) before=before_count(&overview.visitors)/>
         </div>
         <div class="panel">
             <Chart svg=overview.revenue_chart.clone() label=chart_label/>

@@ -105,6 +105,15 @@ fn ProductsReport(
 ) -> impl IntoView {
     let cur = products.period.currency.clone();
     let rows = arrange(&products.rows, &table);
+    // With a previous period: each product's revenue then, and the change.
+    let before: Option<std::collections::HashMap<String, i64>> =
+        products.previous.as_ref().map(|p| {
+            p.rows
+                .iter()
+                .map(|r| (r.item_id.clone(), r.revenue))
+                .collect()
+        });
+    let comparing = before.is_some();
     let extra = |pairs: &[(&str, &str)]| {
         let mut q = query.to_query();
         for (key, value) in pairs {
@@ -160,6 +169,16 @@ fn ProductsReport(
                     <td class="num">{count(r.units)}</td>
                     <td class="num">{money(r.revenue, &cur)}</td>
                     <td class="num">{percent(r.purchases, r.views)}</td>
+                    {before.as_ref().map(|before| {
+                        let figure = crate::stats::Figure {
+                            current: r.revenue,
+                            previous: Some(before.get(&r.item_id).copied().unwrap_or(0)),
+                        };
+                        view! {
+                            <td class="num">{money(figure.previous.unwrap_or(0), &cur)}</td>
+                            <td class="num">{crate::stats::change(&figure)}</td>
+                        }
+                    })}
                 </tr>
             }
         })
@@ -224,7 +243,9 @@ fn ProductsReport(
             } else {
                 view! {
                     <table class="numbers" data-testid="products-table">
-                        <thead><tr>{headings}</tr></thead>
+                        <thead><tr>{headings}{comparing.then(|| view! {
+                            <th class="num">"Revenue before"</th><th class="num">"Change"</th>
+                        })}</tr></thead>
                         <tbody>{body}</tbody>
                     </table>
                 }.into_any()

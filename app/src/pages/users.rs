@@ -9,7 +9,7 @@ use crate::{
         figures::Kpi,
         range::{report, RangeBar},
     },
-    stats::{average, count, duration, money, RangeQuery, Share, UserActivity},
+    stats::{average, change, count, duration, money, Figure, RangeQuery, Share, UserActivity},
 };
 
 #[component]
@@ -28,6 +28,22 @@ fn UsersReport(users: UserActivity, query: RangeQuery) -> impl IntoView {
         |tenths| format!("{}.{}", tenths / 10, tenths % 10),
     );
     let length = average(users.seconds, users.sessions).map_or_else(|| "–".to_owned(), duration);
+    // With a previous period: each count's change and its value then.
+    let before = users.previous.as_deref();
+    let kpi = |pick: fn(&UserActivity) -> i64| {
+        let figure = Figure {
+            current: pick(&users),
+            previous: before.map(pick),
+        };
+        (
+            count(figure.current),
+            change(&figure),
+            figure.previous.map(count),
+        )
+    };
+    let (sessions, sessions_change, sessions_before) = kpi(|u| u.sessions);
+    let (new, new_change, new_before) = kpi(|u| u.new_visitors);
+    let (returning, returning_change, returning_before) = kpi(|u| u.returning_visitors);
     let customers = users
         .customers
         .iter()
@@ -45,9 +61,9 @@ fn UsersReport(users: UserActivity, query: RangeQuery) -> impl IntoView {
     view! {
         <RangeBar path="/users" query period=users.period.clone()/>
         <div class="kpis">
-            <Kpi label="Sessions" value=count(users.sessions)/>
-            <Kpi label="New visitors" value=count(users.new_visitors)/>
-            <Kpi label="Returning visitors" value=count(users.returning_visitors)/>
+            <Kpi label="Sessions" value=sessions change=sessions_change before=sessions_before/>
+            <Kpi label="New visitors" value=new change=new_change before=new_before/>
+            <Kpi label="Returning visitors" value=returning change=returning_change before=returning_before/>
             <Kpi label="Pages per session" value=per_session/>
             <Kpi label="Session length" value=length note=Some("average, first to last event".to_owned())/>
         </div>

@@ -73,28 +73,42 @@ async fn overview_show(
         Ok(overview) => overview,
         Err(error) => return failure(&error),
     };
+    // The previous period in full, the same shape as the current one.
+    let previous = match RangeQuery::previous_of(&overview.period) {
+        Some(query) => match stats.overview(&viewer, &query).await {
+            Ok(previous) => Some(previous),
+            Err(error) => return failure(&error),
+        },
+        None => None,
+    };
     let cur = overview.period.currency.clone();
     let figure = |f: &Figure, money: bool| {
         let show = |n: i64| if money { amount(n, &cur) } else { json!(n) };
         json!({ "current": show(f.current), "previous": f.previous.map(show) })
     };
-    Json(json!({
-        "period": overview.period,
-        "revenue": figure(&overview.revenue, true),
-        "orders": figure(&overview.orders, false),
-        "visitors": figure(&overview.visitors, false),
-        "sessions": figure(&overview.sessions, false),
-        "converted_sessions": figure(&overview.converted, false),
-        "funnel": overview.funnel,
-        "top_products": overview.top_products.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
-        "sources": overview.sources,
-        "other_sources": overview.other_sources,
-        "devices": overview.devices,
-        "revenue_series": overview.revenue_series.iter()
-            .map(|b| json!({ "bucket": b.label, "revenue": amount(b.value, &cur) }))
-            .collect::<Vec<_>>(),
-    }))
-    .into_response()
+    let numbers = |o: &app::stats::Overview| {
+        json!({
+            "revenue": figure(&o.revenue, true),
+            "orders": figure(&o.orders, false),
+            "visitors": figure(&o.visitors, false),
+            "sessions": figure(&o.sessions, false),
+            "converted_sessions": figure(&o.converted, false),
+            "funnel": o.funnel,
+            "top_products": o.top_products.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
+            "sources": o.sources,
+            "other_sources": o.other_sources,
+            "devices": o.devices,
+            "revenue_series": o.revenue_series.iter()
+                .map(|b| json!({ "bucket": b.label, "revenue": amount(b.value, &cur) }))
+                .collect::<Vec<_>>(),
+        })
+    };
+    let mut body = numbers(&overview);
+    body["period"] = json!(overview.period);
+    if let Some(previous) = &previous {
+        body["previous"] = numbers(previous);
+    }
+    Json(body).into_response()
 }
 
 async fn hourly_sales_show(
@@ -106,13 +120,19 @@ async fn hourly_sales_show(
     match stats.hourly_sales(&viewer, &params.for_site(site)).await {
         Ok(sales) => {
             let cur = sales.period.currency.clone();
-            Json(json!({
-                "period": sales.period,
-                "hours": sales.rows.iter().map(|r| hour(r, &cur)).collect::<Vec<_>>(),
-                "days": sales.days.iter().map(|r| hour(r, &cur)).collect::<Vec<_>>(),
-                "totals": hour(&sales.totals, &cur),
-            }))
-            .into_response()
+            let numbers = |s: &app::stats::HourlySales| {
+                json!({
+                    "hours": s.rows.iter().map(|r| hour(r, &cur)).collect::<Vec<_>>(),
+                    "days": s.days.iter().map(|r| hour(r, &cur)).collect::<Vec<_>>(),
+                    "totals": hour(&s.totals, &cur),
+                })
+            };
+            let mut body = numbers(&sales);
+            body["period"] = json!(sales.period);
+            if let Some(previous) = &sales.previous {
+                body["previous"] = numbers(previous);
+            }
+            Json(body).into_response()
         }
         Err(error) => failure(&error),
     }
@@ -127,12 +147,18 @@ async fn products_show(
     match stats.products(&viewer, &params.for_site(site)).await {
         Ok(products) => {
             let cur = products.period.currency.clone();
-            Json(json!({
-                "period": products.period,
-                "products": products.rows.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
-                "categories": products.categories.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
-            }))
-            .into_response()
+            let numbers = |p: &app::stats::ProductPerformance| {
+                json!({
+                    "products": p.rows.iter().map(|r| product(r, &cur)).collect::<Vec<_>>(),
+                    "categories": p.categories.iter().map(|r| product(r, &cur)).collect::<Vec<_>>(),
+                })
+            };
+            let mut body = numbers(&products);
+            body["period"] = json!(products.period);
+            if let Some(previous) = &products.previous {
+                body["previous"] = numbers(previous);
+            }
+            Json(body).into_response()
         }
         Err(error) => failure(&error),
     }
@@ -149,22 +175,28 @@ async fn users_show(
         Err(error) => return failure(&error),
     };
     let cur = users.period.currency.clone();
-    Json(json!({
-        "period": users.period,
-        "sessions": users.sessions,
-        "page_views": users.pages,
-        "session_seconds_total": users.seconds,
-        "new_visitors": users.new_visitors,
-        "returning_visitors": users.returning_visitors,
-        "top_customers": users.customers.iter().map(|c| json!({
-            "customer": c.customer, "orders": c.orders,
-            "spend": amount(c.spend, &cur), "last_seen": c.last_seen,
-        })).collect::<Vec<_>>(),
-        "devices": users.devices,
-        "browsers": users.browsers,
-        "utm_campaigns": users.campaigns,
-    }))
-    .into_response()
+    let numbers = |u: &app::stats::UserActivity| {
+        json!({
+            "sessions": u.sessions,
+            "page_views": u.pages,
+            "session_seconds_total": u.seconds,
+            "new_visitors": u.new_visitors,
+            "returning_visitors": u.returning_visitors,
+            "top_customers": u.customers.iter().map(|c| json!({
+                "customer": c.customer, "orders": c.orders,
+                "spend": amount(c.spend, &cur), "last_seen": c.last_seen,
+            })).collect::<Vec<_>>(),
+            "devices": u.devices,
+            "browsers": u.browsers,
+            "utm_campaigns": u.campaigns,
+        })
+    };
+    let mut body = numbers(&users);
+    body["period"] = json!(users.period);
+    if let Some(previous) = &users.previous {
+        body["previous"] = numbers(previous);
+    }
+    Json(body).into_response()
 }
 
 /// Sessions listed at most (newest first).
@@ -181,7 +213,14 @@ async fn sessions_index(
         .await
     {
         Ok((period, sessions)) => {
-            Json(json!({ "period": period, "sessions": sessions })).into_response()
+            let mut body = json!({ "period": period, "sessions": sessions });
+            if let Some(query) = RangeQuery::previous_of(&period) {
+                match stats.sessions(&viewer, &query, MAX_SESSIONS).await {
+                    Ok((_, before)) => body["previous"] = json!({ "sessions": before }),
+                    Err(error) => return failure(&error),
+                }
+            }
+            Json(body).into_response()
         }
         Err(error) => failure(&error),
     }

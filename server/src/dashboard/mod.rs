@@ -325,6 +325,10 @@ impl StatsSource for PgStats {
                 })
                 .collect()
         };
+        let previous = match RangeQuery::previous_of(&scope.period) {
+            Some(q) => Some(Box::new(self.hourly_sales(viewer, &q).await?)),
+            None => None,
+        };
         Ok(HourlySales {
             series: fill(&scope.span, scope.tz, hourly, found),
             period: scope.period,
@@ -332,6 +336,7 @@ impl StatsSource for PgStats {
             days: day_rows,
             totals,
             chart: String::new(),
+            previous,
         })
     }
 
@@ -350,7 +355,12 @@ impl StatsSource for PgStats {
             ),
         )
         .map_err(unavailable)?;
+        let previous = match RangeQuery::previous_of(&scope.period) {
+            Some(q) => Some(Box::new(self.users(viewer, &q).await?)),
+            None => None,
+        };
         Ok(UserActivity {
+            previous,
             sessions: summary.counts.sessions,
             pages: summary.pages,
             seconds: summary.seconds,
@@ -399,10 +409,15 @@ impl StatsSource for PgStats {
             sql::products(pool, w, days, true, MAX_PRODUCTS),
         )
         .map_err(unavailable)?;
+        let previous = match RangeQuery::previous_of(&scope.period) {
+            Some(q) => Some(Box::new(self.products(viewer, &q).await?)),
+            None => None,
+        };
         Ok(ProductPerformance {
             rows,
             categories,
             period: scope.period,
+            previous,
         })
     }
 }

@@ -733,3 +733,102 @@ async fn a_product_only_viewed_is_not_a_top_product(pool: PgPool) {
     let page = app.get_text("/?site=demo&range=today").await;
     assert!(page.contains("No products sold in this range."));
 }
+
+#[sqlx::test(migrations = false)]
+async fn compare_gives_every_route_the_previous_period_in_the_same_shape(pool: PgPool) {
+    use chrono::{Duration, Utc};
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    seed(&app).await;
+    // One order a day ago: yesterday's, not today's.
+    let mut before = purchase("old-1", "T-OLD");
+    before["ts"] = json!((Utc::now() - Duration::days(1)).timestamp_millis());
+    before["session"] = json!("s-old");
+    before["value"] = json!(12.99);
+    before["items"] = json!([{"item_id": "SKU-17", "item_name": "Blue mug", "item_category": "Kitchen",
+                              "price": 12.99, "quantity": 1}]);
+    let (status, body) = app.post_events(&envelope(vec![before])).await;
+    assert_eq!((status, &body["accepted"]), (202, &json!(1)), "{body}");
+
+    let (_, hourly) = get(
+        &app,
+        "/api/v1/sites/demo/hourly-sales?range=today&compare=previous",
+    )
+    .await;
+    assert_eq!(hourly["totals"]["revenue"]["amount"], "25.98");
+    let previous = &hourly["previous"];
+    assert_eq!(previous["totals"]["revenue"]["amount"], "12.99", "{hourly}");
+    assert_eq!(previous["totals"]["orders"], 1);
+    assert_eq!(previous["hours"].as_array().map(Vec::len), Some(1));
+    assert!(previous.get("period").is_none(), "the period names both");
+    let (_, products) = get(
+        &app,
+        "/api/v1/sites/demo/products?range=today&compare=previous",
+    )
+    .await;
+    assert_eq!(
+        products["previous"]["products"][0]["revenue"]["amount"], "12.99",
+        "{products}"
+    );
+    assert_eq!(products["previous"]["products"][0]["units"], 1);
+    let (_, users) = get(
+        &app,
+        "/api/v1/sites/demo/users?range=today&compare=previous",
+    )
+    .await;
+    assert_eq!(
+        (&users["sessions"], &users["previous"]["sessions"]),
+        (&json!(2), &json!(1)),
+        "{users}"
+    );
+    let (_, overview) = get(
+        &app,
+        "/api/v1/sites/demo/overview?range=today&compare=previous",
+    )
+    .await;
+    assert_eq!(overview["revenue"]["previous"]["amount"], "12.99");
+    assert_eq!(
+        overview["previous"]["revenue"]["current"]["amount"], "12.99",
+        "{overview}"
+    );
+    let (_, sessions) = get(
+        &app,
+        "/api/v1/sites/demo/sessions?range=today&compare=previous",
+    )
+    .await;
+    assert_eq!(
+        sessions["previous"]["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{sessions}"
+    );
+    // Without compare, no previous.
+    let (_, plain) = get(&app, "/api/v1/sites/demo/hourly-sales?range=today").await;
+    assert!(plain.get("previous").is_none());
+
+    // The pages show the previous value beside the change.
+    let page = |path: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let html = page("/hourly?site=demo&range=today&compare=previous").await;
+    assert!(
+        html.contains("+100.0% vs $12.99"),
+        "revenue change on Hourly"
+    );
+    let html = page("/products?site=demo&range=today&compare=previous").await;
+    assert!(html.contains("Revenue before"), "products compare");
+    let html = page("/?site=demo&range=today&compare=previous").await;
+    assert!(
+        html.contains(" pp vs "),
+        "the conversion rate changes in points"
+    );
+}
