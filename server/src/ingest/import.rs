@@ -40,6 +40,9 @@ pub struct Options {
     /// Events per flush transaction.
     pub batch: usize,
     pub limits: Limits,
+    /// Where the counted events go (`ingest.folding`): the fold log, folded
+    /// after each batch, or the rollups in the batch's own transaction.
+    pub folding: crate::store::flush::Folding,
 }
 
 impl Options {
@@ -52,6 +55,7 @@ impl Options {
                 max_age_ms: max_age_days.saturating_mul(24 * 60 * 60 * 1000),
                 ..limits.clone()
             },
+            folding: crate::store::flush::Folding::Deferred,
         }
     }
 }
@@ -200,17 +204,18 @@ pub async fn import(
             Err(rejection) => reject(&mut report, rejection),
         }
         if events.len() + dead.len() >= options.batch {
-            commit(pool, &mut events, &mut dead, &mut report).await?;
+            commit(pool, options.folding, &mut events, &mut dead, &mut report).await?;
             progress(&report);
         }
     }
-    commit(pool, &mut events, &mut dead, &mut report).await?;
+    commit(pool, options.folding, &mut events, &mut dead, &mut report).await?;
     progress(&report);
     Ok(report)
 }
 
 async fn commit(
     pool: &sqlx::PgPool,
+    folding: crate::store::flush::Folding,
     events: &mut Vec<Event>,
     dead: &mut Vec<DeadLetter>,
     report: &mut Report,
@@ -230,7 +235,10 @@ async fn commit(
         pool,
         &refs,
         &dead_refs,
-        &crate::store::flush::Sink::default(),
+        &crate::store::flush::Sink {
+            folding,
+            ..Default::default()
+        },
         deadline,
         None,
         &mut |_| {},
@@ -244,6 +252,9 @@ async fn commit(
     let mut sites: Vec<i32> = events.iter().map(|e| e.site_id).collect();
     sites.sort_unstable();
     sites.dedup();
+    if folding == crate::store::flush::Folding::Inline {
+        sites.clear();
+    }
     for site in sites {
         crate::aggregate::stage::drain_site(pool, site)
             .await

@@ -353,3 +353,128 @@ async fn rebuilding_the_rollups_reproduces_what_live_ingestion_built(pool: PgPoo
     assert!(ranged.hour_events < rebuilt.hour_events && ranged.visitors > 0);
     assert_same(&live, &rollups(&pool, site_id).await, "range rebuild");
 }
+
+/// A database as ingestion v1 left it (schema of migrations 0001–0014, the
+/// rollups kept inside each flush) moves over to the fold stage: the later
+/// migrations carry it across, `rollups check` is clean before and after,
+/// and new events fold on top of it.
+#[sqlx::test(migrations = false)]
+async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool) {
+    // The schema as v1 left it: the migrations up to 0014, from a copy.
+    let dir = std::env::temp_dir().join(format!(
+        "storepulse-v1-migrations-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    for entry in std::fs::read_dir(&here).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0015" {
+            std::fs::copy(&path, dir.join(&name)).unwrap();
+        }
+    }
+    sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let v1_version: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(v1_version, 14);
+    create_site(&pool, "v1").await;
+
+    // v1's data: every rollup written in the flush's own transaction. The
+    // fold's upserts now write `session_days` and `product_days` rows that
+    // v1's triggers (still in this schema) wrote: with triggers off for
+    // these connections, each row is written once, as v1 wrote it.
+    let v1 = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                use sqlx::Executor as _;
+                connection
+                    .execute("SET session_replication_role = replica")
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let history = sessions(5_000);
+    let mut file = Vec::new();
+    for s in &history {
+        for event in &s.events {
+            file.push(json!({"user_agent": s.user_agent, "event": event}).to_string());
+        }
+    }
+    for refund in due_refunds(&history) {
+        file.push(json!({"user_agent": "shop-backend/1.0", "event": refund}).to_string());
+    }
+    let site = store::sites::find(&pool, "v1")
+        .await
+        .unwrap()
+        .expect("site");
+    let mut options = import::Options::new(&Default::default(), 30);
+    options.folding = store::flush::Folding::Inline;
+    let report = import::import(
+        &v1,
+        &site,
+        file.join("\n").as_bytes(),
+        &options,
+        &mut |_| {},
+    )
+    .await
+    .expect("v1 import");
+    assert!(report.imported > 4_000, "{report:?}");
+    v1.close().await;
+    let before = rollups(&pool, site.site_id).await;
+    let drift = |pool: PgPool| async move { store::drift::rollup_drift(&pool).await.unwrap() };
+
+    // Every later migration, as a server's start runs them.
+    store::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrate 0015 and on");
+    assert!(
+        drift(pool.clone()).await.is_empty(),
+        "check after the upgrade"
+    );
+    assert_same(&before, &rollups(&pool, site.site_id).await, "the upgrade");
+
+    // And the fold stage goes on from there: new events of the same
+    // visitors fold onto the moved rows.
+    let more = sessions(200);
+    let mut file = Vec::new();
+    for s in &more {
+        for event in &s.events {
+            let mut event = event.clone();
+            event["id"] = json!(format!(
+                "after-{}",
+                event["id"].as_str().unwrap_or_default()
+            ));
+            file.push(json!({"user_agent": s.user_agent, "event": event}).to_string());
+        }
+    }
+    let options = import::Options::new(&Default::default(), 30);
+    let report = import::import(
+        &pool,
+        &site,
+        file.join("\n").as_bytes(),
+        &options,
+        &mut |_| {},
+    )
+    .await
+    .expect("import after the upgrade");
+    assert!(report.imported > 100, "{report:?}");
+    assert!(
+        drift(pool.clone()).await.is_empty(),
+        "check after folding more"
+    );
+}
