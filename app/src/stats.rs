@@ -126,6 +126,9 @@ pub struct Overview {
     pub sessions: Figure,
     /// Sessions that purchased, for the conversion rate.
     pub converted: Figure,
+    /// Customers whose first order ever was in the range.
+    #[serde(default)]
+    pub first_time_buyers: Figure,
     pub funnel: Vec<FunnelStep>,
     pub top_products: Vec<ProductRow>,
     /// The top sources by sessions; `other_sources` are the sessions of
@@ -198,6 +201,10 @@ pub struct HourRow {
     /// The orders' tax and shipping less what refunds gave back of them.
     pub tax: i64,
     pub shipping: i64,
+    /// Refunds (each a refund event with an amount), booked to their
+    /// order's hour.
+    #[serde(default)]
+    pub refund_count: i64,
 }
 
 impl HourRow {
@@ -214,6 +221,12 @@ impl HourRow {
     /// Average order value, minor units (rounded half up), if any orders.
     pub fn aov(&self) -> Option<i64> {
         average(self.revenue(), self.orders)
+    }
+
+    /// Refunds per order, as `12.5%` (`–` without orders). A refund is
+    /// booked to its order's hour, so the rate is of this period's orders.
+    pub fn refund_rate(&self) -> String {
+        percent(self.refund_count, self.orders)
     }
 }
 

@@ -28,6 +28,8 @@ test("Overview shows revenue, orders, conversion, AOV, visitors and the funnel",
   await expect(report.kpi("Conversion rate")).toHaveText("66.7%");
   await expect(report.kpi("Average order value")).toHaveText("$13.33");
   await expect(report.kpi("Visitors")).toHaveText("3");
+  // Three orders, by two customers, both buying for the first time.
+  await expect(report.kpi("First-time buyers")).toHaveText("2");
   expect(await report.cells("funnel", "Sessions")).toEqual(["Sessions", "3", "100.0%", "100.0%"]);
   expect(await report.cells("funnel", "Added to cart")).toEqual(["Added to cart", "3", "100.0%", "100.0%"]);
   expect(await report.cells("funnel", "Began checkout")).toEqual(["Began checkout", "2", "66.7%", "66.7%"]);
@@ -67,9 +69,11 @@ test("Hourly Sales shows verified and unverified revenue apart, refunds and net"
   await expect(report.kpi("Refunds")).toHaveText("$5.00");
   await expect(report.kpi("Net revenue")).toHaveText("$35.00");
   await expect(report.kpi("Customers")).toHaveText("2");
+  // One refund of three orders.
+  await expect(report.kpi("Refund rate")).toHaveText("33.3%");
   expect(await report.cells("hourly-table", "Total")).toEqual([
     // Tax and shipping: the seed's orders send none.
-    "Total", "$40.00", "$9.00", "$31.00", "$5.00", "$0.00", "$0.00", "$35.00", "3", "5", "2", "$13.33",
+    "Total", "$40.00", "$9.00", "$31.00", "$5.00", "1", "$0.00", "$0.00", "$35.00", "3", "5", "2", "$13.33",
   ]);
 });
 

@@ -10,7 +10,7 @@ use crate::{
         figures::{Chart, Kpi},
         range::{report, RangeBar},
     },
-    stats::{change, count, money, Figure, HourRow, HourlySales, RangeQuery},
+    stats::{change, change_pp, count, money, Figure, HourRow, HourlySales, RangeQuery},
 };
 
 #[component]
@@ -46,6 +46,16 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
     let (shipping, shipping_change, shipping_before) = kpi(|r| r.shipping, true);
     let (net, net_change, net_before) = kpi(HourRow::net, true);
     let (customers, customers_change, customers_before) = kpi(|r| r.customers, false);
+    let refund_rate_change = change_pp(
+        (t.refund_count, t.orders),
+        before.as_ref().map(|b| (b.refund_count, b.orders)),
+    );
+    let refund_rate_before = before.as_ref().map(HourRow::refund_rate);
+    let refund_note = Some(format!(
+        "{} refunds of {} orders",
+        count(t.refund_count),
+        count(t.orders)
+    ));
     let daily = !sales.days.is_empty();
     // A long range goes by day; each day links to its own hours.
     let rows = if daily {
@@ -77,6 +87,7 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
             <Kpi label="Verified revenue" value=verified change=verified_change before=verified_before note=Some("reported by the shop's backend".to_owned())/>
             <Kpi label="Unverified revenue" value=unverified change=unverified_change before=unverified_before note=Some("reported by browsers only".to_owned())/>
             <Kpi label="Refunds" value=refunds change=refunds_change before=refunds_before/>
+            <Kpi label="Refund rate" value=t.refund_rate() change=refund_rate_change before=refund_rate_before note=refund_note/>
             <Kpi label="Tax" value=tax change=tax_change before=tax_before note=Some("less refunded tax".to_owned())/>
             <Kpi label="Shipping" value=shipping change=shipping_change before=shipping_before note=Some("less refunded shipping".to_owned())/>
             <Kpi label="Net revenue" value=net change=net_change before=net_before note=Some("without refunds, tax and shipping".to_owned())/>
@@ -91,7 +102,7 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
                     <thead>
                         <tr>
                             <th>{first}</th><th class="num">"Revenue"</th><th class="num">"Verified"</th>
-                            <th class="num">"Unverified"</th><th class="num">"Refunds"</th><th class="num">"Tax"</th>
+                            <th class="num">"Unverified"</th><th class="num">"Refunds"</th><th class="num">"Refund count"</th><th class="num">"Tax"</th>
                             <th class="num">"Shipping"</th><th class="num">"Net"</th>
                             <th class="num">"Orders"</th><th class="num">"Units"</th><th class="num">"Customers"</th>
                             <th class="num">"AOV"</th>
@@ -106,12 +117,13 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
 }
 
 /// The cells of a row after its label, as text.
-fn cells(row: &HourRow, cur: &str) -> [String; 11] {
+fn cells(row: &HourRow, cur: &str) -> [String; 12] {
     [
         money(row.revenue(), cur),
         money(row.revenue_verified, cur),
         money(row.revenue_unverified, cur),
         money(row.refunds, cur),
+        count(row.refund_count),
         money(row.tax, cur),
         money(row.shipping, cur),
         money(row.net(), cur),
@@ -191,12 +203,13 @@ mod tests {
             customers: 1,
             tax: 207,
             shipping: 50,
+            refund_count: 1,
         };
         assert_eq!(
             rows_html(&[row], "EUR", None),
             "<tr><th scope=\"row\">2026-11-23 14:00 &lt;b&gt;&amp;</th>\
              <td class=\"num\">€12.99</td><td class=\"num\">€10.00</td>\
-             <td class=\"num\">€2.99</td><td class=\"num\">€1.00</td>\
+             <td class=\"num\">€2.99</td><td class=\"num\">€1.00</td><td class=\"num\">1</td>\
              <td class=\"num\">€2.07</td><td class=\"num\">€0.50</td>\
              <td class=\"num\">€9.42</td><td class=\"num\">2</td><td class=\"num\">3</td>\
              <td class=\"num\">1</td><td class=\"num\">€6.50</td></tr>"

@@ -92,6 +92,7 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
             <Kpi label="Conversion rate" value=percent(overview.converted.current, overview.sessions.current) change=conversion before=before_rate/>
             <Kpi label="Average order value" value=money(aov_figure.current, &cur) change=change(&aov_figure) before=before_money(&aov_figure)/>
             <Kpi label="Visitors" value=count(overview.visitors.current) change=change(&overview.visitors) before=before_count(&overview.visitors)/>
+            <Kpi label="First-time buyers" value=count(overview.first_time_buyers.current) change=change(&overview.first_time_buyers) before=before_count(&overview.first_time_buyers) note=Some("first order ever in this range".to_owned())/>
         </div>
         <div class="panel">
             <Chart svg=overview.revenue_chart.clone() label=chart_label/>

@@ -193,6 +193,7 @@ fn by_day(span: &Span, hours: &[HourRow], customers: &[(NaiveDate, i64)]) -> Vec
             day.units += row.units;
             day.tax += row.tax;
             day.shipping += row.shipping;
+            day.refund_count += row.refund_count;
         }
     }
     for (date, n) in customers {
@@ -222,17 +223,23 @@ impl StatsSource for PgStats {
             match &scope.previous {
                 Some(span) => {
                     let p = scope.window_of(span);
-                    let (sales, summary, visitors) = tokio::try_join!(
+                    let (sales, summary, visitors, firsts) = tokio::try_join!(
                         sql::sales(pool, p),
                         sql::session_summary(pool, p, (span.from, span.to), TOP_SOURCES),
                         sql::new_and_returning(pool, p, (span.from, span.to)),
+                        sql::first_time_customers(pool, p, (span.from, span.to)),
                     )?;
-                    Ok(Some((sales, summary.counts, visitors.0 + visitors.1)))
+                    Ok(Some((
+                        sales,
+                        summary.counts,
+                        visitors.0 + visitors.1,
+                        firsts,
+                    )))
                 }
                 None => Ok(None),
             }
         };
-        let ((revenue, orders), summary, visitors, top_products, revenue_by, before) =
+        let ((revenue, orders), summary, visitors, top_products, revenue_by, firsts, before) =
             tokio::try_join!(
                 sql::sales(pool, w),
                 sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
@@ -245,10 +252,11 @@ impl StatsSource for PgStats {
                     TOP_PRODUCTS
                 ),
                 sql::revenue_by(pool, w, &scope.site.timezone, hourly),
+                sql::first_time_customers(pool, w, (scope.span.from, scope.span.to)),
                 previous,
             )
             .map_err(unavailable)?;
-        type Before = ((i64, i64), sql::SessionCounts, i64);
+        type Before = ((i64, i64), sql::SessionCounts, i64, i64);
         let figure = |current: i64, pick: fn(&Before) -> i64| Figure {
             current,
             previous: before.as_ref().map(pick),
@@ -260,6 +268,7 @@ impl StatsSource for PgStats {
             visitors: figure(visitors.0 + visitors.1, |b| b.2),
             sessions: figure(sessions.sessions, |b| b.1.sessions),
             converted: figure(sessions.purchases, |b| b.1.purchases),
+            first_time_buyers: figure(firsts, |b| b.3),
             funnel: sessions.funnel(),
             // Top products are products that sold: one only viewed, with no
             // units and no revenue, is not a top product.
@@ -294,6 +303,7 @@ impl StatsSource for PgStats {
             t.units += r.units;
             t.tax += r.tax;
             t.shipping += r.shipping;
+            t.refund_count += r.refund_count;
             t
         });
         let days = (scope.span.from, scope.span.to);

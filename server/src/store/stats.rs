@@ -205,12 +205,13 @@ pub async fn revenue_by(
 /// the site's hours; a quarter's `customers` are those it credits, so the
 /// sum is the hour's distinct customers (see `upserts::customers`).
 pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow>, sqlx::Error> {
-    type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64);
+    type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
     let rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD HH24:00') AS label,",
         "       sum(revenue_verified)::int8, sum(revenue_unverified)::int8, sum(refunds)::int8,",
         "       sum(orders_verified + orders_unverified)::int8, sum(units)::int8,",
-        "       sum(customers)::int8, sum(tax)::int8, sum(shipping)::int8",
+        "       sum(customers)::int8, sum(tax)::int8, sum(shipping)::int8,",
+        "       sum(refund_count)::int8",
         "  FROM hourly_sales",
         " WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND currency = $4",
         " GROUP BY 1 ORDER BY 1",
@@ -234,6 +235,7 @@ pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow
             customers: r.6,
             tax: r.7,
             shipping: r.8,
+            refund_count: r.9,
         })
         .collect())
 }
@@ -356,6 +358,17 @@ pub async fn customers(
 ) -> Result<i64, sqlx::Error> {
     let set = format!("customers {}", w.currency);
     Ok(members(pool, w.site_id, &set, days).await?.0)
+}
+
+/// Customers whose first order ever was on the local days `days` (the
+/// first day of their member days in the site currency's customer set).
+pub async fn first_time_customers(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
+) -> Result<i64, sqlx::Error> {
+    let set = format!("customers {}", w.currency);
+    Ok(members(pool, w.site_id, &set, days).await?.1)
 }
 
 /// Distinct customers of each local day of `days` that had any (a day's

@@ -127,6 +127,10 @@ async fn overview_counts_money_sessions_and_the_funnel_exactly(pool: PgPool) {
     )
     .await;
     assert_eq!(compared["orders"], json!({"current": 1, "previous": 0}));
+    assert_eq!(
+        compared["first_time_buyers"],
+        json!({"current": 1, "previous": 0})
+    );
     let (_, yesterday) = get(&app, "/api/v1/sites/demo/overview?range=yesterday").await;
     assert_eq!(
         yesterday["orders"]["current"], 0,
@@ -153,6 +157,10 @@ async fn hourly_sales_keep_refunds_and_net_apart(pool: PgPool) {
     assert_eq!(totals["units"], 2);
     assert_eq!(totals["customers"], 1);
     assert_eq!(totals["average_order_value"]["amount"], "25.98");
+    assert_eq!(
+        (&totals["refund_count"], &totals["refund_rate"]),
+        (&json!(1), &json!(1.0))
+    );
     // Seven days are more than the page shows hour by hour: every day has
     // a row, zeros included, that sums its hours; customers are the day's
     // distinct ones.
@@ -469,6 +477,26 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
                     (new + returning, new, customers),
                     (visitors, new_expected, customers_expected),
                     "{tz} {a}..={b}"
+                );
+                // First-time buyers: customers whose first order's bucket
+                // day is in the range.
+                let firsts: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT coalesce(user_id, visitor_id) AS c, \
+                            min((date_bin('15 minutes', occurred_at, TIMESTAMPTZ '2000-01-01 00:00Z') \
+                                 AT TIME ZONE $1)::date) AS first \
+                       FROM events WHERE event_type = 'purchase' GROUP BY 1) f \
+                      WHERE first BETWEEN $2 AND $3",
+                )
+                .bind(tz)
+                .bind(a)
+                .bind(b)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                assert_eq!(
+                    stats::first_time_customers(&pool, w, (a, b)).await.unwrap(),
+                    firsts,
+                    "{tz} {a}..={b} first-time buyers"
                 );
                 if a == b {
                     // The Hourly page's day rows read a day's customers apart.
