@@ -10,8 +10,8 @@ use crate::accounts::{AccountInfo, AdminError, SiteForm, SiteSettings, SiteSumma
 use crate::api::status::StatusReport;
 use crate::live::LiveSnapshot;
 use crate::stats::{
-    HourlySales, Overview, Period, ProductPerformance, RangeQuery, SessionRow, StatsError,
-    UserActivity,
+    HourlySales, Overview, PagesReport, Period, ProductPerformance, RangeQuery, SessionRow,
+    StatsError, UserActivity,
 };
 
 /// Answers the Status page: database reachability, schema, version, uptime.
@@ -38,6 +38,8 @@ pub trait StatsSource: Send + Sync + 'static {
         query: &RangeQuery,
     ) -> Result<ProductPerformance, StatsError>;
     async fn users(&self, viewer: &Viewer, query: &RangeQuery) -> Result<UserActivity, StatsError>;
+    /// Landing and exit pages of the range's sessions.
+    async fn pages(&self, viewer: &Viewer, query: &RangeQuery) -> Result<PagesReport, StatsError>;
     /// The newest sessions that started in the range, at most `limit`.
     async fn sessions(
         &self,

@@ -11,6 +11,7 @@ use crate::components::header::Header;
 use crate::pages::{
     account::AccountPage,
     hourly::HourlyPage,
+    landing::PagesPage,
     login::{LoginPage, SetupPage},
     not_found::NotFound,
     overview::OverviewPage,
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/hourly") view=HourlyPage ssr=SsrMode::Async/>
                     <Route path=path!("/products") view=ProductsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pages") view=PagesPage ssr=SsrMode::Async/>
                     <Route path=path!("/realtime") view=RealtimePage ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/status") view=StatusPage ssr=SsrMode::Async/>

@@ -129,6 +129,11 @@ pub struct Overview {
     /// Customers whose first order ever was in the range.
     #[serde(default)]
     pub first_time_buyers: Figure,
+    /// Sessions of one page view, and engaged sessions (GA4's rule).
+    #[serde(default)]
+    pub bounces: Figure,
+    #[serde(default)]
+    pub engaged: Figure,
     pub funnel: Vec<FunnelStep>,
     pub top_products: Vec<ProductRow>,
     /// The top sources by sessions; `other_sources` are the sessions of
@@ -228,6 +233,32 @@ impl HourRow {
     pub fn refund_rate(&self) -> String {
         percent(self.refund_count, self.orders)
     }
+}
+
+/// Pages: where the range's sessions landed and where they left.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PagesReport {
+    pub period: Period,
+    pub sessions: i64,
+    pub bounces: i64,
+    pub engaged: i64,
+    pub landing: Vec<PageRow>,
+    pub exit: Vec<PageRow>,
+    /// When comparing: the previous period, in full (not compared again).
+    #[serde(default)]
+    pub previous: Option<Box<PagesReport>>,
+}
+
+/// A page (its path, no host or query) and the sessions that landed on it
+/// (or left from it): how many, how many bounced (one page view), were
+/// engaged (10 s or more, two page views or more, or a purchase), bought.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRow {
+    pub path: String,
+    pub sessions: i64,
+    pub bounces: i64,
+    pub engaged: i64,
+    pub converted: i64,
 }
 
 /// Product Performance: one row per product.

@@ -77,6 +77,23 @@ test("Hourly Sales shows verified and unverified revenue apart, refunds and net"
   ]);
 });
 
+test("Pages lists landing and exit pages with bounces, engagement and conversion", async ({ page }) => {
+  await gotoHydrated(page, `/pages?site=${site.key}&range=7d`);
+  const report = new Report(page);
+  // Three visits of one page view each: all bounce; two bought (engaged).
+  await expect(report.kpi("Sessions")).toHaveText("3");
+  await expect(report.kpi("Bounce rate")).toHaveText("100.0%");
+  await expect(report.kpi("Engaged sessions")).toHaveText("2");
+  const rows = page.getByTestId("landing-pages").locator("tbody tr");
+  await expect(rows).toHaveCount(2);
+  const cells = async (n: number) => (await rows.nth(n).locator("th, td").allInnerTexts()).map((t) => t.trim());
+  expect(await cells(0)).toEqual(["/", "2", "100.0%", "1", "50.0%"]);
+  expect(await cells(1)).toEqual(["/p/guide", "1", "100.0%", "1", "100.0%"]);
+  await expect(page.getByTestId("exit-pages").locator("tbody tr")).toHaveCount(2);
+  await gotoHydrated(page, `/?site=${site.key}&range=7d`);
+  await expect(report.kpi("Bounce rate")).toHaveText("100.0%");
+});
+
 test("Product Performance sorts, searches and filters through the URL", async ({ page }) => {
   await gotoHydrated(page, `/products?site=${site.key}&range=7d`);
   const report = new Report(page);

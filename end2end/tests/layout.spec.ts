@@ -50,6 +50,7 @@ function pages(): { path: string; name: string }[] {
     { path: `/hourly${q}&range=today`, name: "hourly-today" },
     { path: `/hourly${q}&range=30d`, name: "hourly-30d" },
     { path: `/products${q}&range=7d`, name: "products" },
+    { path: `/pages${q}&range=7d`, name: "pages" },
     { path: `/realtime${q}`, name: "realtime" },
     { path: `/users${q}&range=7d`, name: "users" },
     { path: `/status${q}`, name: "status" },

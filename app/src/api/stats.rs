@@ -59,6 +59,13 @@ pub async fn get_products(
 }
 
 #[server]
+pub async fn get_pages(
+    #[server(default)] query: RangeQuery,
+) -> Result<crate::stats::PagesReport, ServerFnError> {
+    answer(source()?.pages(&viewer()?, &query).await)
+}
+
+#[server]
 pub async fn get_users(
     #[server(default)] query: RangeQuery,
 ) -> Result<crate::stats::UserActivity, ServerFnError> {

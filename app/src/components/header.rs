@@ -6,10 +6,11 @@ use leptos_router::{components::A, hooks::use_location};
 use super::range::use_range_query;
 
 /// The dashboard's sections, in navigation order: (path, label).
-pub const SECTIONS: [(&str, &str); 6] = [
+pub const SECTIONS: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/hourly", "Hourly Sales"),
     ("/products", "Products"),
+    ("/pages", "Pages"),
     ("/realtime", "Real-Time"),
     ("/users", "Users"),
     ("/status", "Status"),

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod hourly;
+pub mod landing;
 pub mod login;
 pub mod not_found;
 pub mod overview;

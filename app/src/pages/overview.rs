@@ -37,6 +37,15 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
     );
     let before_money = |f: &Figure| f.previous.map(|p| money(p, &cur));
     let before_count = |f: &Figure| f.previous.map(count);
+    let bounce_change = change_pp(
+        (overview.bounces.current, overview.sessions.current),
+        overview.bounces.previous.zip(overview.sessions.previous),
+    );
+    let bounce_before = overview
+        .bounces
+        .previous
+        .zip(overview.sessions.previous)
+        .map(|(b, s)| percent(b, s));
     let before_rate = overview
         .converted
         .previous
@@ -92,6 +101,8 @@ fn OverviewReport(overview: Overview, query: crate::stats::RangeQuery) -> impl I
             <Kpi label="Conversion rate" value=percent(overview.converted.current, overview.sessions.current) change=conversion before=before_rate/>
             <Kpi label="Average order value" value=money(aov_figure.current, &cur) change=change(&aov_figure) before=before_money(&aov_figure)/>
             <Kpi label="Visitors" value=count(overview.visitors.current) change=change(&overview.visitors) before=before_count(&overview.visitors)/>
+            <Kpi label="Bounce rate" value=percent(overview.bounces.current, overview.sessions.current) change=bounce_change before=bounce_before note=Some("sessions of one page view".to_owned())/>
+            <Kpi label="Engaged sessions" value=count(overview.engaged.current) change=change(&overview.engaged) before=before_count(&overview.engaged) note=Some("10 s or more, 2+ pages, or a purchase".to_owned())/>
             <Kpi label="First-time buyers" value=count(overview.first_time_buyers.current) change=change(&overview.first_time_buyers) before=before_count(&overview.first_time_buyers) note=Some("first order ever in this range".to_owned())/>
         </div>
         <div class="panel">

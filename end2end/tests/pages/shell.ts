@@ -5,6 +5,7 @@ export const SECTIONS = [
   { path: "/", label: "Overview" },
   { path: "/hourly", label: "Hourly Sales" },
   { path: "/products", label: "Products" },
+  { path: "/pages", label: "Pages" },
   { path: "/realtime", label: "Real-Time" },
   { path: "/users", label: "Users" },
   { path: "/status", label: "Status" },

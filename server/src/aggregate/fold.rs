@@ -173,6 +173,9 @@ impl SessionDelta {
     /// zone) and dimension: the total, its source (UTM source, else
     /// referrer host, else `Direct`), device, browser and UTM campaign.
     pub fn day_rows(&self) -> Vec<((char, String), SessionDay)> {
+        let micros = (self.last_seen - self.started_at)
+            .num_microseconds()
+            .unwrap_or(i64::MAX);
         let values = SessionDay {
             sessions: 1,
             product_views: i64::from(self.product_views > 0),
@@ -180,9 +183,12 @@ impl SessionDelta {
             checkouts: i64::from(self.checkouts > 0),
             purchases: i64::from(self.purchases > 0),
             pages: self.pages,
-            micros: (self.last_seen - self.started_at)
-                .num_microseconds()
-                .unwrap_or(i64::MAX),
+            micros,
+            // One page view and nothing more of it: a bounce.
+            bounces: i64::from(self.pages == 1),
+            // GA4's engaged session: 10 s or longer, two page views or
+            // more, or a purchase.
+            engaged: i64::from(micros >= 10_000_000 || self.pages >= 2 || self.purchases > 0),
         };
         let source = self
             .first
@@ -199,7 +205,38 @@ impl SessionDelta {
         if let Some(campaign) = &self.first.utm_campaign {
             rows.push((('c', campaign.clone()), values));
         }
+        // The landing and the exit page, by path.
+        if let Some((_, url)) = &self.first_page {
+            rows.push((('l', url_path(url).to_owned()), values));
+        }
+        if let Some((_, url)) = &self.last_page {
+            rows.push((('x', url_path(url).to_owned()), values));
+        }
         rows
+    }
+}
+
+/// A URL's path, as the Pages report groups it: no scheme, host, query or
+/// fragment, `/` when that leaves nothing (SQL's `url_path`, migration
+/// 0021, is the drift check's copy of this rule).
+pub fn url_path(url: &str) -> &str {
+    let rest = match url.split_once("://") {
+        Some((scheme, rest))
+            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')) =>
+        {
+            rest.find(['/', '?', '#']).map_or("", |at| &rest[at..])
+        }
+        _ => url,
+    };
+    let rest = rest.split('?').next().unwrap_or_default();
+    let path = rest.split('#').next().unwrap_or_default();
+    if path.is_empty() {
+        "/"
+    } else {
+        path
     }
 }
 
@@ -213,6 +250,8 @@ pub struct SessionDay {
     pub purchases: i64,
     pub pages: i64,
     pub micros: i64,
+    pub bounces: i64,
+    pub engaged: i64,
 }
 
 impl SessionDay {
@@ -225,6 +264,8 @@ impl SessionDay {
         self.purchases += sign * other.purchases;
         self.pages += sign * other.pages;
         self.micros += sign * other.micros;
+        self.bounces += sign * other.bounces;
+        self.engaged += sign * other.engaged;
     }
 
     pub fn is_zero(&self) -> bool {
@@ -705,13 +746,34 @@ mod tests {
             }
         }
         let rows = want.day_rows();
-        assert_eq!(rows.len(), 4, "total, source, device, browser");
+        assert_eq!(
+            rows.len(),
+            6,
+            "total, source, device, browser, landing and exit page"
+        );
         let micros = rows[0].1.micros;
         assert_eq!(micros, 9 * 60 * 1_000_000);
         assert_eq!(
             (rows[0].1.pages, rows[0].1.carts, rows[0].1.product_views),
             (3, 1, 1)
         );
+        // Three page views over nine minutes: engaged, not a bounce.
+        assert_eq!((rows[0].1.bounces, rows[0].1.engaged), (0, 1));
         assert_eq!(rows[1].0, ('s', "news.example".to_owned()));
+        assert_eq!(rows[4].0, ('l', "/1".to_owned()));
+        assert_eq!(rows[5].0, ('x', "/3".to_owned()));
+    }
+
+    #[test]
+    fn a_page_is_its_path_without_host_query_or_fragment() {
+        assert_eq!(
+            url_path("https://shop.example/p/mug?utm_source=x#top"),
+            "/p/mug"
+        );
+        assert_eq!(url_path("https://shop.example"), "/");
+        assert_eq!(url_path("https://shop.example?x=1"), "/");
+        assert_eq!(url_path("http://shop.example:8080/a/b/"), "/a/b/");
+        assert_eq!(url_path("/relative?x=http://y"), "/relative");
+        assert_eq!(url_path("app://screen/Home"), "/Home");
     }
 }

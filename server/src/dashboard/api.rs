@@ -54,6 +54,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(stats: Stats) -> Router<S> {
         .route("/api/v1/sites/{site}/products", get(products_show))
         .route("/api/v1/sites/{site}/products.csv", get(products_csv))
         .route("/api/v1/sites/{site}/users", get(users_show))
+        .route("/api/v1/sites/{site}/pages", get(pages_show))
         .route("/api/v1/sites/{site}/sessions", get(sessions_index))
         .route("/api/v1/sites/{site}/realtime", get(realtime_show))
         .route(
@@ -94,6 +95,8 @@ async fn overview_show(
             "sessions": figure(&o.sessions, false),
             "converted_sessions": figure(&o.converted, false),
             "first_time_buyers": figure(&o.first_time_buyers, false),
+            "bounces": figure(&o.bounces, false),
+            "engaged_sessions": figure(&o.engaged, false),
             "funnel": o.funnel,
             "top_products": o.top_products.iter().map(|p| product(p, &cur)).collect::<Vec<_>>(),
             "sources": o.sources,
@@ -195,6 +198,42 @@ async fn users_show(
     let mut body = numbers(&users);
     body["period"] = json!(users.period);
     if let Some(previous) = &users.previous {
+        body["previous"] = numbers(previous);
+    }
+    Json(body).into_response()
+}
+
+async fn pages_show(
+    State(stats): State<Stats>,
+    Extension(viewer): Extension<Viewer>,
+    Path(site): Path<String>,
+    Query(params): Query<RangeParams>,
+) -> Response {
+    let report = match stats.pages(&viewer, &params.for_site(site)).await {
+        Ok(report) => report,
+        Err(error) => return failure(&error),
+    };
+    let rate = |part: i64, whole: i64| (whole > 0).then(|| part as f64 / whole as f64);
+    let row = |p: &app::stats::PageRow| {
+        json!({
+            "path": p.path, "sessions": p.sessions, "bounces": p.bounces,
+            "bounce_rate": rate(p.bounces, p.sessions), "engaged_sessions": p.engaged,
+            "converted_sessions": p.converted, "conversion_rate": rate(p.converted, p.sessions),
+        })
+    };
+    let numbers = |r: &app::stats::PagesReport| {
+        json!({
+            "sessions": r.sessions,
+            "bounces": r.bounces,
+            "bounce_rate": rate(r.bounces, r.sessions),
+            "engaged_sessions": r.engaged,
+            "landing_pages": r.landing.iter().map(row).collect::<Vec<_>>(),
+            "exit_pages": r.exit.iter().map(row).collect::<Vec<_>>(),
+        })
+    };
+    let mut body = numbers(&report);
+    body["period"] = json!(report.period);
+    if let Some(previous) = &report.previous {
         body["previous"] = numbers(previous);
     }
     Json(body).into_response()

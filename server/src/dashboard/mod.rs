@@ -13,8 +13,8 @@ use app::{
     live::LiveSnapshot,
     ports::StatsSource,
     stats::{
-        Bucket, Figure, HourRow, HourlySales, Overview, Period, ProductPerformance, RangeQuery,
-        SessionRow, StatsError, UserActivity,
+        Bucket, Figure, HourRow, HourlySales, Overview, PagesReport, Period, ProductPerformance,
+        RangeQuery, SessionRow, StatsError, UserActivity,
     },
 };
 use async_trait::async_trait;
@@ -35,6 +35,7 @@ pub const MAX_PRODUCTS: i64 = 1_000;
 const TOP_PRODUCTS: i64 = 5;
 const TOP_SOURCES: usize = 10;
 const TOP_CUSTOMERS: i64 = 10;
+const TOP_PAGES: i64 = 50;
 
 /// The port's implementation over PostgreSQL.
 #[derive(Clone)]
@@ -229,12 +230,7 @@ impl StatsSource for PgStats {
                         sql::new_and_returning(pool, p, (span.from, span.to)),
                         sql::first_time_customers(pool, p, (span.from, span.to)),
                     )?;
-                    Ok(Some((
-                        sales,
-                        summary.counts,
-                        visitors.0 + visitors.1,
-                        firsts,
-                    )))
+                    Ok(Some((sales, summary, visitors.0 + visitors.1, firsts)))
                 }
                 None => Ok(None),
             }
@@ -256,7 +252,7 @@ impl StatsSource for PgStats {
                 previous,
             )
             .map_err(unavailable)?;
-        type Before = ((i64, i64), sql::SessionCounts, i64, i64);
+        type Before = ((i64, i64), sql::SessionSummary, i64, i64);
         let figure = |current: i64, pick: fn(&Before) -> i64| Figure {
             current,
             previous: before.as_ref().map(pick),
@@ -266,8 +262,10 @@ impl StatsSource for PgStats {
             revenue: figure(revenue, |b| b.0 .0),
             orders: figure(orders, |b| b.0 .1),
             visitors: figure(visitors.0 + visitors.1, |b| b.2),
-            sessions: figure(sessions.sessions, |b| b.1.sessions),
-            converted: figure(sessions.purchases, |b| b.1.purchases),
+            sessions: figure(sessions.sessions, |b| b.1.counts.sessions),
+            converted: figure(sessions.purchases, |b| b.1.counts.purchases),
+            bounces: figure(summary.bounces, |b| b.1.bounces),
+            engaged: figure(summary.engaged, |b| b.1.engaged),
             first_time_buyers: figure(firsts, |b| b.3),
             funnel: sessions.funnel(),
             // Top products are products that sold: one only viewed, with no
@@ -346,6 +344,31 @@ impl StatsSource for PgStats {
             days: day_rows,
             totals,
             chart: String::new(),
+            previous,
+        })
+    }
+
+    async fn pages(&self, viewer: &Viewer, query: &RangeQuery) -> Result<PagesReport, StatsError> {
+        let scope = self.scope(viewer, query).await?;
+        let (pool, w) = (&self.pool, scope.window());
+        let days = (scope.span.from, scope.span.to);
+        let (summary, landing, exit) = tokio::try_join!(
+            sql::session_summary(pool, w, days, TOP_SOURCES),
+            sql::pages(pool, w, days, 'l', TOP_PAGES),
+            sql::pages(pool, w, days, 'x', TOP_PAGES),
+        )
+        .map_err(unavailable)?;
+        let previous = match RangeQuery::previous_of(&scope.period) {
+            Some(q) => Some(Box::new(self.pages(viewer, &q).await?)),
+            None => None,
+        };
+        Ok(PagesReport {
+            period: scope.period,
+            sessions: summary.counts.sessions,
+            bounces: summary.bounces,
+            engaged: summary.engaged,
+            landing,
+            exit,
             previous,
         })
     }

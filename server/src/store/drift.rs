@@ -71,7 +71,8 @@ const CHECKS: [(&str, &str); 13] = [
     (
         "session_days",
         "WITH stored AS (SELECT site_id, day, dim, name, sessions, product_views, carts, checkouts, \
-                                purchases, pages, micros FROM session_days WHERE sessions <> 0), \
+                                purchases, pages, micros, bounces, engaged FROM session_days \
+                         WHERE sessions <> 0), \
          fresh AS (SELECT r.* FROM sites s, LATERAL session_days_recomputed(s.site_id) r) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",

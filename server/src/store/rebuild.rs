@@ -242,7 +242,8 @@ async fn forget_days(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result
         // What the sessions left: days with nothing in them.
         "DELETE FROM session_days t USING rebuild_scope r \
          WHERE t.site_id = r.site_id AND t.sessions = 0 AND t.product_views = 0 AND t.carts = 0 \
-           AND t.checkouts = 0 AND t.purchases = 0 AND t.pages = 0 AND t.micros = 0",
+           AND t.checkouts = 0 AND t.purchases = 0 AND t.pages = 0 AND t.micros = 0 \
+           AND t.bounces = 0 AND t.engaged = 0",
     ] {
         sqlx::query(statement).execute(&mut **tx).await?;
     }

@@ -73,6 +73,9 @@ pub struct SessionSummary {
     pub counts: SessionCounts,
     pub pages: i64,
     pub seconds: i64,
+    /// Sessions of one page view, and engaged sessions (GA4's rule).
+    pub bounces: i64,
+    pub engaged: i64,
     pub sources: Vec<Share>,
     pub other_sources: i64,
     pub devices: Vec<Share>,
@@ -89,12 +92,14 @@ pub async fn session_summary(
     // `session_days` holds the window's sessions summed per local day and
     // dimension (kept by triggers on `sessions`); `days` are the window's
     // first and last local day, whose midnights are `w.start` and `w.end`.
-    type Row = (String, String, i64, i64, i64, i64, i64, i64, i64);
+    type Row = (String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
     let rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT dim::text, name, sum(sessions)::int8, sum(product_views)::int8,",
         "       sum(carts)::int8, sum(checkouts)::int8, sum(purchases)::int8,",
-        "       sum(pages)::int8, round(sum(micros) / 1000000.0)::int8",
+        "       sum(pages)::int8, round(sum(micros) / 1000000.0)::int8,",
+        "       sum(bounces)::int8, sum(engaged)::int8",
         "  FROM session_days WHERE site_id = $1 AND day >= $2 AND day <= $3",
+        "   AND dim IN ('t', 's', 'd', 'b', 'c')",
         " GROUP BY dim, name HAVING sum(sessions) <> 0",
     ))
     .bind(w.site_id)
@@ -113,13 +118,28 @@ pub async fn session_summary(
         },
         pages: 0,
         seconds: 0,
+        bounces: 0,
+        engaged: 0,
         sources: Vec::new(),
         other_sources: 0,
         devices: Vec::new(),
         browsers: Vec::new(),
         campaigns: Vec::new(),
     };
-    for (dim, name, sessions, views, carts, checkouts, purchases, pages, seconds) in rows {
+    for (
+        dim,
+        name,
+        sessions,
+        views,
+        carts,
+        checkouts,
+        purchases,
+        pages,
+        seconds,
+        bounces,
+        engaged,
+    ) in rows
+    {
         let list = match dim.as_str() {
             "t" => {
                 summary.counts = SessionCounts {
@@ -132,12 +152,15 @@ pub async fn session_summary(
                 };
                 summary.pages = pages;
                 summary.seconds = seconds;
+                summary.bounces = bounces;
+                summary.engaged = engaged;
                 continue;
             }
             "d" => (&mut summary.devices, name),
             "b" => (&mut summary.browsers, name),
             "c" => (&mut summary.campaigns, name),
-            _ => (&mut summary.sources, name),
+            "s" => (&mut summary.sources, name),
+            _ => continue,
         };
         list.0.push(Share {
             name: list.1,
@@ -164,6 +187,44 @@ pub async fn session_summary(
     summary.browsers.truncate(limit);
     summary.campaigns.truncate(limit);
     Ok(summary)
+}
+
+/// Landing (`dim` 'l') or exit ('x') pages of the sessions that started on
+/// the local days `days`, most sessions first (ties by path), at most
+/// `limit`: sessions, bounces, engaged sessions and sessions that bought.
+pub async fn pages(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
+    dim: char,
+    limit: i64,
+) -> Result<Vec<app::stats::PageRow>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT name, sum(sessions)::int8, sum(bounces)::int8, sum(engaged)::int8, \
+                sum(purchases)::int8 \
+           FROM session_days WHERE site_id = $1 AND day >= $2 AND day <= $3 AND dim = $4::\"char\" \
+          GROUP BY name HAVING sum(sessions) <> 0 \
+          ORDER BY 2 DESC, 1 LIMIT $5",
+    )
+    .bind(w.site_id)
+    .bind(days.0)
+    .bind(days.1)
+    .bind(dim.to_string())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(path, sessions, bounces, engaged, converted)| app::stats::PageRow {
+                path,
+                sessions,
+                bounces,
+                engaged,
+                converted,
+            },
+        )
+        .collect())
 }
 
 /// Gross revenue per local hour (`HH:00` labels) or local day

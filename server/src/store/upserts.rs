@@ -126,23 +126,25 @@ async fn write_session_days(tx: Tx<'_, '_>, mut days: SessionDays) -> Result<(),
         "INSERT INTO session_days AS t \
          SELECT u.site_id, (u.started_at AT TIME ZONE st.timezone)::date, u.dim::\"char\", u.name, \
                 sum(u.sessions), sum(u.product_views), sum(u.carts), sum(u.checkouts), \
-                sum(u.purchases), sum(u.pages), sum(u.micros) \
+                sum(u.purchases), sum(u.pages), sum(u.micros), sum(u.bounces), sum(u.engaged) \
            FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
-                $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]) \
+                $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+                $13::int8[]) \
                 AS u(site_id, started_at, dim, name, sessions, product_views, carts, checkouts, \
-                     purchases, pages, micros) \
+                     purchases, pages, micros, bounces, engaged) \
            JOIN sites st ON st.site_id = u.site_id \
           GROUP BY 1, 2, 3, 4 \
          HAVING sum(u.sessions) <> 0 OR sum(u.product_views) <> 0 OR sum(u.carts) <> 0 \
              OR sum(u.checkouts) <> 0 OR sum(u.purchases) <> 0 OR sum(u.pages) <> 0 \
-             OR sum(u.micros) <> 0 \
+             OR sum(u.micros) <> 0 OR sum(u.bounces) <> 0 OR sum(u.engaged) <> 0 \
           ORDER BY 1, 2, 3, 4 \
          ON CONFLICT (site_id, day, dim, name) DO UPDATE SET \
             sessions = t.sessions + EXCLUDED.sessions, \
             product_views = t.product_views + EXCLUDED.product_views, \
             carts = t.carts + EXCLUDED.carts, checkouts = t.checkouts + EXCLUDED.checkouts, \
             purchases = t.purchases + EXCLUDED.purchases, pages = t.pages + EXCLUDED.pages, \
-            micros = t.micros + EXCLUDED.micros",
+            micros = t.micros + EXCLUDED.micros, bounces = t.bounces + EXCLUDED.bounces, \
+            engaged = t.engaged + EXCLUDED.engaged",
     )
     .bind(k.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
     .bind(k.iter().map(|((_, at, _, _), _)| *at).collect::<Vec<_>>())
@@ -155,6 +157,8 @@ async fn write_session_days(tx: Tx<'_, '_>, mut days: SessionDays) -> Result<(),
     .bind(k.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
     .bind(k.iter().map(|(_, v)| v.pages).collect::<Vec<_>>())
     .bind(k.iter().map(|(_, v)| v.micros).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.bounces).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, v)| v.engaged).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

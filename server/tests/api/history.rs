@@ -44,8 +44,8 @@ const TABLES: [(&str, &str); 13] = [
     (
         "session_days",
         "SELECT (to_jsonb(t) - 'site_id')::text FROM session_days t \
-         WHERE site_id = $1 AND (sessions, product_views, carts, checkouts, purchases, pages, micros) \
-               <> (0, 0, 0, 0, 0, 0, 0) ORDER BY 1",
+         WHERE site_id = $1 AND (sessions, product_views, carts, checkouts, purchases, pages, micros, \
+               bounces, engaged) <> (0, 0, 0, 0, 0, 0, 0, 0, 0) ORDER BY 1",
     ),
     (
         "product_days",
@@ -387,6 +387,16 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
         .await
         .unwrap();
     assert_eq!(v1_version, 14);
+    // Today's fold writes two `session_days` columns that 0021 adds
+    // (bounces, engaged sessions): they stand here from the start, and
+    // 0021 (`ADD COLUMN IF NOT EXISTS`) recomputes them with its rows.
+    sqlx::query(
+        "ALTER TABLE session_days ADD COLUMN bounces BIGINT NOT NULL DEFAULT 0, \
+                                 ADD COLUMN engaged BIGINT NOT NULL DEFAULT 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     create_site(&pool, "v1").await;
 
     // v1's data: every rollup written in the flush's own transaction. The

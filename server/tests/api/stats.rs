@@ -860,3 +860,117 @@ async fn compare_gives_every_route_the_previous_period_in_the_same_shape(pool: P
         "the conversion rate changes in points"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn pages_report_landing_and_exit_pages_with_bounces_and_engagement(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    seed(&app).await;
+    // A third visit: two pages, so not a bounce, and engaged.
+    let mut events = Vec::new();
+    for (i, url) in [
+        "https://shop.example/p/lamp?ref=x",
+        "https://shop.example/cart",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut e = event(
+            &format!("pg-{i}"),
+            "page_view",
+            "s-3",
+            json!({ "url": url }),
+        );
+        e["ts"] = json!(now_ms() + i as i64);
+        events.push(e);
+    }
+    let (status, body) = app.post_events(&envelope(events)).await;
+    assert_eq!(status, 202, "{body}");
+
+    let (status, pages) = get(&app, "/api/v1/sites/demo/pages?range=today").await;
+    assert_eq!(status, 200, "{pages}");
+    // Recounted from the sessions: landing and exit paths, one page view
+    // (a bounce), engaged (10 s, two pages or a purchase), bought.
+    let recount = |column: &'static str| {
+        let pool = pool.clone();
+        async move {
+            // `column` is one of two names written here, never input.
+            let rows: Vec<(String, i64, i64, i64, i64)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT url_path({column}), count(*), count(*) FILTER (WHERE pages = 1), \
+                        count(*) FILTER (WHERE last_seen - started_at >= interval '10 seconds' \
+                                           OR pages >= 2 OR purchases > 0), \
+                        count(*) FILTER (WHERE purchases > 0) \
+                   FROM sessions WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
+                )))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            rows.into_iter()
+                .map(|(path, sessions, bounces, engaged, converted)| {
+                    json!({"path": path, "sessions": sessions, "bounces": bounces,
+                           "engaged_sessions": engaged, "converted_sessions": converted})
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let shown = |key: &str| {
+        pages[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                json!({"path": p["path"], "sessions": p["sessions"], "bounces": p["bounces"],
+                       "engaged_sessions": p["engaged_sessions"],
+                       "converted_sessions": p["converted_sessions"]})
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shown("landing_pages"), recount("entry_url").await);
+    assert_eq!(shown("exit_pages"), recount("exit_url").await);
+    assert!(
+        shown("landing_pages")
+            .iter()
+            .any(|p| p["path"] == "/p/lamp"),
+        "{pages}"
+    );
+    assert!(shown("exit_pages").iter().any(|p| p["path"] == "/cart"));
+    let (sessions, bounces, engaged): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE pages = 1), \
+                count(*) FILTER (WHERE last_seen - started_at >= interval '10 seconds' \
+                                   OR pages >= 2 OR purchases > 0) FROM sessions",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            &pages["sessions"],
+            &pages["bounces"],
+            &pages["engaged_sessions"]
+        ),
+        (&json!(sessions), &json!(bounces), &json!(engaged))
+    );
+    assert_eq!((sessions, bounces), (3, 2), "two one-page visits of three");
+    let (_, overview) = get(&app, "/api/v1/sites/demo/overview?range=today").await;
+    assert_eq!(overview["bounces"]["current"], json!(bounces));
+    assert_eq!(overview["engaged_sessions"]["current"], json!(engaged));
+    // The page: both tables, and the header links to it.
+    let html = app
+        .client
+        .get(app.url("/pages?site=demo&range=today"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        table_rows(&html, "landing-pages").len(),
+        shown("landing_pages").len()
+    );
+    assert!(
+        html.contains(r#"href="/pages?site=demo&amp;range=today""#),
+        "nav"
+    );
+}

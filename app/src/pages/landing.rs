@@ -1,0 +1,91 @@
+//! Pages (`/pages`; this module is `landing` beside the `pages` module it
+//! lives in): where the range's sessions landed and where they left, with how
+//! many bounced (one page view), were engaged (GA4's rule: 10 s or more,
+//! two page views or more, or a purchase) and bought. Paths only: no host,
+//! query or fragment. From the daily session rollup, like every page.
+
+use leptos::prelude::*;
+
+use crate::{
+    api::stats::get_pages,
+    components::{
+        figures::Kpi,
+        range::{report, RangeBar},
+    },
+    stats::{change, change_pp, count, percent, Figure, PageRow, PagesReport, RangeQuery},
+};
+
+#[component]
+pub fn PagesPage() -> impl IntoView {
+    report("Pages", get_pages, |pages, query| {
+        view! { <PagesView pages query/> }
+    })
+}
+
+#[component]
+fn PagesView(pages: PagesReport, query: RangeQuery) -> impl IntoView {
+    let before = pages.previous.as_deref();
+    let sessions = Figure {
+        current: pages.sessions,
+        previous: before.map(|p| p.sessions),
+    };
+    let engaged = Figure {
+        current: pages.engaged,
+        previous: before.map(|p| p.engaged),
+    };
+    let bounce_change = change_pp(
+        (pages.bounces, pages.sessions),
+        before.map(|p| (p.bounces, p.sessions)),
+    );
+    let bounce_before = before.map(|p| percent(p.bounces, p.sessions));
+    view! {
+        <RangeBar path="/pages" query period=pages.period.clone()/>
+        <div class="kpis">
+            <Kpi label="Sessions" value=count(pages.sessions) change=change(&sessions) before=sessions.previous.map(count)/>
+            <Kpi label="Bounce rate" value=percent(pages.bounces, pages.sessions) change=bounce_change before=bounce_before note=Some("sessions of one page view".to_owned())/>
+            <Kpi label="Engaged sessions" value=count(pages.engaged) change=change(&engaged) before=engaged.previous.map(count) note=Some("10 s or more, 2+ pages, or a purchase".to_owned())/>
+        </div>
+        <div class="columns">
+            <section class="panel">
+                <h2>"Landing pages"</h2>
+                <PageTable rows=pages.landing.clone() testid="landing-pages" empty="No sessions in this range."/>
+            </section>
+            <section class="panel">
+                <h2>"Exit pages"</h2>
+                <PageTable rows=pages.exit.clone() testid="exit-pages" empty="No sessions in this range."/>
+            </section>
+        </div>
+        <p class="muted small">"By the session's first and last page view, for sessions that started in the range; the 50 with the most sessions."</p>
+    }
+}
+
+#[component]
+fn PageTable(rows: Vec<PageRow>, testid: &'static str, empty: &'static str) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="empty" data-testid=testid>{empty}</p> }.into_any();
+    }
+    let body = rows
+        .iter()
+        .map(|r| {
+            view! {
+                <tr>
+                    <th scope="row" class="path" title=r.path.clone()>{r.path.clone()}</th>
+                    <td class="num">{count(r.sessions)}</td>
+                    <td class="num">{percent(r.bounces, r.sessions)}</td>
+                    <td class="num">{count(r.engaged)}</td>
+                    <td class="num">{percent(r.converted, r.sessions)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="numbers" data-testid=testid>
+            <thead><tr>
+                <th>"Page"</th><th class="num">"Sessions"</th><th class="num">"Bounce rate"</th>
+                <th class="num">"Engaged"</th><th class="num">"Conversion"</th>
+            </tr></thead>
+            <tbody>{body}</tbody>
+        </table>
+    }
+    .into_any()
+}
