@@ -244,6 +244,9 @@ pub struct PagesReport {
     pub engaged: i64,
     pub landing: Vec<PageRow>,
     pub exit: Vec<PageRow>,
+    /// The most viewed pages: (path, page views).
+    #[serde(default)]
+    pub top: Vec<(String, i64)>,
     /// When comparing: the previous period, in full (not compared again).
     #[serde(default)]
     pub previous: Option<Box<PagesReport>>,

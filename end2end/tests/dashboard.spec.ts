@@ -90,6 +90,10 @@ test("Pages lists landing and exit pages with bounces, engagement and conversion
   expect(await cells(0)).toEqual(["/", "2", "100.0%", "1", "50.0%"]);
   expect(await cells(1)).toEqual(["/p/guide", "1", "100.0%", "1", "100.0%"]);
   await expect(page.getByTestId("exit-pages").locator("tbody tr")).toHaveCount(2);
+  const top = page.getByTestId("top-pages").locator("tbody tr");
+  await expect(top).toHaveCount(2);
+  expect((await top.nth(0).locator("th, td").allInnerTexts()).map((t) => t.trim())).toEqual(["/", "2"]);
+  expect((await top.nth(1).locator("th, td").allInnerTexts()).map((t) => t.trim())).toEqual(["/p/guide", "1"]);
   await gotoHydrated(page, `/?site=${site.key}&range=7d`);
   await expect(report.kpi("Bounce rate")).toHaveText("100.0%");
 });

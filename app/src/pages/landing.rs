@@ -45,6 +45,22 @@ fn PagesView(pages: PagesReport, query: RangeQuery) -> impl IntoView {
             <Kpi label="Bounce rate" value=percent(pages.bounces, pages.sessions) change=bounce_change before=bounce_before note=Some("sessions of one page view".to_owned())/>
             <Kpi label="Engaged sessions" value=count(pages.engaged) change=change(&engaged) before=engaged.previous.map(count) note=Some("10 s or more, 2+ pages, or a purchase".to_owned())/>
         </div>
+        <section class="panel">
+            <h2>"Top pages"</h2>
+            {if pages.top.is_empty() {
+                view! { <p class="empty" data-testid="top-pages">"No page views in this range."</p> }.into_any()
+            } else {
+                let rows = pages.top.iter().map(|(path, views)| view! {
+                    <tr><th scope="row" class="path" title=path.clone()>{path.clone()}</th><td class="num">{count(*views)}</td></tr>
+                }).collect_view();
+                view! {
+                    <table class="numbers" data-testid="top-pages">
+                        <thead><tr><th>"Page"</th><th class="num">"Page views"</th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
         <div class="columns">
             <section class="panel">
                 <h2>"Landing pages"</h2>
@@ -55,7 +71,7 @@ fn PagesView(pages: PagesReport, query: RangeQuery) -> impl IntoView {
                 <PageTable rows=pages.exit.clone() testid="exit-pages" empty="No sessions in this range."/>
             </section>
         </div>
-        <p class="muted small">"By the session's first and last page view, for sessions that started in the range; the 50 with the most sessions."</p>
+        <p class="muted small">"Top pages: page views in the range. Landing and exit pages: by the session's first and last page view, for sessions that started in the range. The 50 largest of each."</p>
     }
 }
 

@@ -301,6 +301,9 @@ pub struct Deltas {
     /// `hourly_customers`. Signed-in shoppers (set `users`, member the
     /// `user_id`) by the quarter hour of each counted event carrying one.
     pub members: BTreeSet<MemberKey>,
+    /// Page views per (site, bucket, path): the store sums them into
+    /// `page_days` by the bucket's local day.
+    pub pages: BTreeMap<(i32, DateTime<Utc>, String), i64>,
 }
 
 /// (site, member set, member, time): see [`Deltas::members`].
@@ -410,6 +413,18 @@ pub fn fold_one(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Ov
             event.source.as_str(),
         ))
         .or_default() += 1;
+    if event.kind == EventType::PageView {
+        if let Some(url) = &event.url {
+            *deltas
+                .pages
+                .entry((
+                    event.site_id,
+                    bucket_of(event.occurred_at),
+                    url_path(url).to_owned(),
+                ))
+                .or_default() += 1;
+        }
+    }
     Ok(())
 }
 

@@ -264,7 +264,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 15] = [
+const ROLLUPS: [(&str, &str); 16] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -357,6 +357,14 @@ const ROLLUPS: [(&str, &str); 15] = [
     (
         "customer_days",
         "INSERT INTO customer_days SELECT * FROM customer_days_of($1)",
+    ),
+    (
+        "page_days",
+        "INSERT INTO page_days (site_id, day, path, views) \
+         SELECT e.site_id, (e.occurred_at AT TIME ZONE s.timezone)::date, url_path(e.url), count(*) \
+           FROM events e JOIN sites s ON s.site_id = e.site_id \
+          WHERE e.site_id = $1 AND e.event_type = 'page_view' AND e.url IS NOT NULL \
+          GROUP BY 1, 2, 3",
     ),
     // Customers per quarter as the credits a live flush gives.
     (

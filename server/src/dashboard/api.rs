@@ -227,6 +227,9 @@ async fn pages_show(
             "bounces": r.bounces,
             "bounce_rate": rate(r.bounces, r.sessions),
             "engaged_sessions": r.engaged,
+            "top_pages": r.top.iter()
+                .map(|(path, views)| json!({ "path": path, "page_views": views }))
+                .collect::<Vec<_>>(),
             "landing_pages": r.landing.iter().map(row).collect::<Vec<_>>(),
             "exit_pages": r.exit.iter().map(row).collect::<Vec<_>>(),
         })

@@ -352,10 +352,11 @@ impl StatsSource for PgStats {
         let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
         let days = (scope.span.from, scope.span.to);
-        let (summary, landing, exit) = tokio::try_join!(
+        let (summary, landing, exit, top) = tokio::try_join!(
             sql::session_summary(pool, w, days, TOP_SOURCES),
             sql::pages(pool, w, days, 'l', TOP_PAGES),
             sql::pages(pool, w, days, 'x', TOP_PAGES),
+            sql::top_pages(pool, w, days, TOP_PAGES),
         )
         .map_err(unavailable)?;
         let previous = match RangeQuery::previous_of(&scope.period) {
@@ -369,6 +370,7 @@ impl StatsSource for PgStats {
             engaged: summary.engaged,
             landing,
             exit,
+            top,
             previous,
         })
     }

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 /// `product_performance`; `customer_activity` against orders' purchase
 /// rows and events (`customer_activity_recomputed`, migration 0012), and
 /// `customer_days` against `customer_activity` and `member_days`.
-const CHECKS: [(&str, &str); 13] = [
+const CHECKS: [(&str, &str); 14] = [
     (
         // A quarter's customers are those it credits (`upserts::customers`):
         // per local hour of the site's zone they sum to the distinct buyers.
@@ -74,6 +74,15 @@ const CHECKS: [(&str, &str); 13] = [
                                 purchases, pages, micros, bounces, engaged FROM session_days \
                          WHERE sessions <> 0), \
          fresh AS (SELECT r.* FROM sites s, LATERAL session_days_recomputed(s.site_id) r) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        "page_days",
+        "WITH stored AS (SELECT site_id, day, path, views FROM page_days WHERE views <> 0), \
+         fresh AS (SELECT e.site_id, (e.occurred_at AT TIME ZONE s.timezone)::date, url_path(e.url), \
+                          count(*) FROM events e JOIN sites s ON s.site_id = e.site_id \
+                   WHERE e.event_type = 'page_view' AND e.url IS NOT NULL GROUP BY 1, 2, 3) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),

@@ -239,6 +239,10 @@ async fn forget_days(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result
          WHERE t.site_id = r.site_id AND s.site_id = r.site_id \
            AND t.day >= (r.start_at AT TIME ZONE s.timezone)::date \
            AND t.day < (r.end_at AT TIME ZONE s.timezone)::date",
+        "DELETE FROM page_days t USING rebuild_scope r, sites s \
+         WHERE t.site_id = r.site_id AND s.site_id = r.site_id \
+           AND t.day >= (r.start_at AT TIME ZONE s.timezone)::date \
+           AND t.day < (r.end_at AT TIME ZONE s.timezone)::date",
         // What the sessions left: days with nothing in them.
         "DELETE FROM session_days t USING rebuild_scope r \
          WHERE t.site_id = r.site_id AND t.sessions = 0 AND t.product_views = 0 AND t.carts = 0 \
@@ -266,7 +270,7 @@ fn ceil_bucket(time: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Every rollup row of the site (a rebuild without a range), day tables
 /// included: the refold's upserts write them again.
-const CLEAR_SITE: [&str; 13] = [
+const CLEAR_SITE: [&str; 14] = [
     "DELETE FROM hourly_sales t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM hourly_customers t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM product_performance t USING rebuild_scope r WHERE t.site_id = r.site_id",
@@ -280,6 +284,7 @@ const CLEAR_SITE: [&str; 13] = [
     "DELETE FROM member_steps t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM member_day_totals t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM customer_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM page_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
 ];
 
 /// Chooses the affected visitors, sessions and customers of a range.
@@ -409,6 +414,7 @@ impl Keep {
                 deltas
                     .realtime
                     .retain(|(_, minute, _, _), _| within(minute));
+                deltas.pages.retain(|(_, bucket, _), _| within(bucket));
                 deltas.users.clear();
                 deltas.customer_activity.clear();
                 deltas.sessions.clear();
@@ -418,6 +424,7 @@ impl Keep {
                 deltas.customers.clear();
                 deltas.products.clear();
                 deltas.realtime.clear();
+                deltas.pages.clear();
                 deltas.users.retain(|(_, v), _| set.visitors.contains(v));
                 deltas
                     .customer_activity

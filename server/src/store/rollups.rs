@@ -336,6 +336,7 @@ pub async fn apply(tx: Tx<'_, '_>, deltas: &Deltas) -> Result<(), sqlx::Error> {
     super::upserts::customer_activity(tx, deltas).await?;
     super::upserts::spend(tx, deltas).await?;
     super::upserts::realtime(tx, deltas).await?;
+    super::upserts::pages(tx, deltas).await?;
     super::upserts::members(tx, deltas).await?;
     super::upserts::customer_days(tx, deltas).await?;
     Ok(())

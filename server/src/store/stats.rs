@@ -227,6 +227,27 @@ pub async fn pages(
         .collect())
 }
 
+/// The most viewed pages (path, page views) of the local days `days`, at
+/// most `limit`, ties by path.
+pub async fn top_pages(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: (NaiveDate, NaiveDate),
+    limit: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT path, sum(views)::int8 FROM page_days \
+          WHERE site_id = $1 AND day >= $2 AND day <= $3 \
+          GROUP BY path HAVING sum(views) <> 0 ORDER BY 2 DESC, 1 LIMIT $4",
+    )
+    .bind(w.site_id)
+    .bind(days.0)
+    .bind(days.1)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// Gross revenue per local hour (`HH:00` labels) or local day
 /// (`YYYY-MM-DD`), only the buckets that had sales.
 pub async fn revenue_by(

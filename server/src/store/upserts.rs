@@ -585,6 +585,38 @@ pub async fn realtime(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Page views into `page_days`, by the local day of each bucket.
+pub async fn pages(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
+    if d.pages.is_empty() {
+        return Ok(());
+    }
+    let p: Vec<_> = d.pages.iter().collect();
+    sqlx::query(
+        "INSERT INTO page_days AS t (site_id, day, path, views) \
+         SELECT u.site_id, (u.bucket AT TIME ZONE st.timezone)::date, u.path, sum(u.views) \
+           FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::int8[]) \
+                AS u(site_id, bucket, path, views) \
+           JOIN sites st ON st.site_id = u.site_id \
+          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 \
+         ON CONFLICT (site_id, day, path) DO UPDATE SET views = t.views + EXCLUDED.views",
+    )
+    .bind(p.iter().map(|((site, _, _), _)| *site).collect::<Vec<_>>())
+    .bind(
+        p.iter()
+            .map(|((_, bucket, _), _)| *bucket)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        p.iter()
+            .map(|((_, _, path), _)| path.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(p.iter().map(|(_, n)| **n).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Adds the window's visitors and customers to their active local days
 /// (`member_days`) and keeps the steps and day totals the distinct counts
 /// are read from (migration 0008 explains them). The local day of each

@@ -30,7 +30,7 @@ macro_rules! rows_of {
     };
 }
 
-const TABLES: [(&str, &str); 13] = [
+const TABLES: [(&str, &str); 14] = [
     ("hourly_sales", rows_of!("hourly_sales")),
     ("hourly_customers", rows_of!("hourly_customers")),
     ("product_performance", rows_of!("product_performance")),
@@ -52,6 +52,11 @@ const TABLES: [(&str, &str); 13] = [
         "SELECT (to_jsonb(t) - 'site_id')::text FROM product_days t \
          WHERE site_id = $1 AND (views, add_to_carts, removals, checkouts, purchases, units, revenue, \
                impressions) <> (0, 0, 0, 0, 0, 0, 0, 0) ORDER BY 1",
+    ),
+    (
+        "page_days",
+        "SELECT (to_jsonb(t) - 'site_id')::text FROM page_days t \
+         WHERE site_id = $1 AND views <> 0 ORDER BY 1",
     ),
     (
         "member_days",
@@ -387,16 +392,19 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
         .await
         .unwrap();
     assert_eq!(v1_version, 14);
-    // Today's fold writes two `session_days` columns that 0021 adds
-    // (bounces, engaged sessions): they stand here from the start, and
-    // 0021 (`ADD COLUMN IF NOT EXISTS`) recomputes them with its rows.
-    sqlx::query(
+    // Today's fold writes what later migrations add: two `session_days`
+    // columns (0021: bounces, engaged sessions) and `page_days` (0022).
+    // They stand here from the start; those migrations (`IF NOT EXISTS`)
+    // fill them again by SQL, and the rows must come out the same.
+    for sql in [
         "ALTER TABLE session_days ADD COLUMN bounces BIGINT NOT NULL DEFAULT 0, \
                                  ADD COLUMN engaged BIGINT NOT NULL DEFAULT 0",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+        "CREATE TABLE page_days (site_id INTEGER NOT NULL, day DATE NOT NULL, \
+                                 path TEXT COLLATE \"C\" NOT NULL, views BIGINT NOT NULL, \
+                                 PRIMARY KEY (site_id, day, path))",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
     create_site(&pool, "v1").await;
 
     // v1's data: every rollup written in the flush's own transaction. The

@@ -952,6 +952,27 @@ async fn pages_report_landing_and_exit_pages_with_bounces_and_engagement(pool: P
         (&json!(sessions), &json!(bounces), &json!(engaged))
     );
     assert_eq!((sessions, bounces), (3, 2), "two one-page visits of three");
+    // Top pages: page views by path, recounted from the raw events.
+    let top: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT url_path(url), count(*) FROM events WHERE event_type = 'page_view' \
+          GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let shown_top: Vec<(String, i64)> = pages["top_pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["page_views"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown_top, top);
+    assert!(top.iter().any(|(path, n)| path == "/cart" && *n == 1));
     let (_, overview) = get(&app, "/api/v1/sites/demo/overview?range=today").await;
     assert_eq!(overview["bounces"]["current"], json!(bounces));
     assert_eq!(overview["engaged_sessions"]["current"], json!(engaged));
