@@ -46,8 +46,13 @@ pub struct SiteForm {
     pub currency: String,
     /// One host per line or comma-separated.
     pub domains: String,
-    pub medium_from: String,
-    pub high_from: String,
+    /// Price tier thresholds (decimal amounts): kept when not sent. No
+    /// report reads the tiers yet, so the settings form does not offer
+    /// them; `server site edit --price-tiers` and this field still set them.
+    #[serde(default)]
+    pub medium_from: Option<String>,
+    #[serde(default)]
+    pub high_from: Option<String>,
     /// The viewer ticked "change the currency anyway": without it a new
     /// currency is refused while the reports hold revenue in the old one.
     #[serde(default)]

@@ -51,8 +51,8 @@ pub async fn update_site(
     timezone: String,
     currency: String,
     domains: String,
-    medium_from: String,
-    high_from: String,
+    #[server(default)] medium_from: Option<String>,
+    #[server(default)] high_from: Option<String>,
     #[server(default)] confirm_currency: Option<String>,
 ) -> Result<(), ServerFnError> {
     let form = crate::accounts::SiteForm {

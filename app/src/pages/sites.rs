@@ -190,8 +190,6 @@ fn SiteEditor(site: SiteSettings) -> impl IntoView {
             <label>"Allowed domains (one per line; empty allows any)"
                 <textarea name="domains" rows="3">{site.domains.join("\n")}</textarea>
             </label>
-            <label>"Medium price tier from" <input name="medium_from" required inputmode="decimal" value=site.medium_from/></label>
-            <label>"High price tier from" <input name="high_from" required inputmode="decimal" value=site.high_from/></label>
             <button type="submit">"Save"</button>
         </ActionForm>
         <ActionError value=update.value()/>

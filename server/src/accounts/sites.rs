@@ -231,14 +231,26 @@ impl Admin for PgAdmin {
             .ok_or_else(|| AdminError::new(400, format!("{code:?} is not an ISO 4217 currency")))?;
         check_timezone(form.timezone.trim()).map_err(invalid)?;
         let domains = parse_domains(&form.domains)?;
-        let medium = minor_units(&form.medium_from, currency).map_err(invalid)?;
-        let high = minor_units(&form.high_from, currency).map_err(invalid)?;
-        if medium > high {
-            return Err(AdminError::new(
-                400,
-                "the medium tier must not start above the high tier",
-            ));
-        }
+        let tiers = match (&form.medium_from, &form.high_from) {
+            (Some(medium), Some(high)) => {
+                let medium = minor_units(medium, currency).map_err(invalid)?;
+                let high = minor_units(high, currency).map_err(invalid)?;
+                if medium > high {
+                    return Err(AdminError::new(
+                        400,
+                        "the medium tier must not start above the high tier",
+                    ));
+                }
+                Some((medium, high))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(AdminError::new(
+                    400,
+                    "send both price tier thresholds, or neither",
+                ))
+            }
+        };
         if code != site.currency && !form.confirm_currency {
             // Reports count orders in the site's currency only: say what a
             // new one hides, and change it only when asked to anyway.
@@ -266,7 +278,7 @@ impl Admin for PgAdmin {
             timezone: Some(form.timezone.trim()),
             currency: Some(&code),
             domains: Some(&domains),
-            price_tiers: Some((medium, high)),
+            price_tiers: tiers,
         };
         store::sites::update(self.accounts.pool(), &site.site_key, &changes)
             .await

@@ -9,7 +9,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::rollups::{NewCustomers, NewSessions};
 use crate::{
-    aggregate::fold::{Deltas, FirstTouch, SessionDay, SessionDelta},
+    aggregate::fold::{bucket_of, Deltas, FirstTouch, SessionDay, SessionDelta},
     ingest::money::Currency,
 };
 
@@ -41,7 +41,7 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     let mut days = SessionDays::new();
     let mut day_rows = |site: i32, session: &SessionDelta, sign: i64| {
         for ((dim, name), values) in session.day_rows() {
-            days.entry((site, session.started_at, dim, name))
+            days.entry((site, bucket_of(session.started_at), dim, name))
                 .or_default()
                 .add(&values, sign);
         }
@@ -111,7 +111,11 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     Ok(new)
 }
 
-/// (site, started at, dim, name) → signed sum of sessions' day rows.
+/// (site, quarter hour of the start, dim, name) → signed sum of sessions'
+/// day rows. By quarter hour, not instant: every zone's days start on one,
+/// so the local day is the same, and the sessions of a window that started
+/// in the same quarter merge here into one row per dimension (the upsert
+/// then sends hundreds of rows, not one per session and dimension).
 type SessionDays = BTreeMap<(i32, DateTime<Utc>, char, String), SessionDay>;
 
 /// Adds signed day rows to `session_days`, each on the local day of its
@@ -232,7 +236,7 @@ pub async fn forget_sessions(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Resul
     let mut days = SessionDays::new();
     for ((site, _), session) in &stored {
         for ((dim, name), values) in session.day_rows() {
-            days.entry((*site, session.started_at, dim, name))
+            days.entry((*site, bucket_of(session.started_at), dim, name))
                 .or_default()
                 .add(&values, -1);
         }
