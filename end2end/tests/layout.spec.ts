@@ -161,3 +161,22 @@ test("the charts have a continuous axis with whole ticks", async ({ page }) => {
   expect(new Set(ticks).size).toBe(ticks.length);
   expect(ticks.some((t) => t.includes(","))).toBe(true);
 });
+
+test("a currency change that hides revenue asks first, and says how much", async ({ page }) => {
+  // Its own site: the layout site's currency stays EUR for the tests above.
+  const shop = createSite("currency", "Europe/Berlin", "EUR");
+  await send(page.request, shop, [
+    { visitor: "cv-1", session: "cs-1", type: "purchase", transaction_id: "CT-1", currency: "EUR", value: 1234.5,
+      items: [{ item_id: "X", item_name: "Chair", item_category: "Furniture", price: 1234.5, quantity: 1 }] },
+  ]);
+  await gotoHydrated(page, `/sites/${shop.key}`);
+  await expect(page.getByTestId("currency-note")).toContainText("nothing is converted");
+  await page.getByLabel("Currency (ISO 4217)").fill("USD");
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("alert")).toContainText("from EUR to USD hides €1,234.50 of earlier revenue (1 orders in EUR)");
+  await page.getByLabel("Change the currency anyway").check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status")).toHaveText("Saved.");
+  await gotoHydrated(page, `/?site=${shop.key}&range=today`);
+  await expect(page.locator(".range-site")).toContainText("USD");
+});

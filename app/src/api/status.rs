@@ -76,10 +76,12 @@ pub async fn get_status(
         .ok_or_else(|| ServerFnError::new("status source missing from context"))?;
     let admin = use_context::<std::sync::Arc<dyn crate::ports::Admin>>()
         .ok_or_else(|| ServerFnError::new("admin missing from context"))?;
+    // Without the database the report still comes (it says the database
+    // is unreachable), in UTC.
     let sites = admin
         .sites(&crate::accounts::viewer()?)
         .await
-        .map_err(|error| ServerFnError::new(error.to_string()))?;
+        .unwrap_or_default();
     let zone = sites
         .iter()
         .find(|s| Some(&s.key) == site.as_ref())
