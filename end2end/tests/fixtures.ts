@@ -28,12 +28,17 @@ export const test = base.extend<{ browserErrors: string[] }>({
  * of 404 (Not Found)" whenever the main document answers with an error
  * status, even though the page renders fine. Unknown paths and sites answer
  * 404 on purpose, so exactly that message, for the document's own URL, is
- * not an error. The same message for any other
- * resource (a script, the WASM, a server function) still fails the test.
+ * not an error; nor is the settings form's 409 (below). The same message for
+ * any other resource (a script, the WASM, a server function) still fails
+ * the test.
  */
 function isDeliberateDocumentStatus(message: ConsoleMessage, page: Page): boolean {
   const deliberate = /^Failed to load resource: the server responded with a status of 404 \(/;
-  return deliberate.test(message.text()) && message.location().url === page.url();
+  if (deliberate.test(message.text()) && message.location().url === page.url()) return true;
+  // A server function that asks for a confirmation answers 409 (the
+  // settings form's currency change), and the page shows its message.
+  const confirm = /^Failed to load resource: the server responded with a status of 409 \(/;
+  return confirm.test(message.text()) && /\/api\/update_site\d*$/.test(message.location().url);
 }
 
 /** Navigates to `path` and waits until the WASM has hydrated the page, so clicks work. */
