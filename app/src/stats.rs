@@ -17,7 +17,9 @@ pub struct RangeQuery {
     /// First and last day, `YYYY-MM-DD`, in the site's time zone.
     pub from: Option<String>,
     pub to: Option<String>,
-    /// `previous`: show changes against the period just before.
+    /// `previous`: show changes against the period just before; `week`:
+    /// against the same weekdays, whole weeks back (Plausible's "match day
+    /// of week").
     pub compare: Option<String>,
 }
 
@@ -43,7 +45,17 @@ impl RangeQuery {
     }
 
     pub fn compares(&self) -> bool {
-        self.compare.as_deref() == Some("previous")
+        self.comparison().is_some()
+    }
+
+    /// The comparison asked for: `previous` or `week`; anything else is
+    /// none.
+    pub fn comparison(&self) -> Option<&'static str> {
+        match self.compare.as_deref() {
+            Some("previous") => Some("previous"),
+            Some("week") => Some("week"),
+            _ => None,
+        }
     }
 
     /// The query for `period`'s previous period, when it has one: its days

@@ -48,6 +48,14 @@ test("comparing with the previous period shows the change", async ({ page }) => 
   // The previous value stands beside the change; a rate changes in points.
   await expect(report.change("Revenue")).toHaveText("new vs $0.00");
   await expect(report.change("Conversion rate")).toHaveText("+66.7 pp vs –");
+  await expect(page.getByTestId("compared-with")).toContainText("against ");
+  // The other mode: the same weekdays a week back.
+  await page.getByRole("link", { name: "Compare with the same weekdays before" }).click();
+  await expect(page).toHaveURL(new RegExp(`compare=week`));
+  await expect(report.change("Revenue")).toHaveText("new vs $0.00");
+  await page.getByRole("link", { name: "Stop comparing" }).click();
+  await expect(page).toHaveURL(new RegExp(`\\?site=${site.key}&range=7d$`));
+  await gotoHydrated(page, `/?site=${site.key}&range=7d&compare=previous`);
   await page.getByRole("link", { name: "Stop comparing" }).click();
   await expect(page).toHaveURL(new RegExp(`\\?site=${site.key}&range=7d$`));
   await expect(report.change("Revenue")).toHaveCount(0);

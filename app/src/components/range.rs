@@ -47,14 +47,24 @@ pub fn RangeBar(path: &'static str, query: RangeQuery, period: Period) -> impl I
         })
         .collect_view();
     let comparing = query.compares();
-    let compare_href = link(path, &query, |q| {
-        q.compare = (!comparing).then(|| "previous".to_owned());
-    });
-    let compare_label = if comparing {
-        "Stop comparing"
-    } else {
-        "Compare with previous period"
+    let toggle = |mode: &'static str| {
+        link(path, &query, |q| {
+            q.compare = (q.comparison() != Some(mode)).then(|| mode.to_owned());
+        })
     };
+    let (previous_href, week_href) = (toggle("previous"), toggle("week"));
+    let previous_label = match query.comparison() {
+        Some("previous") => "Stop comparing",
+        _ => "Compare with previous period",
+    };
+    let week_label = match query.comparison() {
+        Some("week") => "Stop comparing",
+        _ => "Compare with the same weekdays before",
+    };
+    let compared = period.previous.clone().map(|(from, to)| {
+        let span = if from == to { from } else { format!("{from} – {to}") };
+        view! { <span class="muted small" data-testid="compared-with">{format!("against {span}")}</span> }
+    });
     let sites = (period.sites.len() > 1).then(|| {
         let options = period
             .sites
@@ -85,10 +95,12 @@ pub fn RangeBar(path: &'static str, query: RangeQuery, period: Period) -> impl I
                 <input type="hidden" name="range" value="custom" />
                 <label>"From " <input type="date" name="from" value=period.from.clone() required /></label>
                 <label>"To " <input type="date" name="to" value=period.to.clone() required /></label>
-                {comparing.then(|| view! { <input type="hidden" name="compare" value="previous" /> })}
+                {comparing.then(|| view! { <input type="hidden" name="compare" value=query.comparison().unwrap_or("previous") /> })}
                 <button type="submit">"Apply"</button>
             </form>
-            <a href=compare_href class="compare-toggle">{compare_label}</a>
+            <a href=previous_href class="compare-toggle">{previous_label}</a>
+            <a href=week_href class="compare-toggle">{week_label}</a>
+            {compared}
         </div>
     }
 }

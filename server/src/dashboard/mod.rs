@@ -83,7 +83,11 @@ impl PgStats {
             today,
         )
         .map_err(|e| StatsError::BadRange(e.to_string()))?;
-        let previous = query.compares().then(|| span.previous(tz));
+        let previous = match query.comparison() {
+            Some("week") => Some(span.weeks_before(tz)),
+            Some(_) => Some(span.previous(tz)),
+            None => None,
+        };
         let period = Period {
             site: site.site_key.clone(),
             site_name: site.name.clone(),

@@ -30,6 +30,14 @@ impl Span {
         let from = self.from - Days::new(days);
         span("previous", from, to, tz)
     }
+
+    /// The same days of the week, as many whole weeks back as cover this
+    /// span's length: a day against the same weekday a week before, 30
+    /// days against the 30 days five weeks before.
+    pub fn weeks_before(&self, tz: Tz) -> Span {
+        let back = Days::new(self.days().div_ceil(7) * 7);
+        span("week", self.from - back, self.to - back, tz)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +127,18 @@ mod tests {
         );
         assert_eq!(week.start.to_rfc3339(), "2026-11-16T23:00:00+00:00");
         assert_eq!(week.end.to_rfc3339(), "2026-11-23T23:00:00+00:00");
+        // Same weekdays: a week back for up to 7 days, whole weeks beyond.
+        let one = resolve(Some("today"), None, None, tz, today).expect("today");
+        assert_eq!(
+            (one.weeks_before(tz).from, one.weeks_before(tz).to),
+            (day("2026-11-16"), day("2026-11-16"))
+        );
+        assert_eq!(week.weeks_before(tz).from, day("2026-11-10"));
+        let month = resolve(Some("30d"), None, None, tz, today).expect("30d");
+        assert_eq!(
+            (month.weeks_before(tz).from, month.weeks_before(tz).to),
+            (day("2026-09-20"), day("2026-10-19"))
+        );
         let yesterday = resolve(Some("yesterday"), None, None, tz, today).expect("yesterday");
         assert_eq!(
             (yesterday.from, yesterday.to),

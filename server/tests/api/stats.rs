@@ -832,6 +832,17 @@ async fn compare_gives_every_route_the_previous_period_in_the_same_shape(pool: P
     // Without compare, no previous.
     let (_, plain) = get(&app, "/api/v1/sites/demo/hourly-sales?range=today").await;
     assert!(plain.get("previous").is_none());
+    // The same weekday a week back: yesterday's order is not in it.
+    let (_, week) = get(
+        &app,
+        "/api/v1/sites/demo/hourly-sales?range=today&compare=week",
+    )
+    .await;
+    let today = week["period"]["to"].as_str().unwrap();
+    let back = (chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d").unwrap() - Duration::days(7))
+        .to_string();
+    assert_eq!(week["period"]["previous"], json!([back, back]), "{week}");
+    assert_eq!(week["previous"]["totals"]["orders"], 0);
 
     // The pages show the previous value beside the change.
     let page = |path: &'static str| {
