@@ -303,6 +303,9 @@ pub struct ProductRow {
     /// Units bought less units refunded, and likewise revenue.
     pub units: i64,
     pub revenue: i64,
+    /// Refunds naming the product, booked to their order's hour.
+    #[serde(default)]
+    pub refunds: i64,
 }
 
 /// User Activity: visits, new and returning visitors, and who buys.

@@ -111,10 +111,11 @@ test("Product Performance sorts, searches and filters through the URL", async ({
   const report = new Report(page);
   expect(await report.cells("products-table", "Blue mug")).toEqual([
     // Impressions first: the seed sends no view_item_list.
-    "Blue mug A", "0", "1", "1", "0", "1", "2", "3", "$29.00", "200.0%",
+    // The seed's refund names no item: no product refunds.
+    "Blue mug A", "0", "1", "1", "0", "1", "2", "3", "$29.00", "200.0%", "0", "0.0%",
   ]);
   expect(await report.cells("products-table", "Field guide")).toEqual([
-    "Field guide B", "0", "2", "2", "1", "1", "1", "2", "$11.00", "50.0%",
+    "Field guide B", "0", "2", "2", "1", "1", "1", "2", "$11.00", "50.0%", "0", "0.0%",
   ]);
   const names = page.getByTestId("products-table").locator("tbody th");
   await expect(names.first()).toContainText("Blue mug");

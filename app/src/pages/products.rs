@@ -23,6 +23,8 @@ const COLUMNS: &[(&str, &str)] = &[
     ("units", "Units"),
     ("revenue", "Revenue"),
     ("conversion", "View → purchase"),
+    ("refunds", "Refunds"),
+    ("refund_rate", "Refund rate"),
 ];
 
 /// The table's own view settings from the URL.
@@ -54,6 +56,14 @@ pub fn arrange(rows: &[ProductRow], view: &TableView) -> Vec<ProductRow> {
             r.purchases * 1_000_000 / r.views
         }
     };
+    // Refunds per purchase (an order with the product), as the column shows.
+    let refund_rate = |r: &ProductRow| {
+        if r.purchases == 0 {
+            0
+        } else {
+            r.refunds * 1_000_000 / r.purchases
+        }
+    };
     rows.sort_by(|a, b| {
         let order = match view.sort.as_str() {
             "name" => a.name.cmp(&b.name),
@@ -65,6 +75,8 @@ pub fn arrange(rows: &[ProductRow], view: &TableView) -> Vec<ProductRow> {
             "purchases" => a.purchases.cmp(&b.purchases),
             "units" => a.units.cmp(&b.units),
             "conversion" => conversion(a).cmp(&conversion(b)),
+            "refunds" => a.refunds.cmp(&b.refunds),
+            "refund_rate" => refund_rate(a).cmp(&refund_rate(b)),
             _ => a.revenue.cmp(&b.revenue),
         };
         let order = if view.descending {
@@ -169,6 +181,8 @@ fn ProductsReport(
                     <td class="num">{count(r.units)}</td>
                     <td class="num">{money(r.revenue, &cur)}</td>
                     <td class="num">{percent(r.purchases, r.views)}</td>
+                    <td class="num">{count(r.refunds)}</td>
+                    <td class="num">{percent(r.refunds, r.purchases)}</td>
                     {before.as_ref().map(|before| {
                         let figure = crate::stats::Figure {
                             current: r.revenue,

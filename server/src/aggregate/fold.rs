@@ -73,6 +73,8 @@ pub struct ProductDelta {
     pub purchases: i64,
     pub units: i64,
     pub revenue: i64,
+    /// Refunds naming the item (each refund's line counts once).
+    pub refunds: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -523,6 +525,7 @@ fn fold_products(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), O
                 )?;
             }
             (EventType::Refund, _) => {
+                product.refunds += 1;
                 add(&mut product.units, -item.quantity)?;
                 add(
                     &mut product.revenue,

@@ -425,6 +425,8 @@ fn product(row: &ProductRow, cur: &str) -> Value {
         "purchases": row.purchases,
         "units": row.units,
         "revenue": amount(row.revenue, cur),
+        "refunds": row.refunds,
+        "refund_rate": (row.purchases > 0).then(|| row.refunds as f64 / row.purchases as f64),
     })
 }
 

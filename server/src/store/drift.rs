@@ -33,14 +33,16 @@ const CHECKS: [(&str, &str); 14] = [
     (
         "product_days",
         "WITH stored AS (SELECT site_id, day, item_id, currency, views, add_to_carts, removals, checkouts, \
-                                purchases, units, revenue, impressions FROM product_days \
+                                purchases, units, revenue, impressions, refunds FROM product_days \
                          WHERE views <> 0 OR add_to_carts <> 0 OR removals <> 0 OR checkouts <> 0 \
-                            OR purchases <> 0 OR units <> 0 OR revenue <> 0 OR impressions <> 0), \
+                            OR purchases <> 0 OR units <> 0 OR revenue <> 0 OR impressions <> 0 \
+                            OR refunds <> 0), \
          fresh AS (SELECT r.site_id, r.day, r.item_id, r.currency, r.views, r.add_to_carts, r.removals, \
-                          r.checkouts, r.purchases, r.units, r.revenue, r.impressions \
+                          r.checkouts, r.purchases, r.units, r.revenue, r.impressions, r.refunds \
                    FROM sites s, LATERAL product_days_recomputed(s.site_id) r \
                    WHERE r.views <> 0 OR r.add_to_carts <> 0 OR r.removals <> 0 OR r.checkouts <> 0 \
-                      OR r.purchases <> 0 OR r.units <> 0 OR r.revenue <> 0 OR r.impressions <> 0) \
+                      OR r.purchases <> 0 OR r.units <> 0 OR r.revenue <> 0 OR r.impressions <> 0 \
+                      OR r.refunds <> 0) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),
@@ -137,7 +139,7 @@ const CHECKS: [(&str, &str); 14] = [
                                 sum(impressions)::int8 AS impressions, sum(add_to_carts)::int8 AS carts, \
                                 sum(removals)::int8 AS removals, sum(checkouts)::int8 AS checkouts, \
                                 sum(purchases)::int8 AS purchases, sum(units)::int8 AS units, \
-                                sum(revenue)::int8 AS revenue \
+                                sum(revenue)::int8 AS revenue, sum(refunds)::int8 AS refunds \
                          FROM product_performance GROUP BY 1, 2, 3), \
          counted AS (SELECT DISTINCT ON (site_id, transaction_id) site_id, event_id FROM events \
                      WHERE event_type = 'purchase' ORDER BY site_id, transaction_id, verified, occurred_at, event_id), \
@@ -163,12 +165,13 @@ const CHECKS: [(&str, &str); 14] = [
                           COALESCE(sum(CASE event_type WHEN 'purchase' THEN quantity \
                                                       WHEN 'refund' THEN -quantity END), 0)::int8 AS units, \
                           COALESCE(sum(CASE event_type WHEN 'purchase' THEN line \
-                                                      WHEN 'refund' THEN -line END), 0)::int8 AS revenue \
+                                                      WHEN 'refund' THEN -line END), 0)::int8 AS revenue, \
+                          count(*) FILTER (WHERE event_type = 'refund') AS refunds \
                    FROM lines GROUP BY 1, 2, 3), \
          kept_stored AS (SELECT * FROM stored WHERE (views, impressions, carts, removals, checkouts, \
-                                purchases, units, revenue) <> (0, 0, 0, 0, 0, 0, 0, 0)), \
+                                purchases, units, revenue, refunds) <> (0, 0, 0, 0, 0, 0, 0, 0, 0)), \
          kept_fresh AS (SELECT * FROM fresh WHERE (views, impressions, carts, removals, checkouts, \
-                               purchases, units, revenue) <> (0, 0, 0, 0, 0, 0, 0, 0)) \
+                               purchases, units, revenue, refunds) <> (0, 0, 0, 0, 0, 0, 0, 0, 0)) \
          SELECT count(*) FROM ((SELECT * FROM kept_stored EXCEPT SELECT * FROM kept_fresh) \
                                UNION ALL (SELECT * FROM kept_fresh EXCEPT SELECT * FROM kept_stored)) d",
     ),

@@ -336,7 +336,7 @@ pub async fn products(
             "SELECT '' AS item_id, item_category AS name, item_category,",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
             "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
-            "       sum(impressions)::int8",
+            "       sum(impressions)::int8, sum(refunds)::int8",
             "  FROM product_days",
             " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_category ORDER BY 10 DESC, 4 DESC, 2 LIMIT $5",
@@ -346,7 +346,7 @@ pub async fn products(
             "SELECT item_id, max(item_name), max(item_category),",
             "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
             "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
-            "       sum(impressions)::int8",
+            "       sum(impressions)::int8, sum(refunds)::int8",
             "  FROM product_days",
             " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
             " GROUP BY item_id ORDER BY 10 DESC, 4 DESC, 1 LIMIT $5",
@@ -356,6 +356,7 @@ pub async fn products(
         String,
         String,
         String,
+        i64,
         i64,
         i64,
         i64,
@@ -387,6 +388,7 @@ pub async fn products(
             units: r.8,
             revenue: r.9,
             impressions: r.10,
+            refunds: r.11,
         })
         .collect())
 }

@@ -372,13 +372,14 @@ pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
         "WITH u AS ( \
            SELECT * FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
               $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
-              $13::int8[], $14::int8[], $15::int8[]) \
+              $13::int8[], $14::int8[], $15::int8[], $16::int8[]) \
               AS u(site_id, hour, item_id, currency, item_name, item_category, item_brand, views, \
-                   add_to_carts, removals, checkouts, purchases, units, revenue, impressions)), \
+                   add_to_carts, removals, checkouts, purchases, units, revenue, impressions, \
+                   refunds)), \
          hours AS ( \
            INSERT INTO product_performance AS p (site_id, hour, item_id, currency, item_name, \
               item_category, item_brand, views, add_to_carts, removals, checkouts, purchases, units, \
-              revenue, impressions) \
+              revenue, impressions, refunds) \
            SELECT * FROM u \
            ON CONFLICT (site_id, hour, item_id, currency) DO UPDATE SET \
               item_name = EXCLUDED.item_name, item_category = EXCLUDED.item_category, \
@@ -386,13 +387,15 @@ pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
               add_to_carts = p.add_to_carts + EXCLUDED.add_to_carts, removals = p.removals + EXCLUDED.removals, \
               checkouts = p.checkouts + EXCLUDED.checkouts, purchases = p.purchases + EXCLUDED.purchases, \
               units = p.units + EXCLUDED.units, revenue = p.revenue + EXCLUDED.revenue, \
-              impressions = p.impressions + EXCLUDED.impressions) \
+              impressions = p.impressions + EXCLUDED.impressions, \
+              refunds = p.refunds + EXCLUDED.refunds) \
          INSERT INTO product_days AS t (site_id, day, item_id, currency, item_name, item_category, \
-            views, add_to_carts, removals, checkouts, purchases, units, revenue, impressions) \
+            views, add_to_carts, removals, checkouts, purchases, units, revenue, impressions, \
+            refunds) \
          SELECT u.site_id, (u.hour AT TIME ZONE st.timezone)::date, u.item_id, u.currency, \
                 max(u.item_name), max(u.item_category), sum(u.views), sum(u.add_to_carts), \
                 sum(u.removals), sum(u.checkouts), sum(u.purchases), sum(u.units), sum(u.revenue), \
-                sum(u.impressions) \
+                sum(u.impressions), sum(u.refunds) \
            FROM u JOIN sites st ON st.site_id = u.site_id \
           GROUP BY 1, 2, 3, 4 \
           ORDER BY 1, 2, 3, 4 \
@@ -403,7 +406,8 @@ pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
             views = t.views + EXCLUDED.views, add_to_carts = t.add_to_carts + EXCLUDED.add_to_carts, \
             removals = t.removals + EXCLUDED.removals, checkouts = t.checkouts + EXCLUDED.checkouts, \
             purchases = t.purchases + EXCLUDED.purchases, units = t.units + EXCLUDED.units, \
-            revenue = t.revenue + EXCLUDED.revenue, impressions = t.impressions + EXCLUDED.impressions",
+            revenue = t.revenue + EXCLUDED.revenue, impressions = t.impressions + EXCLUDED.impressions, \
+            refunds = t.refunds + EXCLUDED.refunds",
     )
     .bind(p.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
     .bind(p.iter().map(|((_, hour, _, _), _)| *hour).collect::<Vec<_>>())
@@ -420,6 +424,7 @@ pub async fn products(tx: Tx<'_, '_>, d: &Deltas) -> Result<(), sqlx::Error> {
     .bind(p.iter().map(|(_, v)| v.units).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.revenue).collect::<Vec<_>>())
     .bind(p.iter().map(|(_, v)| v.impressions).collect::<Vec<_>>())
+    .bind(p.iter().map(|(_, v)| v.refunds).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -393,7 +393,8 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
         .unwrap();
     assert_eq!(v1_version, 14);
     // Today's fold writes what later migrations add: two `session_days`
-    // columns (0021: bounces, engaged sessions) and `page_days` (0022).
+    // columns (0021: bounces, engaged sessions), `page_days` (0022) and
+    // the products' refunds (0023).
     // They stand here from the start; those migrations (`IF NOT EXISTS`)
     // fill them again by SQL, and the rows must come out the same.
     for sql in [
@@ -402,6 +403,8 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
         "CREATE TABLE page_days (site_id INTEGER NOT NULL, day DATE NOT NULL, \
                                  path TEXT COLLATE \"C\" NOT NULL, views BIGINT NOT NULL, \
                                  PRIMARY KEY (site_id, day, path))",
+        "ALTER TABLE product_performance ADD COLUMN refunds BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE product_days ADD COLUMN refunds BIGINT NOT NULL DEFAULT 0",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }

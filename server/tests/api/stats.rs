@@ -229,6 +229,32 @@ async fn products_and_their_csv_show_the_same_numbers(pool: PgPool) {
         csv.contains("SKU-17,Blue mug,Kitchen,2,1,0,1,1,2,25.98,USD,0\r\n"),
         "{csv}"
     );
+    // The seed's refund names no item (money only): no product refund.
+    assert_eq!(
+        (&mug["refunds"], &mug["refund_rate"]),
+        (&json!(0), &json!(0.0))
+    );
+    // One naming the mug: one refund of one order with it.
+    let refund = event(
+        "e-r2",
+        "refund",
+        "s-1",
+        json!({"transaction_id": "T-1", "currency": "USD", "value": 12.99,
+               "items": [{"item_id": "SKU-17", "item_name": "Blue mug", "item_category": "Kitchen",
+                          "price": 12.99, "quantity": 1}]}),
+    );
+    let (status, answer) = app.post_events(&envelope(vec![refund])).await;
+    assert_eq!((status, &answer["accepted"]), (202, &json!(1)), "{answer}");
+    let (_, body) = get(&app, "/api/v1/sites/demo/products").await;
+    let mug = &body["products"][0];
+    assert_eq!(
+        (&mug["refunds"], &mug["refund_rate"], &mug["units"]),
+        (&json!(1), &json!(1.0), &json!(1))
+    );
+    assert!(server::store::drift::rollup_drift(&pool)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[sqlx::test(migrations = false)]
