@@ -208,7 +208,8 @@ async fn ingest_message(
         ingestor
             .metrics
             .refuse(StatusCode::TOO_MANY_REQUESTS.as_u16());
-        let retry_after = wait.as_secs_f64().ceil().max(1.0);
+        // Whole seconds, as the 503's `retry_after` (and `Retry-After`) are.
+        let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
         return json!({ "ack": seq(), "status": 429, "error": "too many messages, slow down", "retry_after": retry_after });
     }
     let submission = Submission {

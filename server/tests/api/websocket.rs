@@ -335,3 +335,34 @@ async fn a_client_that_vanishes_is_not_counted_as_refused(pool: PgPool) {
     let refused = app.metric_family("storepulse_requests_refused_total").await;
     assert_eq!(refused, 0.0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_socket_sending_too_fast_gets_429_with_whole_seconds_to_wait(pool: PgPool) {
+    let app = crate::helpers::spawn_app_with(
+        pool.clone(),
+        config(&[
+            ("STOREPULSE_INGEST__RATE_LIMIT_PER_SECOND", "1"),
+            ("STOREPULSE_INGEST__RATE_LIMIT_BURST", "1"),
+        ]),
+    )
+    .await;
+    create_site(&pool, "demo").await;
+    let mut socket = connect(&app, "demo").await.unwrap();
+    socket
+        .send(message(1, vec![page_view("fast-1")]))
+        .await
+        .unwrap();
+    socket
+        .send(message(2, vec![page_view("fast-2")]))
+        .await
+        .unwrap();
+    let first = next_json(&mut socket).await;
+    assert_eq!(first["ack"], 1, "{first}");
+    let second = next_json(&mut socket).await;
+    // The same type as a 503's: an integer of seconds.
+    assert_eq!(
+        (second["status"].as_u64(), second["retry_after"].as_u64()),
+        (Some(429), Some(1)),
+        "{second}"
+    );
+}
