@@ -146,6 +146,10 @@ pub struct Overview {
     pub bounces: Figure,
     #[serde(default)]
     pub engaged: Figure,
+    /// When comparing: the previous period, in full (not compared again);
+    /// the figures' `previous` are its `current`.
+    #[serde(default)]
+    pub previous: Option<Box<Overview>>,
     pub funnel: Vec<FunnelStep>,
     pub top_products: Vec<ProductRow>,
     /// The top sources by sessions; `other_sources` are the sessions of
@@ -238,6 +242,19 @@ impl HourRow {
     /// Average order value, minor units (rounded half up), if any orders.
     pub fn aov(&self) -> Option<i64> {
         average(self.revenue(), self.orders)
+    }
+
+    /// Adds `other`'s sums (not its label, not its customers: distinct
+    /// counts do not add).
+    pub fn add(&mut self, other: &HourRow) {
+        self.revenue_verified += other.revenue_verified;
+        self.revenue_unverified += other.revenue_unverified;
+        self.refunds += other.refunds;
+        self.orders += other.orders;
+        self.units += other.units;
+        self.tax += other.tax;
+        self.shipping += other.shipping;
+        self.refund_count += other.refund_count;
     }
 
     /// Refunds per order, as `12.5%` (`–` without orders). A refund is

@@ -74,14 +74,6 @@ async fn overview_show(
         Ok(overview) => overview,
         Err(error) => return failure(&error),
     };
-    // The previous period in full, the same shape as the current one.
-    let previous = match RangeQuery::previous_of(&overview.period) {
-        Some(query) => match stats.overview(&viewer, &query).await {
-            Ok(previous) => Some(previous),
-            Err(error) => return failure(&error),
-        },
-        None => None,
-    };
     let cur = overview.period.currency.clone();
     let figure = |f: &Figure, money: bool| {
         let show = |n: i64| if money { amount(n, &cur) } else { json!(n) };
@@ -107,12 +99,11 @@ async fn overview_show(
                 .collect::<Vec<_>>(),
         })
     };
-    let mut body = numbers(&overview);
-    body["period"] = json!(overview.period);
-    if let Some(previous) = &previous {
-        body["previous"] = numbers(previous);
-    }
-    Json(body).into_response()
+    compared(
+        &overview.period,
+        numbers(&overview),
+        overview.previous.as_deref().map(numbers),
+    )
 }
 
 async fn hourly_sales_show(
@@ -131,12 +122,11 @@ async fn hourly_sales_show(
                     "totals": hour(&s.totals, &cur),
                 })
             };
-            let mut body = numbers(&sales);
-            body["period"] = json!(sales.period);
-            if let Some(previous) = &sales.previous {
-                body["previous"] = numbers(previous);
-            }
-            Json(body).into_response()
+            compared(
+                &sales.period,
+                numbers(&sales),
+                sales.previous.as_deref().map(numbers),
+            )
         }
         Err(error) => failure(&error),
     }
@@ -157,12 +147,11 @@ async fn products_show(
                     "categories": p.categories.iter().map(|r| product(r, &cur)).collect::<Vec<_>>(),
                 })
             };
-            let mut body = numbers(&products);
-            body["period"] = json!(products.period);
-            if let Some(previous) = &products.previous {
-                body["previous"] = numbers(previous);
-            }
-            Json(body).into_response()
+            compared(
+                &products.period,
+                numbers(&products),
+                products.previous.as_deref().map(numbers),
+            )
         }
         Err(error) => failure(&error),
     }
@@ -195,12 +184,11 @@ async fn users_show(
             "utm_campaigns": u.campaigns,
         })
     };
-    let mut body = numbers(&users);
-    body["period"] = json!(users.period);
-    if let Some(previous) = &users.previous {
-        body["previous"] = numbers(previous);
-    }
-    Json(body).into_response()
+    compared(
+        &users.period,
+        numbers(&users),
+        users.previous.as_deref().map(numbers),
+    )
 }
 
 async fn pages_show(
@@ -234,12 +222,11 @@ async fn pages_show(
             "exit_pages": r.exit.iter().map(row).collect::<Vec<_>>(),
         })
     };
-    let mut body = numbers(&report);
-    body["period"] = json!(report.period);
-    if let Some(previous) = &report.previous {
-        body["previous"] = numbers(previous);
-    }
-    Json(body).into_response()
+    compared(
+        &report.period,
+        numbers(&report),
+        report.previous.as_deref().map(numbers),
+    )
 }
 
 /// Sessions listed at most (newest first).
@@ -410,6 +397,16 @@ fn hour(row: &HourRow, cur: &str) -> Value {
         "customers": row.customers,
         "average_order_value": row.aov().map(|v| amount(v, cur)),
     })
+}
+
+/// A report's answer: its numbers, its period, and with a comparison the
+/// previous period's numbers in the same shape (`previous`).
+fn compared(period: &app::stats::Period, mut numbers: Value, previous: Option<Value>) -> Response {
+    numbers["period"] = json!(period);
+    if let Some(previous) = previous {
+        numbers["previous"] = previous;
+    }
+    Json(numbers).into_response()
 }
 
 fn product(row: &ProductRow, cur: &str) -> Value {

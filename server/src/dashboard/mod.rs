@@ -108,7 +108,6 @@ impl PgStats {
             site,
             tz,
             span,
-            previous,
             period,
         })
     }
@@ -118,21 +117,18 @@ struct Scope {
     site: Site,
     tz: Tz,
     span: Span,
-    previous: Option<Span>,
+    /// The range as the pages show it; `period.previous` names the days
+    /// a comparison reads (the same report, through `previous_of`).
     period: Period,
 }
 
 impl Scope {
     fn window(&self) -> Window<'_> {
-        self.window_of(&self.span)
-    }
-
-    fn window_of<'a>(&'a self, span: &Span) -> Window<'a> {
         Window {
             site_id: self.site.site_id,
             currency: &self.site.currency,
-            start: span.start,
-            end: span.end,
+            start: self.span.start,
+            end: self.span.end,
         }
     }
 }
@@ -191,14 +187,7 @@ fn by_day(span: &Span, hours: &[HourRow], customers: &[(NaiveDate, i64)]) -> Vec
     for row in hours {
         let date = row.hour.get(..10).unwrap_or_default();
         if let Some(day) = days.iter_mut().find(|d| d.hour == date) {
-            day.revenue_verified += row.revenue_verified;
-            day.revenue_unverified += row.revenue_unverified;
-            day.refunds += row.refunds;
-            day.orders += row.orders;
-            day.units += row.units;
-            day.tax += row.tax;
-            day.shipping += row.shipping;
-            day.refund_count += row.refund_count;
+            day.add(row);
         }
     }
     for (date, n) in customers {
@@ -222,24 +211,15 @@ impl StatsSource for PgStats {
         let pool = &self.pool;
         let w = scope.window();
         let hourly = scope.span.days() == 1;
-        // Independent reads, each on its own connection: the two session
-        // scans (and the previous period's) overlap instead of queueing.
+        // The previous period is the same report for its days, as on every
+        // page; it runs beside this one's reads, each on its own connection.
         let previous = async {
-            match &scope.previous {
-                Some(span) => {
-                    let p = scope.window_of(span);
-                    let (sales, summary, visitors, firsts) = tokio::try_join!(
-                        sql::sales(pool, p),
-                        sql::session_summary(pool, p, (span.from, span.to), TOP_SOURCES),
-                        sql::new_and_returning(pool, p, (span.from, span.to)),
-                        sql::first_time_customers(pool, p, (span.from, span.to)),
-                    )?;
-                    Ok(Some((sales, summary, visitors.0 + visitors.1, firsts)))
-                }
+            match RangeQuery::previous_of(&scope.period) {
+                Some(q) => self.overview(viewer, &q).await.map(|p| Some(Box::new(p))),
                 None => Ok(None),
             }
         };
-        let ((revenue, orders), summary, visitors, top_products, revenue_by, firsts, before) =
+        let current = async {
             tokio::try_join!(
                 sql::sales(pool, w),
                 sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
@@ -253,24 +233,25 @@ impl StatsSource for PgStats {
                 ),
                 sql::revenue_by(pool, w, &scope.site.timezone, hourly),
                 sql::first_time_customers(pool, w, (scope.span.from, scope.span.to)),
-                previous,
             )
-            .map_err(unavailable)?;
-        type Before = ((i64, i64), sql::SessionSummary, i64, i64);
-        let figure = |current: i64, pick: fn(&Before) -> i64| Figure {
+            .map_err(unavailable)
+        };
+        let (((revenue, orders), summary, visitors, top_products, revenue_by, firsts), previous) =
+            tokio::try_join!(current, previous)?;
+        let figure = |current: i64, pick: fn(&Overview) -> i64| Figure {
             current,
-            previous: before.as_ref().map(pick),
+            previous: previous.as_deref().map(pick),
         };
         let sessions = summary.counts;
         Ok(Overview {
-            revenue: figure(revenue, |b| b.0 .0),
-            orders: figure(orders, |b| b.0 .1),
-            visitors: figure(visitors.0 + visitors.1, |b| b.2),
-            sessions: figure(sessions.sessions, |b| b.1.counts.sessions),
-            converted: figure(sessions.purchases, |b| b.1.counts.purchases),
-            bounces: figure(summary.bounces, |b| b.1.bounces),
-            engaged: figure(summary.engaged, |b| b.1.engaged),
-            first_time_buyers: figure(firsts, |b| b.3),
+            revenue: figure(revenue, |p| p.revenue.current),
+            orders: figure(orders, |p| p.orders.current),
+            visitors: figure(visitors.0 + visitors.1, |p| p.visitors.current),
+            sessions: figure(sessions.sessions, |p| p.sessions.current),
+            converted: figure(sessions.purchases, |p| p.converted.current),
+            bounces: figure(summary.bounces, |p| p.bounces.current),
+            engaged: figure(summary.engaged, |p| p.engaged.current),
+            first_time_buyers: figure(firsts, |p| p.first_time_buyers.current),
             funnel: sessions.funnel(),
             // Top products are products that sold: one only viewed, with no
             // units and no revenue, is not a top product.
@@ -284,6 +265,7 @@ impl StatsSource for PgStats {
             revenue_series: fill(&scope.span, scope.tz, hourly, revenue_by),
             revenue_chart: String::new(),
             period: scope.period,
+            previous,
         })
     }
 
@@ -298,14 +280,7 @@ impl StatsSource for PgStats {
             .await
             .map_err(unavailable)?;
         let mut totals = rows.iter().fold(HourRow::default(), |mut t, r| {
-            t.revenue_verified += r.revenue_verified;
-            t.revenue_unverified += r.revenue_unverified;
-            t.refunds += r.refunds;
-            t.orders += r.orders;
-            t.units += r.units;
-            t.tax += r.tax;
-            t.shipping += r.shipping;
-            t.refund_count += r.refund_count;
+            t.add(r);
             t
         });
         let days = (scope.span.from, scope.span.to);

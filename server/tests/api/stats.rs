@@ -179,15 +179,7 @@ async fn hourly_sales_keep_refunds_and_net_apart(pool: PgPool) {
     assert_eq!(short["days"], json!([]), "a day goes hour by hour");
     assert_eq!(short["hours"], body["hours"]);
     // The page: a row per day, each day a link to its own hours.
-    let html = app
-        .client
-        .get(app.url("/hourly?site=demo&range=7d"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text("/hourly?site=demo&range=7d").await;
     let link = format!("/hourly?site=demo&amp;range=custom&amp;from={today}&amp;to={today}");
     assert!(html.contains(&link), "{link} in the page");
     assert_eq!(
@@ -871,27 +863,20 @@ async fn compare_gives_every_route_the_previous_period_in_the_same_shape(pool: P
     assert_eq!(week["previous"]["totals"]["orders"], 0);
 
     // The pages show the previous value beside the change.
-    let page = |path: &'static str| {
-        let app = &app;
-        async move {
-            app.client
-                .get(app.url(path))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
-    };
-    let html = page("/hourly?site=demo&range=today&compare=previous").await;
+    let html = app
+        .get_text("/hourly?site=demo&range=today&compare=previous")
+        .await;
     assert!(
         html.contains("+100.0% vs $12.99"),
         "revenue change on Hourly"
     );
-    let html = page("/products?site=demo&range=today&compare=previous").await;
+    let html = app
+        .get_text("/products?site=demo&range=today&compare=previous")
+        .await;
     assert!(html.contains("Revenue before"), "products compare");
-    let html = page("/?site=demo&range=today&compare=previous").await;
+    let html = app
+        .get_text("/?site=demo&range=today&compare=previous")
+        .await;
     assert!(
         html.contains(" pp vs "),
         "the conversion rate changes in points"
@@ -1014,15 +999,7 @@ async fn pages_report_landing_and_exit_pages_with_bounces_and_engagement(pool: P
     assert_eq!(overview["bounces"]["current"], json!(bounces));
     assert_eq!(overview["engaged_sessions"]["current"], json!(engaged));
     // The page: both tables, and the header links to it.
-    let html = app
-        .client
-        .get(app.url("/pages?site=demo&range=today"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text("/pages?site=demo&range=today").await;
     assert_eq!(
         table_rows(&html, "landing-pages").len(),
         shown("landing_pages").len()
