@@ -217,9 +217,10 @@ async fn run_flusher(
     health: Arc<Health>,
 ) {
     // Several flushes may be in flight: while one waits for its commit to
-    // reach the disk, the next is already inserting. Each table's rows are
-    // locked in key order, but the day-table triggers can still deadlock
-    // two flushes (see `fold`); the loser is retried.
+    // reach the disk, the next is already inserting. A flush gathers its
+    // jobs once it has a slot: everything that queued while every slot was
+    // busy goes into the one transaction that starts next, so under load
+    // flushes grow and commits (each a WAL flush) do not multiply.
     let flushers = u32::try_from(config.flushers.max(1)).unwrap_or(1);
     let in_flight = Arc::new(Semaphore::new(flushers as usize));
     let sink = Sink {
@@ -227,6 +228,11 @@ async fn run_flusher(
         members: Default::default(),
     };
     while let Some(first) = receiver.recv().await {
+        // Not held while idle: a flush waiting out a rebuild gives its
+        // slot back and takes one again (`Slot`).
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
         let mut jobs = vec![first];
         let mut size = jobs[0].events.len();
         while size < config.max_flush_events {
@@ -238,9 +244,6 @@ async fn run_flusher(
                 Err(_) => break,
             }
         }
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
-        };
         let (pool, metrics, sink) = (pool.clone(), metrics.clone(), sink.clone());
         let health = health.clone();
         let mut slot = Slot::new(in_flight.clone(), permit);

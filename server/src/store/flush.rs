@@ -301,8 +301,18 @@ async fn decide_orders(
             repeated.push(i);
         }
     }
-    let mut orders =
-        rollups::lock_orders(tx, repeated.iter().chain(new.iter()).map(|&i| events[i])).await?;
+    // Only repeated reports (a signed one may verify its order) and
+    // refunds (dated by their order's hour) read orders; a first report
+    // just wrote its own.
+    let refunds = new
+        .iter()
+        .copied()
+        .filter(|&i| events[i].kind == EventType::Refund);
+    let mut orders = rollups::lock_orders(
+        tx,
+        repeated.iter().copied().chain(refunds).map(|i| events[i]),
+    )
+    .await?;
     let mut verified_now = Vec::new();
     let mut confirmations = HashMap::new();
     let mut duplicates = Vec::new();
