@@ -21,6 +21,10 @@ pub struct RangeQuery {
     /// against the same weekdays, whole weeks back (Plausible's "match day
     /// of week").
     pub compare: Option<String>,
+    /// `HH:MM`: the range's last day only until this local time. A
+    /// comparison of a range that runs until now gets it, so today until
+    /// now is set against yesterday until the same time.
+    pub until: Option<String>,
 }
 
 impl RangeQuery {
@@ -32,6 +36,7 @@ impl RangeQuery {
             ("from", &self.from),
             ("to", &self.to),
             ("compare", &self.compare),
+            ("until", &self.until),
         ];
         let parts: Vec<String> = pairs
             .iter()
@@ -59,7 +64,9 @@ impl RangeQuery {
     }
 
     /// The query for `period`'s previous period, when it has one: its days
-    /// as a custom range of the same site, not compared again.
+    /// (the last one until the time the current period has reached, when
+    /// it runs until now) as a custom range of the same site, not compared
+    /// again.
     pub fn previous_of(period: &Period) -> Option<Self> {
         let (from, to) = period.previous.clone()?;
         Some(Self {
@@ -68,6 +75,7 @@ impl RangeQuery {
             from: Some(from),
             to: Some(to),
             compare: None,
+            until: period.previous_until.clone(),
         })
     }
 }
@@ -105,8 +113,15 @@ pub struct Period {
     /// First and last day (inclusive), `YYYY-MM-DD` in the site's zone.
     pub from: String,
     pub to: String,
-    /// The same length just before, when comparing.
+    /// The last day only until this local time (`HH:MM`), when the query
+    /// said so.
+    pub until: Option<String>,
+    /// The same length just before, when comparing…
     pub previous: Option<(String, String)>,
+    /// …its last day only until this local time, when this period runs
+    /// until now: like against like (the quarter hour now ends at, on the
+    /// day as far into the previous period as today is into this one).
+    pub previous_until: Option<String>,
     /// Other sites, for the site switcher: (key, name).
     pub sites: Vec<(String, String)>,
 }

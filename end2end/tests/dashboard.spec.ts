@@ -48,7 +48,11 @@ test("comparing with the previous period shows the change", async ({ page }) => 
   // The previous value stands beside the change; a rate changes in points.
   await expect(report.change("Revenue")).toHaveText("new vs $0.00");
   await expect(report.change("Conversion rate")).toHaveText("+66.7 pp vs –");
-  await expect(page.getByTestId("compared-with")).toContainText("against ");
+  // Seven days until now are set against the seven before until the same
+  // quarter hour (the whole day after 23:45).
+  await expect(page.getByTestId("compared-with")).toHaveText(
+    /^against \d{4}-\d{2}-\d{2} – \d{4}-\d{2}-\d{2}( until \d{2}:(00|15|30|45))?$/,
+  );
   // The other mode: the same weekdays a week back.
   await page.getByRole("link", { name: "Compare with the same weekdays before" }).click();
   await expect(page).toHaveURL(new RegExp(`compare=week`));

@@ -21,6 +21,7 @@ pub fn use_range_query() -> Memo<RangeQuery> {
             from: p.get("from"),
             to: p.get("to"),
             compare: p.get("compare"),
+            until: p.get("until"),
         })
     })
 }
@@ -41,6 +42,7 @@ pub fn RangeBar(path: &'static str, query: RangeQuery, period: Period) -> impl I
                 q.range = Some((*key).to_owned());
                 q.from = None;
                 q.to = None;
+                q.until = None;
             });
             let current = (period.range == *key).then_some("page");
             view! { <a href=href aria-current=current class="chip">{*label}</a> }
@@ -63,7 +65,14 @@ pub fn RangeBar(path: &'static str, query: RangeQuery, period: Period) -> impl I
     };
     let compared = period.previous.clone().map(|(from, to)| {
         let span = if from == to { from } else { format!("{from} – {to}") };
-        view! { <span class="muted small" data-testid="compared-with">{format!("against {span}")}</span> }
+        // Like with like: a period that runs until now is set against its
+        // previous period until the same time.
+        let until = period
+            .previous_until
+            .as_ref()
+            .map(|t| format!(" until {t}"))
+            .unwrap_or_default();
+        view! { <span class="muted small" data-testid="compared-with">{format!("against {span}{until}")}</span> }
     });
     let sites = (period.sites.len() > 1).then(|| {
         let options = period
@@ -82,6 +91,10 @@ pub fn RangeBar(path: &'static str, query: RangeQuery, period: Period) -> impl I
         period.from.clone()
     } else {
         format!("{} – {}", period.from, period.to)
+    };
+    let span = match &period.until {
+        Some(until) => format!("{span} until {until}"),
+        None => span,
     };
     view! {
         <div class="range-bar">

@@ -64,6 +64,7 @@ fn HourlyReport(sales: HourlySales, query: RangeQuery) -> impl IntoView {
                 range: Some("custom".to_owned()),
                 from: Some(day.to_owned()),
                 to: Some(day.to_owned()),
+                until: None,
                 ..query.clone()
             }
             .to_query()

@@ -31,6 +31,7 @@ pub struct RangeParams {
     from: Option<String>,
     to: Option<String>,
     compare: Option<String>,
+    until: Option<String>,
 }
 
 impl RangeParams {
@@ -41,6 +42,7 @@ impl RangeParams {
             from: self.from,
             to: self.to,
             compare: self.compare,
+            until: self.until,
         }
     }
 }

@@ -74,20 +74,50 @@ impl PgStats {
     async fn scope(&self, viewer: &Viewer, query: &RangeQuery) -> Result<Scope, StatsError> {
         let (site, sites) = self.site(viewer, query.site.as_ref()).await?;
         let tz: Tz = site.timezone.parse().unwrap_or(Tz::UTC);
-        let today = Utc::now().with_timezone(&tz).date_naive();
-        let span = range::resolve(
+        let now = Utc::now();
+        let today = now.with_timezone(&tz).date_naive();
+        let bad = |e: range::RangeError| StatsError::BadRange(e.to_string());
+        let mut span = range::resolve(
             query.range.as_deref(),
             query.from.as_deref(),
             query.to.as_deref(),
             tz,
             today,
         )
-        .map_err(|e| StatsError::BadRange(e.to_string()))?;
-        let previous = match query.comparison() {
+        .map_err(bad)?;
+        let until = match query.until.as_deref() {
+            Some(value) => {
+                let time = range::parse_until(value).map_err(bad)?;
+                span = span.until(time, tz);
+                Some(time.format("%H:%M").to_string())
+            }
+            None => None,
+        };
+        let mut previous = match query.comparison() {
             Some("week") => Some(span.weeks_before(tz)),
             Some(_) => Some(span.previous(tz)),
             None => None,
         };
+        // Like with like: a range that runs until now is compared up to
+        // the same point of its previous period.
+        let mut previous_until = None;
+        if let Some(before) = previous.take() {
+            let elapsed = span.elapsed_in(&before, now, tz);
+            previous = Some(match elapsed {
+                Some((day, time)) => {
+                    previous_until = time.map(|t| t.format("%H:%M").to_string());
+                    range::resolve(
+                        Some("custom"),
+                        Some(&before.from.to_string()),
+                        Some(&day.to_string()),
+                        tz,
+                        today,
+                    )
+                    .map_err(bad)?
+                }
+                None => before,
+            });
+        }
         let period = Period {
             site: site.site_key.clone(),
             site_name: site.name.clone(),
@@ -96,9 +126,11 @@ impl PgStats {
             range: span.range.to_owned(),
             from: span.from.to_string(),
             to: span.to.to_string(),
+            until,
             previous: previous
                 .as_ref()
                 .map(|p| (p.from.to_string(), p.to.to_string())),
+            previous_until,
             sites: sites
                 .iter()
                 .map(|s| (s.site_key.clone(), s.name.clone()))
@@ -128,7 +160,19 @@ impl Scope {
             site_id: self.site.site_id,
             currency: &self.site.currency,
             start: self.span.start,
-            end: self.span.end,
+            end: self.span.stop(),
+        }
+    }
+
+    /// The local days the day-keyed rollups are read for.
+    fn days(&self) -> sql::Days {
+        sql::Days {
+            first: self.span.from,
+            last: self.span.to,
+            cut: self
+                .span
+                .cut
+                .map(|cut| (range::midnight(self.span.to, self.tz), cut)),
         }
     }
 }
@@ -142,7 +186,7 @@ pub fn fill(span: &Span, tz: Tz, hourly: bool, found: Vec<Bucket>) -> Vec<Bucket
     let today = now.with_timezone(&tz).date_naive();
     if hourly {
         let mut at = span.start;
-        while at < span.end.min(now) {
+        while at < span.stop().min(now) {
             let label = at.with_timezone(&tz).format("%Y-%m-%d %H:00").to_string();
             // The hour a clock goes back in appears twice; the rollup query
             // already merged it under one label.
@@ -222,17 +266,11 @@ impl StatsSource for PgStats {
         let current = async {
             tokio::try_join!(
                 sql::sales(pool, w),
-                sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
-                sql::new_and_returning(pool, w, (scope.span.from, scope.span.to)),
-                sql::products(
-                    pool,
-                    w,
-                    (scope.span.from, scope.span.to),
-                    false,
-                    TOP_PRODUCTS
-                ),
+                sql::session_summary(pool, w, scope.days(), TOP_SOURCES),
+                sql::new_and_returning(pool, w, scope.days()),
+                sql::products(pool, w, scope.days(), false, TOP_PRODUCTS),
                 sql::revenue_by(pool, w, &scope.site.timezone, hourly),
-                sql::first_time_customers(pool, w, (scope.span.from, scope.span.to)),
+                sql::first_time_customers(pool, w, scope.days()),
             )
             .map_err(unavailable)
         };
@@ -283,7 +321,7 @@ impl StatsSource for PgStats {
             t.add(r);
             t
         });
-        let days = (scope.span.from, scope.span.to);
+        let days = scope.days();
         let (customers, per_day) = tokio::try_join!(
             sql::customers(&self.pool, w, days),
             sql::customers_per_day(&self.pool, w, days),
@@ -330,7 +368,7 @@ impl StatsSource for PgStats {
     async fn pages(&self, viewer: &Viewer, query: &RangeQuery) -> Result<PagesReport, StatsError> {
         let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
-        let days = (scope.span.from, scope.span.to);
+        let days = scope.days();
         let (summary, landing, exit, top) = tokio::try_join!(
             sql::session_summary(pool, w, days, TOP_SOURCES),
             sql::pages(pool, w, days, 'l', TOP_PAGES),
@@ -358,15 +396,9 @@ impl StatsSource for PgStats {
         let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
         let (summary, (new_visitors, returning_visitors), customers) = tokio::try_join!(
-            sql::session_summary(pool, w, (scope.span.from, scope.span.to), TOP_SOURCES),
-            sql::new_and_returning(pool, w, (scope.span.from, scope.span.to)),
-            sql::top_customers(
-                pool,
-                w,
-                (scope.span.from, scope.span.to),
-                &scope.site.timezone,
-                TOP_CUSTOMERS
-            ),
+            sql::session_summary(pool, w, scope.days(), TOP_SOURCES),
+            sql::new_and_returning(pool, w, scope.days()),
+            sql::top_customers(pool, w, scope.days(), &scope.site.timezone, TOP_CUSTOMERS),
         )
         .map_err(unavailable)?;
         let previous = match RangeQuery::previous_of(&scope.period) {
@@ -417,7 +449,7 @@ impl StatsSource for PgStats {
     ) -> Result<ProductPerformance, StatsError> {
         let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
-        let days = (scope.span.from, scope.span.to);
+        let days = scope.days();
         let (rows, categories) = tokio::try_join!(
             sql::products(pool, w, days, false, MAX_PRODUCTS),
             sql::products(pool, w, days, true, MAX_PRODUCTS),

@@ -2,7 +2,7 @@
 //! the site's time zone into the UTC instants the rollups are keyed by.
 //! Pure: `today` comes in as an argument, so tests need no clock.
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone as _, Timelike as _, Utc};
 use chrono_tz::Tz;
 
 /// The longest custom range, so one request cannot ask for decades.
@@ -16,9 +16,51 @@ pub struct Span {
     pub to: NaiveDate,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// The last day only until this instant (`until=HH:MM`): the day-keyed
+    /// rollups take the days before it whole and that day from finer rows.
+    pub cut: Option<DateTime<Utc>>,
 }
 
 impl Span {
+    /// Where the span's data ends: `cut`, or the midnight after its last
+    /// day.
+    pub fn stop(&self) -> DateTime<Utc> {
+        self.cut.unwrap_or(self.end)
+    }
+
+    /// This span with its last day ending at local `time` (a day that
+    /// starts or ends in a DST change keeps its first and last instant).
+    pub fn until(mut self, time: NaiveTime, tz: Tz) -> Span {
+        let local = self.to.and_time(time);
+        let at = tz
+            .from_local_datetime(&local)
+            .earliest()
+            .map_or(self.end, |t| t.with_timezone(&Utc));
+        self.cut = Some(at.clamp(midnight(self.to, tz), self.end));
+        self
+    }
+
+    /// When this span runs until `now`, how far into `previous` a fair
+    /// comparison goes: the day as many days into it as today is into this
+    /// span, until the quarter hour `now` ends in (local time, `HH:MM`;
+    /// `None` past 23:45, the whole day). `None` for a span in the past.
+    pub fn elapsed_in(
+        &self,
+        previous: &Span,
+        now: DateTime<Utc>,
+        tz: Tz,
+    ) -> Option<(NaiveDate, Option<NaiveTime>)> {
+        if now < self.start || now >= self.stop() {
+            return None;
+        }
+        let local = now.with_timezone(&tz);
+        let into = (local.date_naive() - self.from).num_days().unsigned_abs();
+        let day = previous.from + Days::new(into);
+        let quarters = (local.hour() * 60 + local.minute()) / 15 + 1;
+        let time = NaiveTime::from_hms_opt(quarters * 15 / 60, quarters * 15 % 60, 0);
+        Some((day.min(previous.to), time))
+    }
+
     pub fn days(&self) -> u64 {
         (self.to - self.from).num_days().unsigned_abs() + 1
     }
@@ -50,6 +92,14 @@ pub enum RangeError {
     Reversed,
     #[error("a range may span at most {MAX_DAYS} days")]
     TooLong,
+    #[error("until must be a local time as HH:MM")]
+    BadTime,
+}
+
+/// `until=HH:MM`, as a local time (`24:00` is not one: leave `until` out
+/// for the whole day).
+pub fn parse_until(value: &str) -> Result<NaiveTime, RangeError> {
+    NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| RangeError::BadTime)
 }
 
 /// Resolves a preset or custom range; no preset means the last 7 days.
@@ -92,6 +142,7 @@ fn span(range: &'static str, from: NaiveDate, to: NaiveDate, tz: Tz) -> Span {
         to,
         start: midnight(from, tz),
         end: midnight(to + Days::new(1), tz),
+        cut: None,
     }
 }
 
@@ -200,6 +251,64 @@ mod tests {
                 today
             ),
             Err(RangeError::TooLong)
+        );
+    }
+
+    #[test]
+    fn a_range_until_now_is_compared_until_the_same_quarter_hour() {
+        let tz: Tz = "Asia/Kolkata".parse().expect("zone");
+        let today = day("2026-11-23");
+        let local = |d: &str, hh: u32, mm: u32| {
+            tz.from_local_datetime(&day(d).and_hms_opt(hh, mm, 0).expect("time"))
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let time = |hh, mm| NaiveTime::from_hms_opt(hh, mm, 0);
+        let week = resolve(Some("7d"), None, None, tz, today).expect("span");
+        let before = week.previous(tz);
+        assert_eq!(
+            week.elapsed_in(&before, local("2026-11-23", 9, 40), tz),
+            Some((day("2026-11-16"), time(9, 45))),
+            "the last day of the 7 before, until 09:45"
+        );
+        let now = resolve(Some("today"), None, None, tz, today).expect("span");
+        let yesterday = now.previous(tz);
+        assert_eq!(
+            now.elapsed_in(&yesterday, local("2026-11-23", 0, 0), tz),
+            Some((day("2026-11-22"), time(0, 15)))
+        );
+        assert_eq!(
+            now.elapsed_in(&yesterday, local("2026-11-23", 23, 50), tz),
+            Some((day("2026-11-22"), None)),
+            "past 23:45, the whole day"
+        );
+        assert_eq!(
+            now.elapsed_in(&yesterday, local("2026-11-24", 0, 10), tz),
+            None,
+            "a range in the past is compared whole"
+        );
+        // A custom range that reaches into the future: as far in as today.
+        let ahead = resolve(
+            Some("custom"),
+            Some("2026-11-22"),
+            Some("2026-11-25"),
+            tz,
+            today,
+        )
+        .expect("span");
+        let earlier = ahead.previous(tz);
+        assert_eq!(
+            ahead.elapsed_in(&earlier, local("2026-11-23", 12, 0), tz),
+            Some((day("2026-11-19"), time(12, 15)))
+        );
+        // `until` cuts the last day at a local time, never past its end.
+        let cut = now.clone().until(time(12, 0).expect("noon"), tz);
+        assert_eq!(cut.cut, Some(local("2026-11-23", 12, 0)));
+        assert_eq!(cut.stop(), local("2026-11-23", 12, 0));
+        assert_eq!(parse_until("24:00"), Err(RangeError::BadTime));
+        assert_eq!(
+            parse_until("07:30"),
+            Ok(NaiveTime::from_hms_opt(7, 30, 0).expect("time"))
         );
     }
 }

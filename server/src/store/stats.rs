@@ -1,12 +1,18 @@
-//! The dashboard's reads: rollup tables only (`hourly_sales`,
-//! `product_days`, `session_days`, `member_days`, `sessions`,
-//! `customer_days`, `customer_activity`, `user_activity`), never raw
-//! events, each query on an index that starts with the site and the key it
-//! ranges over.
+//! The dashboard's reads: rollup tables (`hourly_sales`, `product_days`,
+//! `session_days`, `member_days`, `sessions`, `customer_days`,
+//! `customer_activity`, `user_activity`), and raw events only for a day a
+//! comparison cuts short ([`Days::cut`]: its visitors and page views),
+//! each query on an index that starts with the site and the key it ranges
+//! over.
+
+use std::collections::BTreeMap;
 
 use app::stats::{Bucket, CustomerRow, FunnelStep, HourRow, ProductRow, SessionRow, Share};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
+
+use crate::aggregate::fold::SessionDay;
 
 /// One site and half-open UTC span `[start, end)`; money in `currency`.
 #[derive(Clone, Copy, Debug)]
@@ -15,6 +21,38 @@ pub struct Window<'a> {
     pub currency: &'a str,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+}
+
+/// The local days a day-keyed read covers: `first..=last`, the last one
+/// only from its midnight until an instant when `cut` is set (a comparison
+/// up to the time of day its current period has reached, `until=HH:MM`).
+/// The days before a cut are read from the day tables; the cut day from
+/// rows keyed finer (quarter hours, sessions, events).
+#[derive(Clone, Copy, Debug)]
+pub struct Days {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    /// The last day's midnight and the cut.
+    pub cut: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Days {
+    /// Whole days, each read whole.
+    pub fn whole_days(first: NaiveDate, last: NaiveDate) -> Self {
+        Self {
+            first,
+            last,
+            cut: None,
+        }
+    }
+
+    /// The days the day tables are read for (first after last: none).
+    fn whole(&self) -> (NaiveDate, NaiveDate) {
+        match self.cut {
+            Some(_) => (self.first, self.last.pred_opt().unwrap_or(self.last)),
+            None => (self.first, self.last),
+        }
+    }
 }
 
 /// Gross revenue and orders in the window.
@@ -86,27 +124,10 @@ pub struct SessionSummary {
 pub async fn session_summary(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
     limit: usize,
 ) -> Result<SessionSummary, sqlx::Error> {
-    // `session_days` holds the window's sessions summed per local day and
-    // dimension (kept by triggers on `sessions`); `days` are the window's
-    // first and last local day, whose midnights are `w.start` and `w.end`.
-    type Row = (String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
-    let rows: Vec<Row> = sqlx::query_as(concat!(
-        "SELECT dim::text, name, sum(sessions)::int8, sum(product_views)::int8,",
-        "       sum(carts)::int8, sum(checkouts)::int8, sum(purchases)::int8,",
-        "       sum(pages)::int8, round(sum(micros) / 1000000.0)::int8,",
-        "       sum(bounces)::int8, sum(engaged)::int8",
-        "  FROM session_days WHERE site_id = $1 AND day >= $2 AND day <= $3",
-        "   AND dim IN ('t', 's', 'd', 'b', 'c')",
-        " GROUP BY dim, name HAVING sum(sessions) <> 0",
-    ))
-    .bind(w.site_id)
-    .bind(days.0)
-    .bind(days.1)
-    .fetch_all(pool)
-    .await?;
+    let rows = session_rows(pool, w, days, &['t', 's', 'd', 'b', 'c']).await?;
     let mut summary = SessionSummary {
         counts: SessionCounts {
             sessions: 0,
@@ -126,45 +147,32 @@ pub async fn session_summary(
         browsers: Vec::new(),
         campaigns: Vec::new(),
     };
-    for (
-        dim,
-        name,
-        sessions,
-        views,
-        carts,
-        checkouts,
-        purchases,
-        pages,
-        seconds,
-        bounces,
-        engaged,
-    ) in rows
-    {
-        let list = match dim.as_str() {
-            "t" => {
+    for ((dim, name), v) in rows {
+        let list = match dim {
+            't' => {
                 summary.counts = SessionCounts {
-                    sessions,
+                    sessions: v.sessions,
                     visitors: 0,
-                    product_views: views,
-                    carts,
-                    checkouts,
-                    purchases,
+                    product_views: v.product_views,
+                    carts: v.carts,
+                    checkouts: v.checkouts,
+                    purchases: v.purchases,
                 };
-                summary.pages = pages;
-                summary.seconds = seconds;
-                summary.bounces = bounces;
-                summary.engaged = engaged;
+                summary.pages = v.pages;
+                summary.seconds = (v.micros + 500_000).div_euclid(1_000_000);
+                summary.bounces = v.bounces;
+                summary.engaged = v.engaged;
                 continue;
             }
-            "d" => (&mut summary.devices, name),
-            "b" => (&mut summary.browsers, name),
-            "c" => (&mut summary.campaigns, name),
-            "s" => (&mut summary.sources, name),
+            'd' => &mut summary.devices,
+            'b' => &mut summary.browsers,
+            'c' => &mut summary.campaigns,
+            's' => &mut summary.sources,
             _ => continue,
         };
-        list.0.push(Share {
-            name: list.1,
-            sessions,
+        list.push(Share {
+            name,
+            sessions: v.sessions,
         });
     }
     for list in [
@@ -189,16 +197,108 @@ pub async fn session_summary(
     Ok(summary)
 }
 
+/// The `session_days` sums of `days` per (dimension, name) for the
+/// dimensions `dims`, rows of no session left out. The whole days come
+/// from `session_days`; a day cut short, from the sessions that started
+/// on it before the cut, through the fold's own
+/// [`SessionDelta::day_rows`](crate::aggregate::fold::SessionDelta::day_rows).
+async fn session_rows(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: Days,
+    dims: &[char],
+) -> Result<BTreeMap<(char, String), SessionDay>, sqlx::Error> {
+    type Row = (String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let (first, last) = days.whole();
+    let dim_list: Vec<String> = dims.iter().map(char::to_string).collect();
+    let stored: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT dim::text, name, sum(sessions)::int8, sum(product_views)::int8,",
+        "       sum(carts)::int8, sum(checkouts)::int8, sum(purchases)::int8,",
+        "       sum(pages)::int8, sum(micros)::int8, sum(bounces)::int8, sum(engaged)::int8",
+        "  FROM session_days WHERE site_id = $1 AND day >= $2 AND day <= $3",
+        "   AND dim = ANY($4::\"char\"[])",
+        " GROUP BY dim, name",
+    ))
+    .bind(w.site_id)
+    .bind(first)
+    .bind(last)
+    .bind(&dim_list)
+    .fetch_all(pool)
+    .await?;
+    let mut rows = BTreeMap::new();
+    for (
+        dim,
+        name,
+        sessions,
+        product_views,
+        carts,
+        checkouts,
+        purchases,
+        pages,
+        micros,
+        bounces,
+        engaged,
+    ) in stored
+    {
+        let dim = dim.chars().next().unwrap_or(' ');
+        let values = SessionDay {
+            sessions,
+            product_views,
+            carts,
+            checkouts,
+            purchases,
+            pages,
+            micros,
+            bounces,
+            engaged,
+        };
+        rows.insert((dim, name), values);
+    }
+    if let Some((from, until)) = days.cut {
+        for session in super::upserts::sessions_started(pool, w.site_id, from, until).await? {
+            for (key, values) in session.day_rows() {
+                if dims.contains(&key.0) {
+                    rows.entry(key)
+                        .or_insert_with(SessionDay::default)
+                        .add(&values, 1);
+                }
+            }
+        }
+    }
+    rows.retain(|_, v| v.sessions != 0);
+    Ok(rows)
+}
+
 /// Landing (`dim` 'l') or exit ('x') pages of the sessions that started on
 /// the local days `days`, most sessions first (ties by path), at most
 /// `limit`: sessions, bounces, engaged sessions and sessions that bought.
 pub async fn pages(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
     dim: char,
     limit: i64,
 ) -> Result<Vec<app::stats::PageRow>, sqlx::Error> {
+    if days.cut.is_some() {
+        let mut rows: Vec<app::stats::PageRow> = session_rows(pool, w, days, &[dim])
+            .await?
+            .into_iter()
+            .map(|((_, path), v)| app::stats::PageRow {
+                path,
+                sessions: v.sessions,
+                bounces: v.bounces,
+                engaged: v.engaged,
+                converted: v.purchases,
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.sessions
+                .cmp(&a.sessions)
+                .then_with(|| a.path.cmp(&b.path))
+        });
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        return Ok(rows);
+    }
     let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT name, sum(sessions)::int8, sum(bounces)::int8, sum(engaged)::int8, \
                 sum(purchases)::int8 \
@@ -207,8 +307,8 @@ pub async fn pages(
           ORDER BY 2 DESC, 1 LIMIT $5",
     )
     .bind(w.site_id)
-    .bind(days.0)
-    .bind(days.1)
+    .bind(days.first)
+    .bind(days.last)
     .bind(dim.to_string())
     .bind(limit)
     .fetch_all(pool)
@@ -232,20 +332,46 @@ pub async fn pages(
 pub async fn top_pages(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
     limit: i64,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
+    let (first, last) = days.whole();
+    let stored: Vec<(String, i64)> = sqlx::query_as(
         "SELECT path, sum(views)::int8 FROM page_days \
           WHERE site_id = $1 AND day >= $2 AND day <= $3 \
           GROUP BY path HAVING sum(views) <> 0 ORDER BY 2 DESC, 1 LIMIT $4",
     )
     .bind(w.site_id)
-    .bind(days.0)
-    .bind(days.1)
-    .bind(limit)
+    .bind(first)
+    .bind(last)
+    .bind(if days.cut.is_some() { i64::MAX } else { limit })
     .fetch_all(pool)
-    .await
+    .await?;
+    let Some((from, until)) = days.cut else {
+        return Ok(stored);
+    };
+    // The cut day from its page views, by the fold's own path rule.
+    let viewed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT url, count(*) FROM events \
+          WHERE site_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
+            AND event_type = 'page_view' AND url IS NOT NULL \
+          GROUP BY url",
+    )
+    .bind(w.site_id)
+    .bind(from)
+    .bind(until)
+    .fetch_all(pool)
+    .await?;
+    let mut views: BTreeMap<String, i64> = stored.into_iter().collect();
+    for (url, n) in viewed {
+        *views
+            .entry(crate::aggregate::fold::url_path(&url).to_owned())
+            .or_default() += n;
+    }
+    let mut top: Vec<(String, i64)> = views.into_iter().filter(|(_, n)| *n != 0).collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(top)
 }
 
 /// Gross revenue per local hour (`HH:00` labels) or local day
@@ -327,31 +453,45 @@ pub async fn hours(pool: &PgPool, w: Window<'_>, tz: &str) -> Result<Vec<HourRow
 pub async fn products(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
     by_category: bool,
     limit: i64,
 ) -> Result<Vec<ProductRow>, sqlx::Error> {
+    // The whole days from `product_days`; a cut day from the quarter hours
+    // of `product_performance` before the cut, which `product_days` sums.
+    macro_rules! both {
+        ($head:literal, $tail:literal) => {
+            concat!(
+                $head,
+                "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
+                "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
+                "       sum(impressions)::int8, sum(refunds)::int8",
+                "  FROM (SELECT item_id, item_name, item_category, views, add_to_carts, removals,",
+                "               checkouts, purchases, units, revenue, impressions, refunds",
+                "          FROM product_days",
+                "         WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
+                "        UNION ALL",
+                "        SELECT item_id, item_name, item_category, views, add_to_carts, removals,",
+                "               checkouts, purchases, units, revenue, impressions, refunds",
+                "          FROM product_performance",
+                "         WHERE site_id = $1 AND hour >= $6 AND hour < $7 AND currency = $4) p",
+                $tail,
+            )
+        };
+    }
     let query = if by_category {
-        concat!(
+        both!(
             "SELECT '' AS item_id, item_category AS name, item_category,",
-            "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
-            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
-            "       sum(impressions)::int8, sum(refunds)::int8",
-            "  FROM product_days",
-            " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
-            " GROUP BY item_category ORDER BY 10 DESC, 4 DESC, 2 LIMIT $5",
+            " GROUP BY item_category ORDER BY 10 DESC, 4 DESC, 2 LIMIT $5"
         )
     } else {
-        concat!(
+        both!(
             "SELECT item_id, max(item_name), max(item_category),",
-            "       sum(views)::int8, sum(add_to_carts)::int8, sum(removals)::int8,",
-            "       sum(checkouts)::int8, sum(purchases)::int8, sum(units)::int8, sum(revenue)::int8,",
-            "       sum(impressions)::int8, sum(refunds)::int8",
-            "  FROM product_days",
-            " WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4",
-            " GROUP BY item_id ORDER BY 10 DESC, 4 DESC, 1 LIMIT $5",
+            " GROUP BY item_id ORDER BY 10 DESC, 4 DESC, 1 LIMIT $5"
         )
     };
+    let (first, last) = days.whole();
+    let (from, until) = days.cut.unwrap_or((w.start, w.start));
     type Row = (
         String,
         String,
@@ -368,10 +508,12 @@ pub async fn products(
     );
     let rows: Vec<Row> = sqlx::query_as(query)
         .bind(w.site_id)
-        .bind(days.0)
-        .bind(days.1)
+        .bind(first)
+        .bind(last)
         .bind(w.currency)
         .bind(limit)
+        .bind(from)
+        .bind(until)
         .fetch_all(pool)
         .await?;
     Ok(rows
@@ -393,12 +535,62 @@ pub async fn products(
         .collect())
 }
 
+/// The members of set `$4` active in `[$2, $3)` of site `$1`, as the fold
+/// makes them: visitors by their stored events, customers (`customers
+/// XXX`) by the quarter hours of their counted purchases in XXX
+/// (`hourly_customers`).
+macro_rules! cut_day_members {
+    () => {
+        "SELECT DISTINCT visitor_id AS member FROM events \
+          WHERE $4 = 'visitors' AND site_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
+         UNION ALL \
+         SELECT DISTINCT customer FROM hourly_customers \
+          WHERE $4 LIKE 'customers %' AND site_id = $1 AND hour >= $2 AND hour < $3 \
+            AND currency = substr($4, 11)"
+    };
+}
+
 /// Distinct members of a set (`member_days`) active on the local days
 /// `days` (first and last, inclusive), and how many of them had their first
 /// active day there. Exact, from at most a few rows per day of the range:
 /// every member counts once, at its first active day in the range (see
 /// migration 0008).
 async fn members(
+    pool: &PgPool,
+    site_id: i32,
+    set: &str,
+    days: Days,
+) -> Result<(i64, i64), sqlx::Error> {
+    let (first, last) = days.whole();
+    let (whole, firsts) = whole_day_members(pool, site_id, set, (first, last)).await?;
+    let Some(cut) = days.cut else {
+        return Ok((whole, firsts));
+    };
+    // A cut day adds its members active before the cut that the whole days
+    // did not have, and those whose first day ever it is.
+    let (more, new): (i64, i64) = sqlx::query_as(concat!(
+        "WITH active AS (",
+        cut_day_members!(),
+        ") SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM unnest(m.days) d \
+                                                    WHERE d >= $5 AND d < $6)), \
+                count(*) FILTER (WHERE m.days[1] = $6) \
+           FROM active a JOIN member_days m \
+             ON m.site_id = $1 AND m.member_set = $4 AND m.member = a.member",
+    ))
+    .bind(site_id)
+    .bind(cut.0)
+    .bind(cut.1)
+    .bind(set)
+    .bind(days.first)
+    .bind(days.last)
+    .fetch_one(pool)
+    .await?;
+    Ok((whole + more, firsts + new))
+}
+
+/// Distinct members of a set on whole local days, and how many had their
+/// first active day there.
+async fn whole_day_members(
     pool: &PgPool,
     site_id: i32,
     set: &str,
@@ -426,7 +618,7 @@ async fn members(
 pub async fn new_and_returning(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
 ) -> Result<(i64, i64), sqlx::Error> {
     let (visitors, new) = members(pool, w.site_id, "visitors", days).await?;
     Ok((new, visitors - new))
@@ -435,11 +627,7 @@ pub async fn new_and_returning(
 /// Distinct customers who bought in the window's currency on the local days
 /// `days` (the hourly counts cannot be summed: one customer may buy in
 /// several hours).
-pub async fn customers(
-    pool: &PgPool,
-    w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
-) -> Result<i64, sqlx::Error> {
+pub async fn customers(pool: &PgPool, w: Window<'_>, days: Days) -> Result<i64, sqlx::Error> {
     let set = format!("customers {}", w.currency);
     Ok(members(pool, w.site_id, &set, days).await?.0)
 }
@@ -449,7 +637,7 @@ pub async fn customers(
 pub async fn first_time_customers(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
 ) -> Result<i64, sqlx::Error> {
     let set = format!("customers {}", w.currency);
     Ok(members(pool, w.site_id, &set, days).await?.1)
@@ -460,19 +648,35 @@ pub async fn first_time_customers(
 pub async fn customers_per_day(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
 ) -> Result<Vec<(NaiveDate, i64)>, sqlx::Error> {
-    sqlx::query_as(
+    let set = format!("customers {}", w.currency);
+    let (first, last) = days.whole();
+    let mut per_day: Vec<(NaiveDate, i64)> = sqlx::query_as(
         "SELECT day, members FROM member_day_totals \
           WHERE site_id = $1 AND member_set = $2 AND day >= $3 AND day <= $4 AND members <> 0 \
           ORDER BY day",
     )
     .bind(w.site_id)
-    .bind(format!("customers {}", w.currency))
-    .bind(days.0)
-    .bind(days.1)
+    .bind(&set)
+    .bind(first)
+    .bind(last)
     .fetch_all(pool)
-    .await
+    .await?;
+    if let Some(cut) = days.cut {
+        let n: i64 =
+            sqlx::query_scalar(concat!("SELECT count(*) FROM (", cut_day_members!(), ") a"))
+                .bind(w.site_id)
+                .bind(cut.0)
+                .bind(cut.1)
+                .bind(&set)
+                .fetch_one(pool)
+                .await?;
+        if n != 0 {
+            per_day.push((days.last, n));
+        }
+    }
+    Ok(per_day)
 }
 
 /// The customers with the highest lifetime spend (ties by id) among those
@@ -485,7 +689,7 @@ pub async fn customers_per_day(
 pub async fn top_customers(
     pool: &PgPool,
     w: Window<'_>,
-    days: (NaiveDate, NaiveDate),
+    days: Days,
     tz: &str,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, sqlx::Error> {
@@ -504,8 +708,8 @@ pub async fn top_customers(
         " ORDER BY c.spend DESC, c.customer",
     ))
     .bind(w.site_id)
-    .bind(days.0)
-    .bind(days.1)
+    .bind(days.first)
+    .bind(days.last)
     .bind(tz)
     .bind(limit)
     .fetch_all(pool)

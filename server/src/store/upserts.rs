@@ -168,59 +168,92 @@ async fn write_session_days(tx: Tx<'_, '_>, mut days: SessionDays) -> Result<(),
     Ok(())
 }
 
+/// The `sessions` columns the fold's [`SessionDelta`] is read from.
+macro_rules! session_columns {
+    () => {
+        "s.site_id, s.session_id, s.visitor_id, s.started_at, s.last_seen, \
+         s.events, s.pages, s.first_page_at, s.last_page_at, s.entry_url, s.exit_url, \
+         s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.source, s.device, \
+         s.browser, s.os, s.product_views, s.add_to_carts, s.checkouts, s.purchases"
+    };
+}
+
 /// The stored rows of these sessions, locked, as the fold's type.
 async fn stored_sessions(
     tx: Tx<'_, '_>,
     sites: Vec<i32>,
     ids: Vec<&str>,
 ) -> Result<HashMap<(i32, String), SessionDelta>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT s.site_id, s.session_id, s.visitor_id, s.started_at, s.last_seen, s.events, s.pages, \
-                s.first_page_at, s.last_page_at, s.entry_url, s.exit_url, s.referrer_host, \
-                s.utm_source, s.utm_medium, s.utm_campaign, s.source, s.device, s.browser, s.os, \
-                s.product_views, s.add_to_carts, s.checkouts, s.purchases \
-           FROM sessions s JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, session_id) \
-             ON s.site_id = k.site_id AND s.session_id = k.session_id \
-          ORDER BY s.site_id, s.session_id FOR UPDATE OF s",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sessions s JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, session_id) \
+            ON s.site_id = k.site_id AND s.session_id = k.session_id \
+         ORDER BY s.site_id, s.session_id FOR UPDATE OF s"
+    ))
     .bind(sites)
     .bind(ids)
     .fetch_all(&mut **tx)
     .await?;
-    let page = |at: Option<DateTime<Utc>>, url: Option<String>| at.zip(url);
     rows.iter()
         .map(|row| {
-            let source: String = row.try_get("source")?;
-            let device: String = row.try_get("device")?;
-            let session = SessionDelta {
-                visitor_id: row.try_get("visitor_id")?,
-                started_at: row.try_get("started_at")?,
-                last_seen: row.try_get("last_seen")?,
-                events: row.try_get("events")?,
-                pages: row.try_get("pages")?,
-                first_page: page(row.try_get("first_page_at")?, row.try_get("entry_url")?),
-                last_page: page(row.try_get("last_page_at")?, row.try_get("exit_url")?),
-                first: FirstTouch {
-                    referrer_host: row.try_get("referrer_host")?,
-                    utm_source: row.try_get("utm_source")?,
-                    utm_medium: row.try_get("utm_medium")?,
-                    utm_campaign: row.try_get("utm_campaign")?,
-                    source: crate::ingest::event::Source::from_stored(&source).as_str(),
-                    device: crate::ingest::event::device_from_stored(&device),
-                    browser: row.try_get("browser")?,
-                    os: row.try_get("os")?,
-                },
-                product_views: row.try_get("product_views")?,
-                add_to_carts: row.try_get("add_to_carts")?,
-                checkouts: row.try_get("checkouts")?,
-                purchases: row.try_get("purchases")?,
-            };
             Ok((
                 (row.try_get("site_id")?, row.try_get("session_id")?),
-                session,
+                session_of(row)?,
             ))
         })
         .collect()
+}
+
+/// The sessions of `site` that started in `[from, until)`, as the fold's
+/// type: what a comparison cut inside a day counts that day's
+/// `session_days` rows from, by the same [`SessionDelta::day_rows`].
+pub async fn sessions_started(
+    pool: &sqlx::PgPool,
+    site: i32,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<SessionDelta>, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sessions s WHERE s.site_id = $1 AND s.started_at >= $2 AND s.started_at < $3"
+    ))
+    .bind(site)
+    .bind(from)
+    .bind(until)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(session_of).collect()
+}
+
+fn session_of(row: &sqlx::postgres::PgRow) -> Result<SessionDelta, sqlx::Error> {
+    let page = |at: Option<DateTime<Utc>>, url: Option<String>| at.zip(url);
+    let source: String = row.try_get("source")?;
+    let device: String = row.try_get("device")?;
+    Ok(SessionDelta {
+        visitor_id: row.try_get("visitor_id")?,
+        started_at: row.try_get("started_at")?,
+        last_seen: row.try_get("last_seen")?,
+        events: row.try_get("events")?,
+        pages: row.try_get("pages")?,
+        first_page: page(row.try_get("first_page_at")?, row.try_get("entry_url")?),
+        last_page: page(row.try_get("last_page_at")?, row.try_get("exit_url")?),
+        first: FirstTouch {
+            referrer_host: row.try_get("referrer_host")?,
+            utm_source: row.try_get("utm_source")?,
+            utm_medium: row.try_get("utm_medium")?,
+            utm_campaign: row.try_get("utm_campaign")?,
+            source: crate::ingest::event::Source::from_stored(&source).as_str(),
+            device: crate::ingest::event::device_from_stored(&device),
+            browser: row.try_get("browser")?,
+            os: row.try_get("os")?,
+        },
+        product_views: row.try_get("product_views")?,
+        add_to_carts: row.try_get("add_to_carts")?,
+        checkouts: row.try_get("checkouts")?,
+        purchases: row.try_get("purchases")?,
+    })
 }
 
 /// Takes the stored sessions `ids` of `site` out of `session_days` (their

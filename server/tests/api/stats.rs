@@ -488,8 +488,13 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
                     start: now,
                     end: now,
                 };
-                let (new, returning) = stats::new_and_returning(&pool, w, (a, b)).await.unwrap();
-                let customers = stats::customers(&pool, w, (a, b)).await.unwrap();
+                let (new, returning) =
+                    stats::new_and_returning(&pool, w, stats::Days::whole_days(a, b))
+                        .await
+                        .unwrap();
+                let customers = stats::customers(&pool, w, stats::Days::whole_days(a, b))
+                    .await
+                    .unwrap();
                 let (visitors, new_expected, customers_expected) = recount(tz, a, b).await;
                 assert_eq!(
                     (new + returning, new, customers),
@@ -512,13 +517,17 @@ async fn distinct_visitors_and_customers_of_every_range_equal_a_recount(pool: Pg
                 .await
                 .unwrap();
                 assert_eq!(
-                    stats::first_time_customers(&pool, w, (a, b)).await.unwrap(),
+                    stats::first_time_customers(&pool, w, stats::Days::whole_days(a, b))
+                        .await
+                        .unwrap(),
                     firsts,
                     "{tz} {a}..={b} first-time buyers"
                 );
                 if a == b {
                     // The Hourly page's day rows read a day's customers apart.
-                    let per_day = stats::customers_per_day(&pool, w, (a, a)).await.unwrap();
+                    let per_day = stats::customers_per_day(&pool, w, stats::Days::whole_days(a, a))
+                        .await
+                        .unwrap();
                     assert_eq!(
                         per_day.first().map_or(0, |d| d.1),
                         customers_expected,
@@ -1008,4 +1017,252 @@ async fn pages_report_landing_and_exit_pages_with_bounces_and_engagement(pool: P
         html.contains(r#"href="/pages?site=demo&amp;range=today""#),
         "nav"
     );
+}
+
+/// `until=HH:MM` ends a range's last day at that local time, on every
+/// route, and a comparison of a range that runs until now goes as far into
+/// its previous period: each figure equals a recomputation from the raw
+/// events before the cut.
+#[sqlx::test(migrations = false)]
+async fn a_comparison_until_now_stops_the_previous_period_at_the_same_time(pool: PgPool) {
+    use chrono::{Duration, NaiveTime, Utc};
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    // The site's zone is UTC. Day `d` is yesterday, `d - 1` the day before.
+    let d = (Utc::now() - Duration::days(1)).date_naive();
+    let at = |days_back: i64, hh: u32| {
+        (d - Duration::days(days_back))
+            .and_time(NaiveTime::from_hms_opt(hh, 0, 0).unwrap())
+            .and_utc()
+            .timestamp_millis()
+    };
+    let mug = |quantity: i64| {
+        json!([{"item_id": "SKU-17", "item_name": "Blue mug", "item_category": "Kitchen",
+                "price": 10, "quantity": quantity}])
+    };
+    let ev = |id: &str, kind: &str, visitor: &str, session: &str, ts: i64, extra: Value| {
+        let mut e = event(id, kind, session, extra);
+        e["visitor"] = json!(visitor);
+        e["ts"] = json!(ts);
+        e
+    };
+    let bought = |id: &str, visitor: &str, session: &str, ts: i64, n: i64| {
+        ev(
+            id,
+            "purchase",
+            visitor,
+            session,
+            ts + 1,
+            json!({"transaction_id": format!("T-{id}"), "currency": "USD", "value": 10 * n,
+                   "items": mug(n)}),
+        )
+    };
+    let events = vec![
+        // Three days back: v-c's first visit.
+        ev(
+            "c-0",
+            "page_view",
+            "v-c",
+            "s-c0",
+            at(3, 10),
+            json!({"url": "https://shop.example/c"}),
+        ),
+        // The day before `d`: v-b.
+        ev(
+            "z-1",
+            "page_view",
+            "v-b",
+            "s-z",
+            at(1, 10),
+            json!({"url": "https://shop.example/z"}),
+        ),
+        // On `d` before noon: v-a views, buys one; v-c comes back.
+        ev(
+            "a-1",
+            "page_view",
+            "v-a",
+            "s-a",
+            at(0, 8),
+            json!({"url": "https://shop.example/a"}),
+        ),
+        ev(
+            "a-2",
+            "view_item",
+            "v-a",
+            "s-a",
+            at(0, 8) + 1,
+            json!({"items": mug(1)}),
+        ),
+        bought("a-3", "v-a", "s-a", at(0, 8) + 1, 1),
+        ev(
+            "c-1",
+            "page_view",
+            "v-c",
+            "s-c1",
+            at(0, 9),
+            json!({"url": "https://shop.example/a"}),
+        ),
+        // On `d` after noon: v-b buys two, v-a comes back.
+        ev(
+            "b-1",
+            "page_view",
+            "v-b",
+            "s-b",
+            at(0, 14),
+            json!({"url": "https://shop.example/b"}),
+        ),
+        bought("b-2", "v-b", "s-b", at(0, 14), 2),
+        ev(
+            "a-9",
+            "page_view",
+            "v-a",
+            "s-a9",
+            at(0, 15),
+            json!({"url": "https://shop.example/b"}),
+        ),
+    ];
+    let (status, body) = app.post_events(&envelope(events)).await;
+    assert_eq!((status, &body["accepted"]), (202, &json!(9)), "{body}");
+
+    let range = format!("range=custom&from={}&to={d}", d - Duration::days(1));
+    let cut = d
+        .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
+        .and_utc();
+    let start = (d - Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    // The recomputation: the raw events of the range before the cut.
+    let raw = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(start)
+                .bind(cut)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let visitors = raw("SELECT count(DISTINCT visitor_id) FROM events \
+                        WHERE occurred_at >= $1 AND occurred_at < $2")
+    .await;
+    let sessions = raw("SELECT count(DISTINCT session_id) FROM events \
+                        WHERE occurred_at >= $1 AND occurred_at < $2")
+    .await;
+    let revenue = raw("SELECT coalesce(sum(value_minor), 0)::int8 FROM events \
+                       WHERE event_type = 'purchase' AND occurred_at >= $1 AND occurred_at < $2")
+    .await;
+    assert_eq!((visitors, sessions, revenue), (3, 3, 1000));
+
+    let (status, cut_short) = get(
+        &app,
+        &format!("/api/v1/sites/demo/overview?{range}&until=12:00"),
+    )
+    .await;
+    assert_eq!(status, 200, "{cut_short}");
+    assert_eq!(cut_short["period"]["until"], "12:00");
+    assert_eq!(
+        cut_short["revenue"]["current"]["amount"], "10.00",
+        "{cut_short}"
+    );
+    assert_eq!(cut_short["orders"]["current"], 1);
+    assert_eq!(cut_short["visitors"]["current"], visitors);
+    assert_eq!(cut_short["sessions"]["current"], sessions);
+    assert_eq!(cut_short["converted_sessions"]["current"], 1);
+    assert_eq!(cut_short["first_time_buyers"]["current"], 1);
+    let (_, whole) = get(&app, &format!("/api/v1/sites/demo/overview?{range}")).await;
+    assert_eq!(whole["revenue"]["current"]["amount"], "30.00", "{whole}");
+    assert_eq!(
+        (&whole["visitors"]["current"], &whole["sessions"]["current"]),
+        (&json!(3), &json!(5))
+    );
+
+    // v-b and v-a are new in the range, v-c (first seen three days back)
+    // returns; the cut day's sessions, pages and products likewise.
+    let (_, users) = get(
+        &app,
+        &format!("/api/v1/sites/demo/users?{range}&until=12:00"),
+    )
+    .await;
+    assert_eq!(
+        (
+            &users["new_visitors"],
+            &users["returning_visitors"],
+            &users["sessions"]
+        ),
+        (&json!(2), &json!(1), &json!(3)),
+        "{users}"
+    );
+    let (_, pages) = get(
+        &app,
+        &format!("/api/v1/sites/demo/pages?{range}&until=12:00"),
+    )
+    .await;
+    let paths = |list: &Value| -> Vec<(String, i64)> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let n = p["sessions"].as_i64().or(p["page_views"].as_i64()).unwrap();
+                (p["path"].as_str().unwrap().to_owned(), n)
+            })
+            .collect()
+    };
+    assert_eq!(
+        paths(&pages["top_pages"]),
+        [("/a".to_owned(), 2), ("/z".to_owned(), 1)],
+        "{pages}"
+    );
+    assert_eq!(
+        paths(&pages["landing_pages"]),
+        [("/a".to_owned(), 2), ("/z".to_owned(), 1)]
+    );
+    let (_, products) = get(
+        &app,
+        &format!("/api/v1/sites/demo/products?{range}&until=12:00"),
+    )
+    .await;
+    assert_eq!(
+        (
+            &products["products"][0]["units"],
+            &products["products"][0]["views"]
+        ),
+        (&json!(1), &json!(1)),
+        "{products}"
+    );
+    let (_, hourly) = get(
+        &app,
+        &format!("/api/v1/sites/demo/hourly-sales?{range}&until=12:00"),
+    )
+    .await;
+    assert_eq!(
+        (&hourly["totals"]["orders"], &hourly["totals"]["customers"]),
+        (&json!(1), &json!(1)),
+        "{hourly}"
+    );
+
+    // Today compared: yesterday only until the quarter hour now ends in.
+    let (_, today) = get(
+        &app,
+        "/api/v1/sites/demo/overview?range=today&compare=previous",
+    )
+    .await;
+    let until = &today["period"]["previous_until"];
+    let now = Utc::now();
+    if now.time() < NaiveTime::from_hms_opt(23, 45, 0).unwrap() {
+        let time = NaiveTime::parse_from_str(until.as_str().unwrap(), "%H:%M").unwrap();
+        assert!(time > now.time() - Duration::seconds(5), "{until} at {now}");
+        assert!(
+            time <= now.time() + Duration::minutes(16),
+            "{until} at {now}"
+        );
+        assert_eq!(chrono::Timelike::minute(&time) % 15, 0);
+    }
+    let (status, bad) = get(
+        &app,
+        &format!("/api/v1/sites/demo/overview?{range}&until=25:00"),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
 }
