@@ -306,6 +306,10 @@ pub struct PageRow {
     pub bounces: i64,
     pub engaged: i64,
     pub converted: i64,
+    /// Landing pages: gross revenue (minor units, site currency) of the
+    /// orders those sessions placed in the range; 0 on exit pages.
+    #[serde(default)]
+    pub revenue: i64,
 }
 
 /// Product Performance: one row per product.

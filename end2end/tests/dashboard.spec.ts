@@ -99,8 +99,11 @@ test("Pages lists landing and exit pages with bounces, engagement and conversion
   const rows = page.getByTestId("landing-pages").locator("tbody tr");
   await expect(rows).toHaveCount(2);
   const cells = async (n: number) => (await rows.nth(n).locator("th, td").allInnerTexts()).map((t) => t.trim());
-  expect(await cells(0)).toEqual(["/", "2", "100.0%", "1", "50.0%"]);
-  expect(await cells(1)).toEqual(["/p/guide", "1", "100.0%", "1", "100.0%"]);
+  // Revenue: the orders of the sessions that landed there ($20 and the
+  // signed $9 of the newsletter visit, $11 of the direct one).
+  expect(await cells(0)).toEqual(["/", "2", "100.0%", "1", "50.0%", "$29.00"]);
+  expect(await cells(1)).toEqual(["/p/guide", "1", "100.0%", "1", "100.0%", "$11.00"]);
+  await expect(page.getByTestId("exit-pages").locator("thead th")).toHaveCount(5);
   await expect(page.getByTestId("exit-pages").locator("tbody tr")).toHaveCount(2);
   const top = page.getByTestId("top-pages").locator("tbody tr");
   await expect(top).toHaveCount(2);

@@ -12,7 +12,7 @@ use crate::{
         figures::Kpi,
         range::{report, RangeBar},
     },
-    stats::{change, change_pp, count, percent, Figure, PageRow, PagesReport, RangeQuery},
+    stats::{change, change_pp, count, money, percent, Figure, PageRow, PagesReport, RangeQuery},
 };
 
 #[component]
@@ -64,19 +64,25 @@ fn PagesView(pages: PagesReport, query: RangeQuery) -> impl IntoView {
         <div class="columns">
             <section class="panel">
                 <h2>"Landing pages"</h2>
-                <PageTable rows=pages.landing.clone() testid="landing-pages" empty="No sessions in this range."/>
+                <PageTable rows=pages.landing.clone() testid="landing-pages" empty="No sessions in this range." currency=Some(pages.period.currency.clone())/>
             </section>
             <section class="panel">
                 <h2>"Exit pages"</h2>
-                <PageTable rows=pages.exit.clone() testid="exit-pages" empty="No sessions in this range."/>
+                <PageTable rows=pages.exit.clone() testid="exit-pages" empty="No sessions in this range." currency=None/>
             </section>
         </div>
-        <p class="muted small">"Top pages: page views in the range. Landing and exit pages: by the session's first and last page view, for sessions that started in the range. The 50 largest of each."</p>
+        <p class="muted small">"Top pages: page views in the range. Landing and exit pages: by the session's first and last page view, for sessions that started in the range. Revenue: the orders those sessions placed in the range. The 50 largest of each."</p>
     }
 }
 
 #[component]
-fn PageTable(rows: Vec<PageRow>, testid: &'static str, empty: &'static str) -> impl IntoView {
+fn PageTable(
+    rows: Vec<PageRow>,
+    testid: &'static str,
+    empty: &'static str,
+    /// The site currency, for a revenue column (landing pages).
+    currency: Option<String>,
+) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="empty" data-testid=testid>{empty}</p> }.into_any();
     }
@@ -90,6 +96,7 @@ fn PageTable(rows: Vec<PageRow>, testid: &'static str, empty: &'static str) -> i
                     <td class="num">{percent(r.bounces, r.sessions)}</td>
                     <td class="num">{count(r.engaged)}</td>
                     <td class="num">{percent(r.converted, r.sessions)}</td>
+                    {currency.as_ref().map(|cur| view! { <td class="num">{money(r.revenue, cur)}</td> })}
                 </tr>
             }
         })
@@ -99,6 +106,7 @@ fn PageTable(rows: Vec<PageRow>, testid: &'static str, empty: &'static str) -> i
             <thead><tr>
                 <th>"Page"</th><th class="num">"Sessions"</th><th class="num">"Bounce rate"</th>
                 <th class="num">"Engaged"</th><th class="num">"Conversion"</th>
+                {currency.is_some().then(|| view! { <th class="num">"Revenue"</th> })}
             </tr></thead>
             <tbody>{body}</tbody>
         </table>

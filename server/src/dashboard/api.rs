@@ -204,12 +204,18 @@ async fn pages_show(
         Err(error) => return failure(&error),
     };
     let rate = |part: i64, whole: i64| (whole > 0).then(|| part as f64 / whole as f64);
+    let cur = report.period.currency.clone();
     let row = |p: &app::stats::PageRow| {
         json!({
             "path": p.path, "sessions": p.sessions, "bounces": p.bounces,
             "bounce_rate": rate(p.bounces, p.sessions), "engaged_sessions": p.engaged,
             "converted_sessions": p.converted, "conversion_rate": rate(p.converted, p.sessions),
         })
+    };
+    let landing = |p: &app::stats::PageRow| {
+        let mut value = row(p);
+        value["revenue"] = amount(p.revenue, &cur);
+        value
     };
     let numbers = |r: &app::stats::PagesReport| {
         json!({
@@ -220,7 +226,7 @@ async fn pages_show(
             "top_pages": r.top.iter()
                 .map(|(path, views)| json!({ "path": path, "page_views": views }))
                 .collect::<Vec<_>>(),
-            "landing_pages": r.landing.iter().map(row).collect::<Vec<_>>(),
+            "landing_pages": r.landing.iter().map(landing).collect::<Vec<_>>(),
             "exit_pages": r.exit.iter().map(row).collect::<Vec<_>>(),
         })
     };

@@ -369,13 +369,17 @@ impl StatsSource for PgStats {
         let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
         let days = scope.days();
-        let (summary, landing, exit, top) = tokio::try_join!(
+        let (summary, mut landing, exit, top, revenue) = tokio::try_join!(
             sql::session_summary(pool, w, days, TOP_SOURCES),
             sql::pages(pool, w, days, 'l', TOP_PAGES),
             sql::pages(pool, w, days, 'x', TOP_PAGES),
             sql::top_pages(pool, w, days, TOP_PAGES),
+            sql::landing_revenue(pool, w),
         )
         .map_err(unavailable)?;
+        for row in &mut landing {
+            row.revenue = revenue.get(&row.path).copied().unwrap_or(0);
+        }
         let previous = match RangeQuery::previous_of(&scope.period) {
             Some(q) => Some(Box::new(self.pages(viewer, &q).await?)),
             None => None,

@@ -289,6 +289,7 @@ pub async fn pages(
                 bounces: v.bounces,
                 engaged: v.engaged,
                 converted: v.purchases,
+                revenue: 0,
             })
             .collect();
         rows.sort_by(|a, b| {
@@ -322,9 +323,44 @@ pub async fn pages(
                 bounces,
                 engaged,
                 converted,
+                revenue: 0,
             },
         )
         .collect())
+}
+
+/// Gross revenue in the window's currency per landing page (path): the
+/// orders placed in the window by sessions that started in it, each by its
+/// amount now (the signed one once verified), under the path of its
+/// session's first page view. Orders reach their session through the
+/// purchase event that first reported them; purchases without a session
+/// id belong to no landing page.
+pub async fn landing_revenue(
+    pool: &PgPool,
+    w: Window<'_>,
+) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT s.entry_url, sum(o.value_minor)::int8 \
+           FROM orders o \
+           JOIN events e ON e.site_id = o.site_id AND e.event_id = o.event_id \
+           JOIN sessions s ON s.site_id = e.site_id AND s.session_id = e.session_id \
+          WHERE o.site_id = $1 AND o.hour >= $2 AND o.hour < $3 AND o.currency = $4 \
+            AND s.started_at >= $2 AND s.started_at < $3 AND s.entry_url IS NOT NULL \
+          GROUP BY s.entry_url",
+    )
+    .bind(w.site_id)
+    .bind(w.start)
+    .bind(w.end)
+    .bind(w.currency)
+    .fetch_all(pool)
+    .await?;
+    let mut revenue = BTreeMap::new();
+    for (url, minor) in rows {
+        *revenue
+            .entry(crate::aggregate::fold::url_path(&url).to_owned())
+            .or_default() += minor;
+    }
+    Ok(revenue)
 }
 
 /// The most viewed pages (path, page views) of the local days `days`, at

@@ -966,6 +966,29 @@ async fn pages_report_landing_and_exit_pages_with_bounces_and_engagement(pool: P
         "{pages}"
     );
     assert!(shown("exit_pages").iter().any(|p| p["path"] == "/cart"));
+    // Revenue per landing page, recounted from the purchase events of the
+    // sessions that landed there.
+    let revenue: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT url_path(s.entry_url), sum(e.value_minor)::int8 \
+           FROM events e JOIN sessions s USING (site_id, session_id) \
+          WHERE e.event_type = 'purchase' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(revenue, [("/".to_owned(), 2598)]);
+    for row in pages["landing_pages"].as_array().unwrap() {
+        let minor = revenue
+            .iter()
+            .find(|(path, _)| row["path"] == path.as_str())
+            .map_or(0, |(_, minor)| *minor);
+        assert_eq!(
+            row["revenue"],
+            json!({"amount": format!("{}.{:02}", minor / 100, minor % 100), "currency": "USD"}),
+            "{row}"
+        );
+    }
+    assert!(pages["exit_pages"][0].get("revenue").is_none());
     let (sessions, bounces, engaged): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE pages = 1), \
                 count(*) FILTER (WHERE last_seen - started_at >= interval '10 seconds' \
