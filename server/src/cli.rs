@@ -149,10 +149,10 @@ pub async fn ensure_demo_site(pool: &PgPool) -> anyhow::Result<()> {
     }
     let site = add_site(pool, "demo", "Demo store", "Europe/Berlin", "EUR", &[]).await?;
     crate::store::accounts::grant_everyone(pool, site.site_id).await?;
+    // Never the secret itself: logs travel further than a settings page.
     tracing::info!(
         site = %site.site_key,
-        signing_secret = %site.signing_secret.expose_secret(),
-        "created the demo site"
+        "created the demo site (its signing secret: Settings → the site, or `server site rotate-secret demo`)"
     );
     Ok(())
 }

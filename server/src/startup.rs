@@ -152,8 +152,6 @@ impl Application {
             metrics.clone(),
             Some(lag.clone()),
         );
-        let mut visitor_secret = [0_u8; 32];
-        getrandom::fill(&mut visitor_secret).context("reading OS randomness")?;
         let limiter = ClientLimiter::new(
             config.ingest.rate_limit_per_second,
             config.ingest.rate_limit_burst,
@@ -170,7 +168,7 @@ impl Application {
             pool: pool.clone(),
             queue,
             metrics,
-            visitor_secret: Arc::new(visitor_secret),
+            salts: crate::ingest::salts::Salts::new(pool.clone()),
             draining: draining_rx,
         };
         let state = AppState {

@@ -110,6 +110,7 @@ pub async fn report_purchase(
         signature: Some(&header),
         user_agent: Some(USER_AGENT),
         ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        site: None,
     };
     let receipt = ingestor.ingest(submission).await?;
     if let Some(rejected) = receipt.rejected.first() {

@@ -128,9 +128,10 @@ pub fn price_tier(
 }
 
 /// A visitor id for a client that stores none (cookieless mode): a hash of
-/// site, day, IP and User-Agent under a server secret. It changes every day
-/// (UTC), so nobody can follow a visitor across days, and the IP cannot be
-/// recovered from it.
+/// site, day, IP and User-Agent under the day's salt (`ingest::salts`,
+/// shared by every process and deleted after two days). It changes every
+/// day (UTC), so nobody can follow a visitor across days, and once the salt
+/// is gone the IP cannot be recovered from it.
 pub fn derived_visitor(
     secret: &[u8],
     site_id: i32,

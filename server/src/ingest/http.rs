@@ -83,6 +83,7 @@ pub async fn events_create(
         signature: header_str(&headers, signature::HEADER),
         user_agent: header_str(&headers, header::USER_AGENT.as_str()),
         ip,
+        site: None,
     };
     match ingestor.ingest(submission).await {
         Ok(receipt) => (StatusCode::ACCEPTED, Json(receipt)).into_response(),

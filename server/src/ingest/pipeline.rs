@@ -116,6 +116,9 @@ pub struct Submission<'a> {
     pub signature: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub ip: IpAddr,
+    /// The site the connection was opened for (a WebSocket's `?site=`):
+    /// an envelope naming another is refused whole (`site_mismatch`).
+    pub site: Option<&'a str>,
 }
 
 /// The answer for an envelope that was judged event by event.
@@ -165,8 +168,9 @@ pub struct Ingestor {
     pub proxies: TrustedProxies,
     pub sockets: SocketCounter,
     pub user_agents: UserAgents,
-    /// Key for cookieless visitor hashes; made at startup, never stored.
-    pub visitor_secret: Arc<[u8; 32]>,
+    /// The daily salts of cookieless visitor hashes, shared by every
+    /// process through the database.
+    pub salts: super::salts::Salts,
     /// Turns true when the server drains: long-lived sockets close.
     pub draining: tokio::sync::watch::Receiver<bool>,
     /// Tells the Real-Time push that a site has new events.
@@ -188,6 +192,15 @@ impl Ingestor {
             EnvelopeError::TooManyEvents(..) => Refusal::TooManyEvents(error.to_string()),
         })?;
         let count = envelope.events.len() as u64;
+        if let Some(expected) = submission.site {
+            if envelope.site != expected {
+                let refusal = Refusal::BadEnvelope(format!(
+                    "the envelope names site {:?}, this socket is for {expected:?}",
+                    envelope.site
+                ));
+                return Err(self.refuse_events(refusal, "site_mismatch", count));
+            }
+        }
         let lookup = tokio::time::timeout_at(deadline.into(), self.sites.get(&envelope.site));
         let site = match lookup.await {
             Ok(Ok(Some(site))) => site,
@@ -231,6 +244,16 @@ impl Ingestor {
         }
         let user_agent = submission.user_agent.unwrap_or_default();
         let client = judged.client;
+        // Today's salt, for events without a visitor id (asked of the
+        // database once a day and process).
+        let salt = match self.salts.for_day(received_at.date_naive()).await {
+            Ok(salt) => salt,
+            Err(error) => {
+                tracing::warn!(%error, "reading the visitor salt failed");
+                self.metrics.reject("unavailable", count);
+                return Err(Refusal::Unavailable);
+            }
+        };
         // Each stored event's index in the envelope.
         let mut indexes = Vec::new();
         // A block, so the non-Send hashing state is gone before the await.
@@ -242,8 +265,7 @@ impl Ingestor {
                 derived
                     .get_or_init(|| {
                         let ip = submission.ip.to_string();
-                        let secret = &*self.visitor_secret;
-                        enrich::derived_visitor(secret, site.site_id, received_at, &ip, user_agent)
+                        enrich::derived_visitor(&*salt, site.site_id, received_at, &ip, user_agent)
                     })
                     .clone()
             };

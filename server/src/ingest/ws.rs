@@ -67,7 +67,7 @@ pub async fn events_socket(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
-            serve(socket, ingestor, ip, user_agent).await;
+            serve(socket, ingestor, query.site, ip, user_agent).await;
             drop(slot);
         })
         .into_response()
@@ -75,7 +75,13 @@ pub async fn events_socket(
 
 type Reply = JoinHandle<Value>;
 
-async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Option<String>) {
+async fn serve(
+    socket: WebSocket,
+    ingestor: Ingestor,
+    site: String,
+    ip: IpAddr,
+    user_agent: Option<String>,
+) {
     let (mut sink, mut stream) = socket.split();
     let (replies, mut ordered) = mpsc::channel::<Reply>(IN_FLIGHT);
     let writer = tokio::spawn(async move {
@@ -138,8 +144,10 @@ async fn serve(socket: WebSocket, ingestor: Ingestor, ip: IpAddr, user_agent: Op
             Ok(Message::Text(text)) => {
                 let ingestor = ingestor.clone();
                 let user_agent = user_agent.clone();
+                let site = site.clone();
                 tokio::spawn(async move {
-                    ingest_message(&ingestor, text.as_bytes(), ip, user_agent.as_deref()).await
+                    let body = text.as_bytes();
+                    ingest_message(&ingestor, &site, body, ip, user_agent.as_deref()).await
                 })
             }
             Ok(Message::Binary(_)) => {
@@ -193,6 +201,7 @@ fn closing(code: u16, error: &str) -> Reply {
 
 async fn ingest_message(
     ingestor: &Ingestor,
+    site: &str,
     body: &[u8],
     ip: IpAddr,
     user_agent: Option<&str>,
@@ -217,6 +226,7 @@ async fn ingest_message(
         signature: None,
         user_agent,
         ip,
+        site: Some(site),
     };
     match ingestor.ingest(submission).await {
         Ok(receipt) => ack(receipt.seq, &receipt),

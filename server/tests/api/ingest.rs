@@ -467,6 +467,34 @@ async fn events_without_a_visitor_get_one_derived_id_per_client_and_day(pool: Pg
         .unwrap();
     assert_eq!(visitors.len(), 1, "{visitors:?}");
     assert!(visitors[0].starts_with("h-") && !visitors[0].contains("127.0.0.1"));
+    // A second server process on the same database (or this one after a
+    // restart) derives the same id: the day's salt is shared, not its own.
+    let second = spawn_app(pool.clone()).await;
+    second.post_events(&envelope(vec![anonymous("a-4")])).await;
+    let visitors: Vec<String> = sqlx::query_scalar("SELECT DISTINCT visitor_id FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(visitors.len(), 1, "one client, two processes: {visitors:?}");
+    // Salts older than yesterday are gone once a day's is made.
+    sqlx::query("INSERT INTO visitor_salts VALUES (current_date - 5, '\\x00')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let salts = server::ingest::salts::Salts::new(pool.clone());
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    salts.for_day(tomorrow).await.unwrap();
+    let days: Vec<chrono::NaiveDate> =
+        sqlx::query_scalar("SELECT day FROM visitor_salts ORDER BY day")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        days.first(),
+        Some(&chrono::Utc::now().date_naive()),
+        "{days:?}"
+    );
+    assert_eq!(days.last(), Some(&tomorrow));
 }
 
 #[sqlx::test(migrations = false)]

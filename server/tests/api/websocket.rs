@@ -126,6 +126,49 @@ async fn binary_messages_close_with_1008_and_oversized_ones_with_1009(pool: PgPo
     assert_eq!(close_code(&mut socket).await, Some(CloseCode::Size));
 }
 
+/// A socket is for the site it was opened with: a message naming another
+/// is refused whole, counted, and stores nothing.
+#[sqlx::test(migrations = false)]
+async fn a_message_for_another_site_is_refused_on_a_sites_socket(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    create_site(&pool, "demo").await;
+    create_site(&pool, "other").await;
+    let mut socket = connect(&app, "demo").await.unwrap();
+    let mut elsewhere = envelope(vec![page_view("x-1"), page_view("x-2")]);
+    elsewhere["site"] = json!("other");
+    elsewhere["seq"] = json!(1);
+    socket
+        .send(Message::Text(elsewhere.to_string().into()))
+        .await
+        .unwrap();
+    socket
+        .send(message(2, vec![page_view("d-1")]))
+        .await
+        .unwrap();
+    let refused = next_json(&mut socket).await;
+    assert_eq!(
+        (refused["ack"].as_u64(), refused["status"].as_u64()),
+        (Some(1), Some(400)),
+        "{refused}"
+    );
+    assert!(
+        refused["error"].as_str().unwrap().contains("\"other\""),
+        "{refused}"
+    );
+    let ack = next_json(&mut socket).await;
+    assert_eq!(ack["accepted"], 1, "{ack}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "nothing of the other site's message");
+    assert_eq!(
+        app.metric("storepulse_events_rejected_total{reason=\"site_mismatch\"}")
+            .await,
+        2.0
+    );
+}
+
 #[sqlx::test(migrations = false)]
 async fn an_unknown_site_cannot_open_a_socket(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
