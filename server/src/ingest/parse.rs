@@ -216,7 +216,9 @@ pub fn parse_event(raw: &RawValue, cx: &Context<'_>) -> Result<Event> {
         }
     }
     let referrer = opt_url("referrer", wire.referrer, limits.max_url_len)?;
-    let currency = match opt_text("currency", wire.currency, 3)? {
+    // Longer than a code but short enough to name in the answer: "EURO" is
+    // an invalid currency, not a value too long.
+    let currency = match opt_text("currency", wire.currency, 32)? {
         Some(code) => Some(Currency::parse(&code).ok_or_else(|| {
             Rejection::new(
                 Reason::InvalidCurrency,
@@ -589,6 +591,17 @@ mod tests {
 
     fn refused(event: Value) -> Rejection {
         parse(event).expect_err("refused")
+    }
+
+    #[test]
+    fn a_currency_that_is_no_code_is_an_invalid_currency() {
+        for code in ["EURO", "eu", "XYZ"] {
+            let rejection = refused(with_item(code, json!({})));
+            assert_eq!(rejection.reason, Reason::InvalidCurrency, "{code}");
+            assert!(rejection.to_string().contains(code), "{rejection}");
+        }
+        let long = "E".repeat(40);
+        assert_eq!(refused(with_item(&long, json!({}))).reason, Reason::TooLong);
     }
 
     #[test]
