@@ -219,7 +219,9 @@ async fn fill(pool: &PgPool, args: &Args) -> anyhow::Result<i32> {
 const SHAPE: &str =
     "Benchmark shop: visitors return every 6 days, quarter-hour rollups, hour credits";
 
-const CLEAR: [&str; 10] = [
+/// Every table the fill writes: the day tables too, which no trigger
+/// clears any more.
+const CLEAR: [&str; 17] = [
     "DELETE FROM events WHERE site_id = $1",
     "DELETE FROM orders WHERE site_id = $1",
     "DELETE FROM hourly_sales WHERE site_id = $1",
@@ -230,6 +232,13 @@ const CLEAR: [&str; 10] = [
     "DELETE FROM real_time_metrics WHERE site_id = $1",
     "DELETE FROM sessions WHERE site_id = $1",
     "DELETE FROM dead_letters WHERE site_id = $1",
+    "DELETE FROM session_days WHERE site_id = $1",
+    "DELETE FROM product_days WHERE site_id = $1",
+    "DELETE FROM member_days WHERE site_id = $1",
+    "DELETE FROM member_steps WHERE site_id = $1",
+    "DELETE FROM member_day_totals WHERE site_id = $1",
+    "DELETE FROM customer_days WHERE site_id = $1",
+    "DELETE FROM page_days WHERE site_id = $1",
 ];
 
 /// Events `$2..=$3` of `$4`, evenly over the last `$5` days: 8 events per

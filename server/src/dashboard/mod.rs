@@ -104,6 +104,8 @@ impl PgStats {
         if let Some(before) = previous.take() {
             let elapsed = span.elapsed_in(&before, now, tz);
             previous = Some(match elapsed {
+                // (A range cut by `until` that runs until now: its cut is
+                // ahead, so the quarter hour now ends in comes first.)
                 Some((day, time)) => {
                     previous_until = time.map(|t| t.format("%H:%M").to_string());
                     range::resolve(
@@ -115,7 +117,12 @@ impl PgStats {
                     )
                     .map_err(bad)?
                 }
-                None => before,
+                // A range in the past cut by `until`: its previous
+                // period stops at the same time.
+                None => {
+                    previous_until.clone_from(&until);
+                    before
+                }
             });
         }
         let period = Period {

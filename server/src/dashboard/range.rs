@@ -28,14 +28,19 @@ impl Span {
         self.cut.unwrap_or(self.end)
     }
 
-    /// This span with its last day ending at local `time` (a day that
-    /// starts or ends in a DST change keeps its first and last instant).
+    /// This span with its last day ending at local `time`; a time the
+    /// clocks skip (a DST gap) is the first instant after it, as
+    /// [`midnight`] does, and the cut stays within the day.
     pub fn until(mut self, time: NaiveTime, tz: Tz) -> Span {
-        let local = self.to.and_time(time);
-        let at = tz
-            .from_local_datetime(&local)
-            .earliest()
-            .map_or(self.end, |t| t.with_timezone(&Utc));
+        let mut local = self.to.and_time(time);
+        let mut at = self.end;
+        for _ in 0..8 {
+            if let Some(t) = tz.from_local_datetime(&local).earliest() {
+                at = t.with_timezone(&Utc);
+                break;
+            }
+            local += chrono::Duration::minutes(15);
+        }
         self.cut = Some(at.clamp(midnight(self.to, tz), self.end));
         self
     }
@@ -92,14 +97,19 @@ pub enum RangeError {
     Reversed,
     #[error("a range may span at most {MAX_DAYS} days")]
     TooLong,
-    #[error("until must be a local time as HH:MM")]
+    #[error("until must be a local time on the quarter hour as HH:MM (minutes 00, 15, 30 or 45)")]
     BadTime,
 }
 
-/// `until=HH:MM`, as a local time (`24:00` is not one: leave `until` out
-/// for the whole day).
+/// `until=HH:MM`, a local time on the quarter hour: the quarter-hour
+/// rollups cut there exactly, so every figure stops at the same instant
+/// (`24:00` is not a time: leave `until` out for the whole day).
 pub fn parse_until(value: &str) -> Result<NaiveTime, RangeError> {
-    NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| RangeError::BadTime)
+    let time = NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| RangeError::BadTime)?;
+    if time.minute() % 15 != 0 {
+        return Err(RangeError::BadTime);
+    }
+    Ok(time)
 }
 
 /// Resolves a preset or custom range; no preset means the last 7 days.
@@ -307,8 +317,30 @@ mod tests {
         assert_eq!(cut.stop(), local("2026-11-23", 12, 0));
         assert_eq!(parse_until("24:00"), Err(RangeError::BadTime));
         assert_eq!(
+            parse_until("07:37"),
+            Err(RangeError::BadTime),
+            "off the quarter hour"
+        );
+        assert_eq!(
             parse_until("07:30"),
             Ok(NaiveTime::from_hms_opt(7, 30, 0).expect("time"))
+        );
+        // 02:30 does not exist in Berlin on 2026-03-29: the cut is 03:00.
+        let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+        let spring = resolve(
+            Some("custom"),
+            Some("2026-03-29"),
+            Some("2026-03-29"),
+            berlin,
+            today,
+        )
+        .expect("span")
+        .until(time(2, 30).expect("time"), berlin);
+        assert_eq!(
+            spring
+                .cut
+                .map(|c| c.with_timezone(&berlin).format("%H:%M").to_string()),
+            Some("03:00".to_owned())
         );
     }
 }

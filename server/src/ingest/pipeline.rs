@@ -246,7 +246,7 @@ impl Ingestor {
         let client = judged.client;
         // Today's salt, for events without a visitor id (asked of the
         // database once a day and process).
-        let salt = match self.salts.for_day(received_at.date_naive()).await {
+        let salt = match self.salts.for_day(received_at.date_naive(), deadline).await {
             Ok(salt) => salt,
             Err(error) => {
                 tracing::warn!(%error, "reading the visitor salt failed");

@@ -19,6 +19,10 @@ pub type Salt = Arc<[u8; 32]>;
 pub struct Salts {
     pool: PgPool,
     current: Arc<Mutex<Option<(NaiveDate, Salt)>>>,
+    /// One request of this process asks the database at a time: at
+    /// midnight under load the others wait for its answer instead of
+    /// each running the same statements.
+    asking: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Salts {
@@ -26,15 +30,39 @@ impl Salts {
         Self {
             pool,
             current: Arc::default(),
+            asking: Arc::default(),
         }
     }
 
-    /// The salt of UTC day `day`, made if no process has made it yet.
-    pub async fn for_day(&self, day: NaiveDate) -> Result<Salt, sqlx::Error> {
-        if let Some((known, salt)) = &*self.current.lock().unwrap_or_else(PoisonError::into_inner) {
-            if *known == day {
-                return Ok(salt.clone());
-            }
+    fn known(&self, day: NaiveDate) -> Option<Salt> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|(known, _)| *known == day)
+            .map(|(_, salt)| salt.clone())
+    }
+
+    /// The salt of UTC day `day`, made if no process has made it yet; a
+    /// database that does not answer before `deadline` is a timeout
+    /// (`sqlx::Error::PoolTimedOut`), like a pool with no connection.
+    pub async fn for_day(
+        &self,
+        day: NaiveDate,
+        deadline: std::time::Instant,
+    ) -> Result<Salt, sqlx::Error> {
+        if let Some(salt) = self.known(day) {
+            return Ok(salt);
+        }
+        tokio::time::timeout_at(deadline.into(), self.ask(day))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
+    async fn ask(&self, day: NaiveDate) -> Result<Salt, sqlx::Error> {
+        let _asking = self.asking.lock().await;
+        // Another request may have asked while this one waited.
+        if let Some(salt) = self.known(day) {
+            return Ok(salt);
         }
         let mut fresh = [0_u8; 32];
         getrandom::fill(&mut fresh)

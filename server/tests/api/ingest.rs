@@ -483,7 +483,8 @@ async fn events_without_a_visitor_get_one_derived_id_per_client_and_day(pool: Pg
         .unwrap();
     let salts = server::ingest::salts::Salts::new(pool.clone());
     let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
-    salts.for_day(tomorrow).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    salts.for_day(tomorrow, deadline).await.unwrap();
     let days: Vec<chrono::NaiveDate> =
         sqlx::query_scalar("SELECT day FROM visitor_salts ORDER BY day")
             .fetch_all(&pool)

@@ -1288,4 +1288,25 @@ async fn a_comparison_until_now_stops_the_previous_period_at_the_same_time(pool:
     )
     .await;
     assert_eq!(status, 400, "{bad}");
+    let (status, _) = get(
+        &app,
+        &format!("/api/v1/sites/demo/overview?{range}&until=11:50"),
+    )
+    .await;
+    assert_eq!(status, 400, "off the quarter hour");
+    // A past range cut by `until` is compared until the same time: the
+    // day before `d` until noon has v-b's 10:00 visit, nothing else.
+    let (_, past) = get(
+        &app,
+        &format!(
+            "/api/v1/sites/demo/overview?range=custom&from={d}&to={d}&until=12:00&compare=previous"
+        ),
+    )
+    .await;
+    assert_eq!(past["period"]["previous_until"], "12:00", "{past}");
+    assert_eq!(
+        (&past["sessions"]["current"], &past["sessions"]["previous"]),
+        (&json!(2), &json!(1)),
+        "{past}"
+    );
 }
