@@ -93,38 +93,27 @@ impl PgStats {
             }
             None => None,
         };
-        let mut previous = match query.comparison() {
+        let previous = match query.comparison() {
             Some("week") => Some(span.weeks_before(tz)),
             Some(_) => Some(span.previous(tz)),
             None => None,
         };
         // Like with like: a range that runs until now is compared up to
-        // the same point of its previous period.
+        // the same point of its previous period (a range cut by `until`
+        // that runs until now has its cut ahead: the quarter hour now ends
+        // in comes first); a range in the past cut by `until` is compared
+        // until the same time.
         let mut previous_until = None;
-        if let Some(before) = previous.take() {
-            let elapsed = span.elapsed_in(&before, now, tz);
-            previous = Some(match elapsed {
-                // (A range cut by `until` that runs until now: its cut is
-                // ahead, so the quarter hour now ends in comes first.)
-                Some((day, time)) => {
-                    previous_until = time.map(|t| t.format("%H:%M").to_string());
-                    range::resolve(
-                        Some("custom"),
-                        Some(&before.from.to_string()),
-                        Some(&day.to_string()),
-                        tz,
-                        today,
-                    )
-                    .map_err(bad)?
-                }
-                // A range in the past cut by `until`: its previous
-                // period stops at the same time.
-                None => {
-                    previous_until.clone_from(&until);
-                    before
-                }
-            });
-        }
+        let previous = previous.map(|before| match span.elapsed_in(&before, now, tz) {
+            Some((day, time)) => {
+                previous_until = time.map(|t| t.format("%H:%M").to_string());
+                before.through(day, tz)
+            }
+            None => {
+                previous_until.clone_from(&until);
+                before
+            }
+        });
         let period = Period {
             site: site.site_key.clone(),
             site_name: site.name.clone(),

@@ -70,6 +70,12 @@ impl Span {
         (self.to - self.from).num_days().unsigned_abs() + 1
     }
 
+    /// This span's first day through `day` (a comparison that stops as
+    /// far in as its current period has got).
+    pub fn through(&self, day: NaiveDate, tz: Tz) -> Span {
+        span(self.range, self.from, day, tz)
+    }
+
     /// The span of the same number of days just before this one.
     pub fn previous(&self, tz: Tz) -> Span {
         let days = self.days();
