@@ -310,6 +310,10 @@ pub struct PageRow {
     /// orders those sessions placed in the range; 0 on exit pages.
     #[serde(default)]
     pub revenue: i64,
+    /// Landing pages: distinct visitors with a session that landed there;
+    /// 0 on exit pages.
+    #[serde(default)]
+    pub visitors: i64,
 }
 
 /// Product Performance: one row per product.

@@ -99,10 +99,12 @@ test("Pages lists landing and exit pages with bounces, engagement and conversion
   const rows = page.getByTestId("landing-pages").locator("tbody tr");
   await expect(rows).toHaveCount(2);
   const cells = async (n: number) => (await rows.nth(n).locator("th, td").allInnerTexts()).map((t) => t.trim());
-  // Revenue: the orders of the sessions that landed there ($20 and the
-  // signed $9 of the newsletter visit, $11 of the direct one).
-  expect(await cells(0)).toEqual(["/", "2", "100.0%", "1", "50.0%", "$29.00"]);
-  expect(await cells(1)).toEqual(["/p/guide", "1", "100.0%", "1", "100.0%", "$11.00"]);
+  // Visitors, then sessions (v-1 and v-2 landed on /). Revenue: the orders
+  // of the sessions that landed there ($20 and the signed $9 of the
+  // newsletter visit, $11 of the direct one).
+  await expect(page.getByTestId("landing-pages").locator("thead th").nth(1)).toHaveText("Visitors");
+  expect(await cells(0)).toEqual(["/", "2", "2", "100.0%", "1", "50.0%", "$29.00"]);
+  expect(await cells(1)).toEqual(["/p/guide", "1", "1", "100.0%", "1", "100.0%", "$11.00"]);
   await expect(page.getByTestId("exit-pages").locator("thead th")).toHaveCount(5);
   await expect(page.getByTestId("exit-pages").locator("tbody tr")).toHaveCount(2);
   const top = page.getByTestId("top-pages").locator("tbody tr");

@@ -90,12 +90,14 @@ async fn main() -> anyhow::Result<()> {
         format!("/products?{q}"),
         format!("/realtime?site={site}"),
         format!("/users?{q}"),
+        format!("/pages?{q}"),
         format!("/?site={site}&range=today"),
         format!("/api/v1/sites/{site}/overview?{q}&compare=previous"),
         format!("/api/v1/sites/{site}/hourly-sales?{q}"),
         format!("/api/v1/sites/{site}/products?{q}"),
         format!("/api/v1/sites/{site}/users?{q}"),
         format!("/api/v1/sites/{site}/sessions?{q}"),
+        format!("/api/v1/sites/{site}/pages?{q}&compare=previous"),
         format!("/api/v1/sites/{site}/realtime"),
         format!("/api/v1/sites/{site}/events/recent"),
     ];
@@ -221,7 +223,7 @@ const SHAPE: &str =
 
 /// Every table the fill writes: the day tables too, which no trigger
 /// clears any more.
-const CLEAR: [&str; 17] = [
+const CLEAR: [&str; 18] = [
     "DELETE FROM events WHERE site_id = $1",
     "DELETE FROM orders WHERE site_id = $1",
     "DELETE FROM hourly_sales WHERE site_id = $1",
@@ -239,6 +241,7 @@ const CLEAR: [&str; 17] = [
     "DELETE FROM member_day_totals WHERE site_id = $1",
     "DELETE FROM customer_days WHERE site_id = $1",
     "DELETE FROM page_days WHERE site_id = $1",
+    "DELETE FROM landing_visitor_days WHERE site_id = $1",
 ];
 
 /// Events `$2..=$3` of `$4`, evenly over the last `$5` days: 8 events per
@@ -273,7 +276,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 16] = [
+const ROLLUPS: [(&str, &str); 17] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -351,6 +354,11 @@ const ROLLUPS: [(&str, &str); 16] = [
         "member_days",
         "INSERT INTO member_days (site_id, member_set, member, days) \
          SELECT * FROM member_days_recomputed($1)",
+    ),
+    // After sessions, before the steps (the landing sets' come from it).
+    (
+        "landing_visitor_days",
+        "INSERT INTO landing_visitor_days SELECT * FROM landing_visitor_days_recomputed($1)",
     ),
     (
         "member_steps",

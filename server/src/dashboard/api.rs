@@ -215,6 +215,7 @@ async fn pages_show(
     let landing = |p: &app::stats::PageRow| {
         let mut value = row(p);
         value["revenue"] = amount(p.revenue, &cur);
+        value["visitors"] = json!(p.visitors);
         value
     };
     let numbers = |r: &app::stats::PagesReport| {

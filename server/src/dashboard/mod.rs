@@ -373,8 +373,13 @@ impl StatsSource for PgStats {
             sql::landing_revenue(pool, w),
         )
         .map_err(unavailable)?;
+        let paths: Vec<String> = landing.iter().map(|row| row.path.clone()).collect();
+        let visitors = sql::landing_visitors(pool, w, days, &paths)
+            .await
+            .map_err(unavailable)?;
         for row in &mut landing {
             row.revenue = revenue.get(&row.path).copied().unwrap_or(0);
+            row.visitors = visitors.get(&row.path).copied().unwrap_or(0);
         }
         let previous = match RangeQuery::previous_of(&scope.period) {
             Some(q) => Some(Box::new(self.pages(viewer, &q).await?)),

@@ -9,11 +9,12 @@ use sqlx::PgPool;
 /// (table, statement counting rows that differ from the recomputation).
 /// `session_days` is checked against `sessions`, the rollup it sums;
 /// `member_days` against events and `hourly_customers`, and its steps and
-/// day totals against `member_days`; `product_days` against
+/// day totals against `member_days` and `landing_visitor_days` (the
+/// landing pages' sets), that against `sessions`; `product_days` against
 /// `product_performance`; `customer_activity` against orders' purchase
 /// rows and events (`customer_activity_recomputed`, migration 0012), and
 /// `customer_days` against `customer_activity` and `member_days`.
-const CHECKS: [(&str, &str); 14] = [
+const CHECKS: [(&str, &str); 15] = [
     (
         // A quarter's customers are those it credits (`upserts::customers`):
         // per local hour of the site's zone they sum to the distinct buyers.
@@ -67,6 +68,16 @@ const CHECKS: [(&str, &str); 14] = [
          fresh AS (SELECT r.site_id, r.member_set, r.day, sum(r.members)::int8, \
                           coalesce(sum(r.members) FILTER (WHERE r.prev_day = '-infinity'), 0)::int8 \
                    FROM sites s, LATERAL member_steps_of(s.site_id) r GROUP BY 1, 2, 3) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        // Sessions per visitor, landing path and local day (migration
+        // 0026), recounted from `sessions`, which is checked below.
+        "landing_visitor_days",
+        "WITH stored AS (SELECT site_id, visitor, path, day, sessions FROM landing_visitor_days \
+                         WHERE sessions <> 0), \
+         fresh AS (SELECT r.* FROM sites s, LATERAL landing_visitor_days_recomputed(s.site_id) r) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),

@@ -208,7 +208,8 @@ pub async fn rebuild_in(
 /// their session and product days outright: every session that started
 /// in them and every product hour of them is rebuilt, so a damaged day
 /// comes back right. Rebuilt sessions that started on other days take
-/// their day rows back out (by their stored values). Every visitor and
+/// their day rows back out (by their stored values), and every rebuilt
+/// session its landing count (`landing_visitor_days`). Every visitor and
 /// customer whose events are folded again loses its member days (and
 /// their steps) and its customer days.
 async fn forget_days(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result<(), sqlx::Error> {
@@ -220,6 +221,12 @@ async fn forget_days(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result
     )
     .execute(&mut **tx)
     .await?;
+    // Every rebuilt session's landing count, wherever it started: the
+    // counts are per visitor and path, not per day of the range.
+    let rebuilt: Vec<String> = sqlx::query_scalar("SELECT session_id FROM rebuild_sessions")
+        .fetch_all(&mut **tx)
+        .await?;
+    super::upserts::forget_landings(tx, site_id, &rebuilt).await?;
     let elsewhere: Vec<String> = sqlx::query_scalar(
         "SELECT s.session_id FROM sessions s, rebuild_scope r \
          WHERE s.site_id = r.site_id AND s.session_id IN (SELECT session_id FROM rebuild_sessions) \
@@ -270,7 +277,7 @@ fn ceil_bucket(time: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Every rollup row of the site (a rebuild without a range), day tables
 /// included: the refold's upserts write them again.
-const CLEAR_SITE: [&str; 14] = [
+const CLEAR_SITE: [&str; 15] = [
     "DELETE FROM hourly_sales t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM hourly_customers t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM product_performance t USING rebuild_scope r WHERE t.site_id = r.site_id",
@@ -285,6 +292,7 @@ const CLEAR_SITE: [&str; 14] = [
     "DELETE FROM member_day_totals t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM customer_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM page_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM landing_visitor_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
 ];
 
 /// Chooses the affected visitors, sessions and customers of a range.

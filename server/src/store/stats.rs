@@ -290,6 +290,7 @@ pub async fn pages(
                 engaged: v.engaged,
                 converted: v.purchases,
                 revenue: 0,
+                visitors: 0,
             })
             .collect();
         rows.sort_by(|a, b| {
@@ -324,6 +325,7 @@ pub async fn pages(
                 engaged,
                 converted,
                 revenue: 0,
+                visitors: 0,
             },
         )
         .collect())
@@ -361,6 +363,75 @@ pub async fn landing_revenue(
             .or_default() += minor;
     }
     Ok(revenue)
+}
+
+/// Distinct visitors per landing page (of `paths`) over the local days
+/// `days`: the visitors with a session that started on one of the days
+/// and landed on the path. Whole days are read from each path's member
+/// set, 'landing <path>', by the same step arithmetic as the site's
+/// visitors ([`whole_day_members`], migration 0026); a day cut short adds
+/// its sessions' visitors that no whole day of the range already has
+/// (`landing_visitor_days`). Paths without visitors are left out.
+pub async fn landing_visitors(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: Days,
+    paths: &[String],
+) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    if paths.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let (first, last) = days.whole();
+    let sets: Vec<String> = paths.iter().map(|p| format!("landing {p}")).collect();
+    let whole: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT substr(t.member_set, 9), (t.members - coalesce(s.members, 0))::int8 \
+           FROM (SELECT member_set, sum(members) AS members FROM member_day_totals \
+                  WHERE site_id = $1 AND member_set = ANY($2) AND day >= $3 AND day <= $4 \
+                  GROUP BY 1) t \
+           LEFT JOIN (SELECT member_set, sum(members) AS members FROM member_steps \
+                       WHERE site_id = $1 AND member_set = ANY($2) \
+                         AND prev_day >= $3 AND prev_day <= $4 AND day <= $4 \
+                       GROUP BY 1) s USING (member_set)",
+    )
+    .bind(w.site_id)
+    .bind(&sets)
+    .bind(first)
+    .bind(last)
+    .fetch_all(pool)
+    .await?;
+    let mut visitors: BTreeMap<String, i64> = whole.into_iter().collect();
+    if let Some((from, until)) = days.cut {
+        // The cut day's (path, visitor) pairs, by the fold's own rule.
+        let mut pairs = std::collections::BTreeSet::new();
+        for session in super::upserts::sessions_started(pool, w.site_id, from, until).await? {
+            for ((dim, path), _) in session.day_rows() {
+                if dim == 'l' && paths.contains(&path) {
+                    pairs.insert((path, session.visitor_id.clone()));
+                }
+            }
+        }
+        let counted: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT d.path, d.visitor FROM landing_visitor_days d \
+               JOIN UNNEST($2::text[], $3::text[]) AS k(path, visitor) \
+                 ON d.visitor = k.visitor AND d.path = k.path \
+              WHERE d.site_id = $1 AND d.day >= $4 AND d.day <= $5 AND d.sessions > 0",
+        )
+        .bind(w.site_id)
+        .bind(pairs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>())
+        .bind(pairs.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>())
+        .bind(first)
+        .bind(last)
+        .fetch_all(pool)
+        .await?;
+        for pair in counted {
+            pairs.remove(&pair);
+        }
+        for (path, _) in pairs {
+            *visitors.entry(path).or_default() += 1;
+        }
+    }
+    visitors.retain(|_, n| *n != 0);
+    Ok(visitors)
 }
 
 /// The most viewed pages (path, page views) of the local days `days`, at

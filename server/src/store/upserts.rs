@@ -39,9 +39,16 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     )
     .await?;
     let mut days = SessionDays::new();
+    let mut landings = Landings::new();
     let mut day_rows = |site: i32, session: &SessionDelta, sign: i64| {
+        let bucket = bucket_of(session.started_at);
         for ((dim, name), values) in session.day_rows() {
-            days.entry((site, bucket_of(session.started_at), dim, name))
+            if dim == 'l' {
+                *landings
+                    .entry((site, session.visitor_id.clone(), name.clone(), bucket))
+                    .or_default() += sign;
+            }
+            days.entry((site, bucket, dim, name))
                 .or_default()
                 .add(&values, sign);
         }
@@ -108,7 +115,151 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     .execute(&mut **tx)
     .await?;
     write_session_days(tx, days).await?;
+    write_landings(tx, landings).await?;
     Ok(new)
+}
+
+/// (site, visitor, landing path, quarter hour of the start) → signed
+/// sessions: how a window moves `landing_visitor_days` (migration 0026).
+type Landings = BTreeMap<(i32, String, String, DateTime<Utc>), i64>;
+
+/// Adds signed landing sessions to `landing_visitor_days`, each on the
+/// local day of its start in the site's zone, and moves the landing sets'
+/// steps by the member days that appeared (a count from 0 to above) or
+/// went (back to 0). One statement adds the counts and returns the keys
+/// whose membership changed, each with its member's days before (the
+/// statement's snapshot does not see its own insert); [`step_change`]
+/// turns those into steps. Rows left at 0 are deleted. One writer per site
+/// (the fold lock, or a rebuild's) keeps two windows off the same member.
+async fn write_landings(tx: Tx<'_, '_>, mut landings: Landings) -> Result<(), sqlx::Error> {
+    landings.retain(|_, n| *n != 0);
+    if landings.is_empty() {
+        return Ok(());
+    }
+    let k: Vec<_> = landings.iter().collect();
+    let rows = sqlx::query(
+        "WITH u AS ( \
+           SELECT u.site_id, u.visitor, u.path, (u.at AT TIME ZONE st.timezone)::date AS day, \
+                  sum(u.n)::int8 AS n \
+             FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::int8[]) \
+                  AS u(site_id, visitor, path, at, n) \
+             JOIN sites st ON st.site_id = u.site_id \
+            GROUP BY 1, 2, 3, 4 HAVING sum(u.n) <> 0), \
+         up AS ( \
+           INSERT INTO landing_visitor_days AS t (site_id, visitor, path, day, sessions) \
+           SELECT * FROM u ORDER BY 1, 2, 3, 4 \
+           ON CONFLICT (site_id, visitor, path, day) DO UPDATE \
+              SET sessions = t.sessions + EXCLUDED.sessions \
+           RETURNING t.site_id, t.visitor, t.path, t.day, t.sessions) \
+         SELECT up.site_id, up.visitor, up.path, up.day, up.sessions > 0 AS member, \
+                ARRAY(SELECT o.day FROM landing_visitor_days o \
+                       WHERE o.site_id = up.site_id AND o.visitor = up.visitor \
+                         AND o.path = up.path AND o.sessions > 0 ORDER BY o.day) AS before \
+           FROM up JOIN u USING (site_id, visitor, path, day) \
+          WHERE (up.sessions > 0) <> (up.sessions - u.n > 0) \
+          ORDER BY 1, 2, 3, 4",
+    )
+    .bind(
+        k.iter()
+            .map(|((site, _, _, _), _)| *site)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        k.iter()
+            .map(|((_, visitor, _, _), _)| visitor.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        k.iter()
+            .map(|((_, _, path, _), _)| path.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(k.iter().map(|((_, _, _, at), _)| *at).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, n)| **n).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Per (site, visitor, path): the days before, and the days gained and lost.
+    type Change = (Vec<NaiveDate>, Vec<NaiveDate>, Vec<NaiveDate>);
+    let mut changes: BTreeMap<(i32, String, String), Change> = BTreeMap::new();
+    let mut emptied: Vec<(i32, String, String, NaiveDate)> = Vec::new();
+    for row in &rows {
+        let site: i32 = row.try_get("site_id")?;
+        let visitor: String = row.try_get("visitor")?;
+        let path: String = row.try_get("path")?;
+        let day: NaiveDate = row.try_get("day")?;
+        let change = changes
+            .entry((site, visitor.clone(), path.clone()))
+            .or_insert_with(|| (Vec::new(), Vec::new(), Vec::new()));
+        change.0 = row.try_get("before")?;
+        if row.try_get("member")? {
+            change.1.push(day);
+        } else {
+            change.2.push(day);
+            emptied.push((site, visitor, path, day));
+        }
+    }
+    let mut steps = Steps::new();
+    for ((site, _, path), (before, gained, lost)) in &changes {
+        let mut after: Vec<NaiveDate> = before
+            .iter()
+            .filter(|day| !lost.contains(day))
+            .chain(gained)
+            .copied()
+            .collect();
+        after.sort_unstable();
+        after.dedup();
+        let set = format!("landing {path}");
+        step_change(before, &after, |prev, day, n| {
+            *steps.entry((*site, set.clone(), prev, day)).or_default() += n;
+        });
+    }
+    if !emptied.is_empty() {
+        sqlx::query(
+            "DELETE FROM landing_visitor_days t \
+              USING UNNEST($1::int[], $2::text[], $3::text[], $4::date[]) AS u(site_id, visitor, path, day) \
+              WHERE t.site_id = u.site_id AND t.visitor = u.visitor AND t.path = u.path \
+                AND t.day = u.day AND t.sessions = 0",
+        )
+        .bind(emptied.iter().map(|e| e.0).collect::<Vec<_>>())
+        .bind(emptied.iter().map(|e| e.1.as_str()).collect::<Vec<_>>())
+        .bind(emptied.iter().map(|e| e.2.as_str()).collect::<Vec<_>>())
+        .bind(emptied.iter().map(|e| e.3).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    write_steps(tx, steps).await
+}
+
+/// Takes the stored sessions `ids` of `site` out of `landing_visitor_days`
+/// and the landing sets' steps (their landing rows, negated, by the same
+/// [`SessionDelta::day_rows`]): a range rebuild, before it deletes and
+/// folds them again.
+pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Result<(), sqlx::Error> {
+    let stored = stored_sessions(
+        tx,
+        vec![site; ids.len()],
+        ids.iter().map(String::as_str).collect(),
+    )
+    .await?;
+    let mut landings = Landings::new();
+    for ((site, _), session) in &stored {
+        for ((dim, path), _) in session.day_rows() {
+            if dim == 'l' {
+                *landings
+                    .entry((
+                        *site,
+                        session.visitor_id.clone(),
+                        path,
+                        bucket_of(session.started_at),
+                    ))
+                    .or_default() -= 1;
+            }
+        }
+    }
+    write_landings(tx, landings).await
 }
 
 /// (site, quarter hour of the start, dim, name) → signed sum of sessions'
@@ -806,7 +957,7 @@ pub async fn forget_members(
 pub fn member_steps(
     old: &[NaiveDate],
     added: &[NaiveDate],
-    mut step: impl FnMut(Option<NaiveDate>, NaiveDate, i64),
+    step: impl FnMut(Option<NaiveDate>, NaiveDate, i64),
 ) -> Option<(Vec<NaiveDate>, Vec<NaiveDate>)> {
     let fresh: Vec<NaiveDate> = added
         .iter()
@@ -819,14 +970,25 @@ pub fn member_steps(
     let mut days: Vec<NaiveDate> = old.iter().chain(&fresh).copied().collect();
     days.sort_unstable();
     days.dedup();
-    for (list, sign) in [(&days, 1), (&old.to_vec(), -1)] {
+    step_change(old, &days, step);
+    Some((days, fresh))
+}
+
+/// The change of a member's steps when its days (sorted) go from `old` to
+/// `new`: each (previous day, day) pair of `new` +1, of `old` -1 (`None`:
+/// the member's first day). Pairs both have cancel out when summed.
+pub fn step_change(
+    old: &[NaiveDate],
+    new: &[NaiveDate],
+    mut step: impl FnMut(Option<NaiveDate>, NaiveDate, i64),
+) {
+    for (list, sign) in [(new, 1), (old, -1)] {
         let mut prev = None;
-        for &day in list.iter() {
+        for &day in list {
             step(prev, day, sign);
             prev = Some(day);
         }
     }
-    Some((days, fresh))
 }
 
 #[cfg(test)]

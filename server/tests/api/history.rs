@@ -30,7 +30,7 @@ macro_rules! rows_of {
     };
 }
 
-const TABLES: [(&str, &str); 14] = [
+const TABLES: [(&str, &str); 15] = [
     ("hourly_sales", rows_of!("hourly_sales")),
     ("hourly_customers", rows_of!("hourly_customers")),
     ("product_performance", rows_of!("product_performance")),
@@ -39,6 +39,11 @@ const TABLES: [(&str, &str); 14] = [
     ("customer_activity", rows_of!("customer_activity")),
     ("customer_days", rows_of!("customer_days")),
     ("sessions", rows_of!("sessions")),
+    (
+        "landing_visitor_days",
+        "SELECT (to_jsonb(t) - 'site_id')::text FROM landing_visitor_days t \
+         WHERE site_id = $1 AND sessions <> 0 ORDER BY 1",
+    ),
     // The day tables, which the fold's upserts move: rows that hold
     // something (moves can leave zeros behind), days without `fresh`.
     (
@@ -394,7 +399,8 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
     assert_eq!(v1_version, 14);
     // Today's fold writes what later migrations add: two `session_days`
     // columns (0021: bounces, engaged sessions), `page_days` (0022) and
-    // the products' refunds (0023).
+    // the products' refunds (0023) and the landing pages' visitor counts
+    // (0026).
     // They stand here from the start; those migrations (`IF NOT EXISTS`)
     // fill them again by SQL, and the rows must come out the same.
     for sql in [
@@ -405,6 +411,9 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
                                  PRIMARY KEY (site_id, day, path))",
         "ALTER TABLE product_performance ADD COLUMN refunds BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE product_days ADD COLUMN refunds BIGINT NOT NULL DEFAULT 0",
+        "CREATE TABLE landing_visitor_days (site_id INTEGER NOT NULL, visitor TEXT COLLATE \"C\" NOT NULL, \
+                                 path TEXT COLLATE \"C\" NOT NULL, day DATE NOT NULL, \
+                                 sessions BIGINT NOT NULL, PRIMARY KEY (site_id, visitor, path, day))",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
