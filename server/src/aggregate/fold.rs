@@ -113,6 +113,10 @@ pub struct SessionDelta {
     pub add_to_carts: i64,
     pub checkouts: i64,
     pub purchases: i64,
+    /// The gross amount of the orders the session placed (those whose
+    /// first report it holds), per currency, each at its amount now: the
+    /// signed one once a signed report verified it. No zero entries.
+    pub revenue: BTreeMap<Currency, i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +172,35 @@ impl SessionDelta {
         self.add_to_carts += more.add_to_carts;
         self.checkouts += more.checkouts;
         self.purchases += more.purchases;
+        self.add_revenue(&more.revenue);
+    }
+
+    /// Adds signed amounts per currency to the session's revenue (a sum
+    /// past 64 bits stays at the bound: amounts are bounded per order, so
+    /// no store gets there).
+    pub fn add_revenue(&mut self, more: &BTreeMap<Currency, i64>) {
+        for (currency, minor) in more {
+            let total = self.revenue.entry(*currency).or_default();
+            *total = total.saturating_add(*minor);
+            if *total == 0 {
+                self.revenue.remove(currency);
+            }
+        }
+    }
+
+    /// The session's revenue under its landing page: ((path, currency),
+    /// amount), what `landing_revenue_days` sums by the local day of the
+    /// start, as [`day_rows`](Self::day_rows) are summed. None without a
+    /// landing page.
+    pub fn revenue_rows(&self) -> Vec<((String, Currency), i64)> {
+        let Some((_, url)) = &self.first_page else {
+            return Vec::new();
+        };
+        let path = url_path(url);
+        self.revenue
+            .iter()
+            .map(|(currency, minor)| ((path.to_owned(), *currency), *minor))
+            .collect()
     }
 
     /// The `session_days` rows this session counts under, keyed by the
@@ -291,6 +324,10 @@ pub struct Deltas {
     pub customer_activity: BTreeMap<(i32, String), CustomerDelta>,
     pub realtime: BTreeMap<(i32, DateTime<Utc>, String, &'static str), i64>,
     pub sessions: BTreeMap<(i32, String), SessionDelta>,
+    /// Changes to a stored session's revenue alone (site, session): a
+    /// signed report that verifies an order of that session at its amount
+    /// (the first report's amount comes off, the signed one goes on).
+    pub session_revenue: BTreeMap<(i32, String), BTreeMap<Currency, i64>>,
     /// Changes to a visitor's spend alone (site, visitor): a signed report
     /// that confirms an order at another amount than the browser said.
     pub spend: BTreeMap<(i32, String), i64>,
@@ -391,6 +428,16 @@ pub fn fold_one(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Ov
                 let key = (event.site_id, customer_of(event).to_owned());
                 let customer = deltas.customer_activity.entry(key).or_default();
                 add(&mut customer.spend, now - was)?;
+            }
+            // The order's session (the first report's, which the event
+            // carries) now holds the signed amount.
+            if let Some(session) = &event.session_id {
+                let revenue = deltas
+                    .session_revenue
+                    .entry((event.site_id, session.clone()))
+                    .or_default();
+                add(revenue.entry(currency).or_default(), -old_minor)?;
+                add(revenue.entry(money.currency).or_default(), money.minor)?;
             }
         }
         return Ok(());
@@ -639,12 +686,18 @@ fn fold_session(deltas: &mut Deltas, event: &Event, fate: Fate) {
         add_to_carts: 0,
         checkouts: 0,
         purchases: 0,
+        revenue: BTreeMap::new(),
     };
     match (&event.kind, fate) {
         (EventType::ViewItem, _) => one.product_views += 1,
         (EventType::AddToCart, _) => one.add_to_carts += 1,
         (EventType::BeginCheckout, _) => one.checkouts += 1,
-        (EventType::Purchase, Fate::NewOrder) => one.purchases += 1,
+        (EventType::Purchase, Fate::NewOrder) => {
+            one.purchases += 1;
+            if let Some(money) = event.money {
+                one.add_revenue(&BTreeMap::from([(money.currency, money.minor)]));
+            }
+        }
         _ => {}
     }
     match deltas.sessions.entry((event.site_id, session_id.clone())) {

@@ -223,7 +223,7 @@ const SHAPE: &str =
 
 /// Every table the fill writes: the day tables too, which no trigger
 /// clears any more.
-const CLEAR: [&str; 18] = [
+const CLEAR: [&str; 19] = [
     "DELETE FROM events WHERE site_id = $1",
     "DELETE FROM orders WHERE site_id = $1",
     "DELETE FROM hourly_sales WHERE site_id = $1",
@@ -242,6 +242,7 @@ const CLEAR: [&str; 18] = [
     "DELETE FROM customer_days WHERE site_id = $1",
     "DELETE FROM page_days WHERE site_id = $1",
     "DELETE FROM landing_visitor_days WHERE site_id = $1",
+    "DELETE FROM landing_revenue_days WHERE site_id = $1",
 ];
 
 /// Events `$2..=$3` of `$4`, evenly over the last `$5` days: 8 events per
@@ -276,7 +277,7 @@ LATERAL (SELECT now() - make_interval(secs => ($4 - g)::float8 / $4 * $5 * 86400
 
 /// Rollups recomputed from the generated events (the drift check's GROUP
 /// BYs), so the tables have the sizes live ingestion would give them.
-const ROLLUPS: [(&str, &str); 17] = [
+const ROLLUPS: [(&str, &str); 19] = [
     (
         "orders",
         "INSERT INTO orders (site_id, transaction_id, event_id, hour, currency, value_minor, verified, visitor_id) \
@@ -354,6 +355,17 @@ const ROLLUPS: [(&str, &str); 17] = [
         "member_days",
         "INSERT INTO member_days (site_id, member_set, member, days) \
          SELECT * FROM member_days_recomputed($1)",
+    ),
+    // After orders and sessions: each session's orders, and those per
+    // landing page and day.
+    (
+        "session revenue",
+        "UPDATE sessions s SET revenue = r.revenue FROM session_revenue_recomputed($1) r \
+          WHERE s.site_id = $1 AND s.session_id = r.session_id",
+    ),
+    (
+        "landing_revenue_days",
+        "INSERT INTO landing_revenue_days SELECT * FROM landing_revenue_days_recomputed($1)",
     ),
     // After sessions, before the steps (the landing sets' come from it).
     (

@@ -370,7 +370,7 @@ impl StatsSource for PgStats {
             sql::pages(pool, w, days, 'l', TOP_PAGES),
             sql::pages(pool, w, days, 'x', TOP_PAGES),
             sql::top_pages(pool, w, days, TOP_PAGES),
-            sql::landing_revenue(pool, w),
+            sql::landing_revenue(pool, w, days),
         )
         .map_err(unavailable)?;
         let paths: Vec<String> = landing.iter().map(|row| row.path.clone()).collect();

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 /// `product_performance`; `customer_activity` against orders' purchase
 /// rows and events (`customer_activity_recomputed`, migration 0012), and
 /// `customer_days` against `customer_activity` and `member_days`.
-const CHECKS: [(&str, &str); 15] = [
+const CHECKS: [(&str, &str); 16] = [
     (
         // A quarter's customers are those it credits (`upserts::customers`):
         // per local hour of the site's zone they sum to the distinct buyers.
@@ -78,6 +78,16 @@ const CHECKS: [(&str, &str); 15] = [
         "WITH stored AS (SELECT site_id, visitor, path, day, sessions FROM landing_visitor_days \
                          WHERE sessions <> 0), \
          fresh AS (SELECT r.* FROM sites s, LATERAL landing_visitor_days_recomputed(s.site_id) r) \
+         SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
+                               UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
+    ),
+    (
+        // Revenue per landing page and day (migration 0027), from the
+        // orders and their first reports' sessions.
+        "landing_revenue_days",
+        "WITH stored AS (SELECT site_id, day, currency, path, revenue FROM landing_revenue_days \
+                         WHERE revenue <> 0), \
+         fresh AS (SELECT r.* FROM sites s, LATERAL landing_revenue_days_recomputed(s.site_id) r) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),
@@ -211,11 +221,15 @@ const CHECKS: [(&str, &str); 15] = [
     ),
     (
         "sessions",
-        "WITH stored AS (SELECT site_id, session_id, events, pages, started_at, last_seen FROM sessions), \
-         fresh AS (SELECT site_id, session_id, count(*) AS events, \
+        "WITH stored AS (SELECT site_id, session_id, events, pages, started_at, last_seen, revenue \
+                         FROM sessions), \
+         counted AS (SELECT site_id, session_id, count(*) AS events, \
                           count(*) FILTER (WHERE event_type = 'page_view') AS pages, \
                           min(occurred_at) AS started_at, max(occurred_at) AS last_seen \
-                   FROM events WHERE session_id IS NOT NULL GROUP BY 1, 2) \
+                   FROM events WHERE session_id IS NOT NULL GROUP BY 1, 2), \
+         fresh AS (SELECT c.*, coalesce(r.revenue, '{}') FROM counted c LEFT JOIN \
+                          (SELECT r.* FROM sites s, LATERAL session_revenue_recomputed(s.site_id) r) r \
+                          USING (site_id, session_id)) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),

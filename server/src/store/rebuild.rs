@@ -277,7 +277,7 @@ fn ceil_bucket(time: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Every rollup row of the site (a rebuild without a range), day tables
 /// included: the refold's upserts write them again.
-const CLEAR_SITE: [&str; 15] = [
+const CLEAR_SITE: [&str; 16] = [
     "DELETE FROM hourly_sales t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM hourly_customers t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM product_performance t USING rebuild_scope r WHERE t.site_id = r.site_id",
@@ -293,6 +293,7 @@ const CLEAR_SITE: [&str; 15] = [
     "DELETE FROM customer_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM page_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM landing_visitor_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM landing_revenue_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
 ];
 
 /// Chooses the affected visitors, sessions and customers of a range.
@@ -426,6 +427,7 @@ impl Keep {
                 deltas.users.clear();
                 deltas.customer_activity.clear();
                 deltas.sessions.clear();
+                deltas.session_revenue.clear();
             }
             Self::Visitors(set) => {
                 deltas.sales.clear();
@@ -438,6 +440,9 @@ impl Keep {
                     .customer_activity
                     .retain(|(_, c), _| set.customers.contains(c));
                 deltas.sessions.retain(|(_, s), _| set.sessions.contains(s));
+                deltas
+                    .session_revenue
+                    .retain(|(_, s), _| set.sessions.contains(s));
             }
         }
     }

@@ -331,37 +331,43 @@ pub async fn pages(
         .collect())
 }
 
-/// Gross revenue in the window's currency per landing page (path): the
-/// orders placed in the window by sessions that started in it, each by its
-/// amount now (the signed one once verified), under the path of its
-/// session's first page view. Orders reach their session through the
-/// purchase event that first reported them; purchases without a session
-/// id belong to no landing page.
+/// Gross revenue in the window's currency per landing page (path) of the
+/// local days `days`: the orders of the sessions that started on those
+/// days, each at its amount now (the signed one once verified), under the
+/// path of the session's first page view. Whole days from
+/// `landing_revenue_days`, which the fold keeps from each session's
+/// revenue ([`SessionDelta::revenue_rows`](crate::aggregate::fold::SessionDelta::revenue_rows));
+/// a day cut short from its sessions by the same rule. Orders reach their
+/// session through their first report; a purchase without a session id
+/// belongs to no landing page.
 pub async fn landing_revenue(
     pool: &PgPool,
     w: Window<'_>,
+    days: Days,
 ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    let (first, last) = days.whole();
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT s.entry_url, sum(o.value_minor)::int8 \
-           FROM orders o \
-           JOIN events e ON e.site_id = o.site_id AND e.event_id = o.event_id \
-           JOIN sessions s ON s.site_id = e.site_id AND s.session_id = e.session_id \
-          WHERE o.site_id = $1 AND o.hour >= $2 AND o.hour < $3 AND o.currency = $4 \
-            AND s.started_at >= $2 AND s.started_at < $3 AND s.entry_url IS NOT NULL \
-          GROUP BY s.entry_url",
+        "SELECT path, sum(revenue)::int8 FROM landing_revenue_days \
+          WHERE site_id = $1 AND day >= $2 AND day <= $3 AND currency = $4 \
+          GROUP BY path HAVING sum(revenue) <> 0",
     )
     .bind(w.site_id)
-    .bind(w.start)
-    .bind(w.end)
+    .bind(first)
+    .bind(last)
     .bind(w.currency)
     .fetch_all(pool)
     .await?;
-    let mut revenue = BTreeMap::new();
-    for (url, minor) in rows {
-        *revenue
-            .entry(crate::aggregate::fold::url_path(&url).to_owned())
-            .or_default() += minor;
+    let mut revenue: BTreeMap<String, i64> = rows.into_iter().collect();
+    if let Some((from, until)) = days.cut {
+        for session in super::upserts::sessions_started(pool, w.site_id, from, until).await? {
+            for ((path, currency), minor) in session.revenue_rows() {
+                if currency.code() == w.currency {
+                    *revenue.entry(path).or_default() += minor;
+                }
+            }
+        }
     }
+    revenue.retain(|_, n| *n != 0);
     Ok(revenue)
 }
 

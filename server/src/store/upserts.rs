@@ -29,19 +29,27 @@ fn code(currency: &Currency) -> String {
 /// comes from the site's zone in SQL, like every local day).
 pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::Error> {
     let mut new = NewSessions::new();
-    if d.sessions.is_empty() {
+    if d.sessions.is_empty() && d.session_revenue.is_empty() {
         return Ok(new);
     }
+    // The window's sessions, and those whose revenue alone changes.
+    let keys: std::collections::BTreeSet<&(i32, String)> =
+        d.sessions.keys().chain(d.session_revenue.keys()).collect();
     let mut stored = stored_sessions(
         tx,
-        d.sessions.keys().map(|(site, _)| *site).collect(),
-        d.sessions.keys().map(|(_, id)| id.as_str()).collect(),
+        keys.iter().map(|(site, _)| *site).collect(),
+        keys.iter().map(|(_, id)| id.as_str()).collect(),
     )
     .await?;
     let mut days = SessionDays::new();
     let mut landings = Landings::new();
+    let mut revenue = LandingRevenue::new();
     let mut day_rows = |site: i32, session: &SessionDelta, sign: i64| {
         let bucket = bucket_of(session.started_at);
+        for ((path, currency), minor) in session.revenue_rows() {
+            let total = revenue.entry((site, bucket, path, currency)).or_default();
+            *total = total.saturating_add(sign.saturating_mul(minor));
+        }
         for ((dim, name), values) in session.day_rows() {
             if dim == 'l' {
                 *landings
@@ -53,19 +61,28 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
                 .add(&values, sign);
         }
     };
-    let mut merged: Vec<((i32, &str), SessionDelta)> = Vec::with_capacity(d.sessions.len());
-    for ((site, id), part) in &d.sessions {
-        let session = match stored.remove(&(*site, id.clone())) {
-            Some(mut session) => {
+    let mut merged: Vec<((i32, &str), SessionDelta)> = Vec::with_capacity(keys.len());
+    for key @ (site, id) in keys {
+        let part = d.sessions.get(key);
+        let mut session = match (stored.remove(key), part) {
+            (Some(mut session), part) => {
                 day_rows(*site, &session, -1);
-                session.absorb(part);
+                if let Some(part) = part {
+                    session.absorb(part);
+                }
                 session
             }
-            None => {
+            (None, Some(part)) => {
                 *new.entry((*site, part.visitor_id.clone())).or_default() += 1;
                 part.clone()
             }
+            // A verified order of a session that is not stored (its first
+            // report had a session id no row holds): nowhere to add it.
+            (None, None) => continue,
         };
+        if let Some(more) = d.session_revenue.get(key) {
+            session.add_revenue(more);
+        }
         day_rows(*site, &session, 1);
         merged.push(((*site, id.as_str()), session));
     }
@@ -73,11 +90,12 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     sqlx::query(
         "INSERT INTO sessions AS s (site_id, session_id, visitor_id, started_at, last_seen, events, pages, \
             first_page_at, last_page_at, entry_url, exit_url, referrer_host, utm_source, utm_medium, \
-            utm_campaign, source, device, browser, os, product_views, add_to_carts, checkouts, purchases) \
+            utm_campaign, source, device, browser, os, product_views, add_to_carts, checkouts, purchases, \
+            revenue) \
          SELECT * FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
             $6::int8[], $7::int8[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], \
             $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
-            $19::text[], $20::int8[], $21::int8[], $22::int8[], $23::int8[]) \
+            $19::text[], $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::text[]::jsonb[]) \
          ON CONFLICT (site_id, session_id) DO UPDATE SET \
             started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen, events = EXCLUDED.events, \
             pages = EXCLUDED.pages, first_page_at = EXCLUDED.first_page_at, \
@@ -87,7 +105,7 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
             utm_campaign = EXCLUDED.utm_campaign, source = EXCLUDED.source, device = EXCLUDED.device, \
             browser = EXCLUDED.browser, os = EXCLUDED.os, product_views = EXCLUDED.product_views, \
             add_to_carts = EXCLUDED.add_to_carts, checkouts = EXCLUDED.checkouts, \
-            purchases = EXCLUDED.purchases",
+            purchases = EXCLUDED.purchases, revenue = EXCLUDED.revenue",
     )
     .bind(s.iter().map(|((site, _), _)| *site).collect::<Vec<_>>())
     .bind(s.iter().map(|((_, id), _)| *id).collect::<Vec<_>>())
@@ -112,11 +130,53 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     .bind(s.iter().map(|(_, v)| v.add_to_carts).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.checkouts).collect::<Vec<_>>())
     .bind(s.iter().map(|(_, v)| v.purchases).collect::<Vec<_>>())
+    .bind(s.iter().map(|(_, v)| revenue_json(&v.revenue)).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     write_session_days(tx, days).await?;
     write_landings(tx, landings).await?;
+    write_landing_revenue(tx, revenue).await?;
     Ok(new)
+}
+
+/// A session's revenue as stored: `{"EUR": 2598}`, amounts in minor units.
+fn revenue_json(revenue: &BTreeMap<Currency, i64>) -> String {
+    let map: BTreeMap<&str, i64> = revenue.iter().map(|(c, n)| (c.code(), *n)).collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// (site, quarter hour of the start, landing path, currency) → signed
+/// gross revenue of the sessions that landed there.
+type LandingRevenue = BTreeMap<(i32, DateTime<Utc>, String, Currency), i64>;
+
+/// Adds signed landing revenue to `landing_revenue_days` (migration 0027)
+/// by the local day of each session's start in the site's zone.
+async fn write_landing_revenue(
+    tx: Tx<'_, '_>,
+    mut revenue: LandingRevenue,
+) -> Result<(), sqlx::Error> {
+    revenue.retain(|_, n| *n != 0);
+    if revenue.is_empty() {
+        return Ok(());
+    }
+    let k: Vec<_> = revenue.iter().collect();
+    sqlx::query(
+        "INSERT INTO landing_revenue_days AS t (site_id, day, currency, path, revenue) \
+         SELECT u.site_id, (u.at AT TIME ZONE st.timezone)::date, u.currency, u.path, sum(u.n)::int8 \
+           FROM UNNEST($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[]) \
+                AS u(site_id, at, path, currency, n) \
+           JOIN sites st ON st.site_id = u.site_id \
+          GROUP BY 1, 2, 3, 4 HAVING sum(u.n) <> 0 ORDER BY 1, 2, 3, 4 \
+         ON CONFLICT (site_id, day, currency, path) DO UPDATE SET revenue = t.revenue + EXCLUDED.revenue",
+    )
+    .bind(k.iter().map(|((site, _, _, _), _)| *site).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, at, _, _), _)| *at).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, path, _), _)| path.as_str()).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, _, c), _)| code(c)).collect::<Vec<_>>())
+    .bind(k.iter().map(|(_, n)| **n).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// (site, visitor, landing path, quarter hour of the start) → signed
@@ -235,7 +295,8 @@ async fn write_landings(tx: Tx<'_, '_>, mut landings: Landings) -> Result<(), sq
 
 /// Takes the stored sessions `ids` of `site` out of `landing_visitor_days`
 /// and the landing sets' steps (their landing rows, negated, by the same
-/// [`SessionDelta::day_rows`]): a range rebuild, before it deletes and
+/// [`SessionDelta::day_rows`]) and out of `landing_revenue_days` (by
+/// [`SessionDelta::revenue_rows`]): a range rebuild, before it deletes and
 /// folds them again.
 pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Result<(), sqlx::Error> {
     let stored = stored_sessions(
@@ -245,7 +306,13 @@ pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Resul
     )
     .await?;
     let mut landings = Landings::new();
+    let mut revenue = LandingRevenue::new();
     for ((site, _), session) in &stored {
+        for ((path, currency), minor) in session.revenue_rows() {
+            *revenue
+                .entry((*site, bucket_of(session.started_at), path, currency))
+                .or_default() -= minor;
+        }
         for ((dim, path), _) in session.day_rows() {
             if dim == 'l' {
                 *landings
@@ -259,7 +326,8 @@ pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Resul
             }
         }
     }
-    write_landings(tx, landings).await
+    write_landings(tx, landings).await?;
+    write_landing_revenue(tx, revenue).await
 }
 
 /// (site, quarter hour of the start, dim, name) → signed sum of sessions'
@@ -325,7 +393,8 @@ macro_rules! session_columns {
         "s.site_id, s.session_id, s.visitor_id, s.started_at, s.last_seen, \
          s.events, s.pages, s.first_page_at, s.last_page_at, s.entry_url, s.exit_url, \
          s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.source, s.device, \
-         s.browser, s.os, s.product_views, s.add_to_carts, s.checkouts, s.purchases"
+         s.browser, s.os, s.product_views, s.add_to_carts, s.checkouts, s.purchases, \
+         s.revenue::text AS revenue"
     };
 }
 
@@ -404,7 +473,21 @@ fn session_of(row: &sqlx::postgres::PgRow) -> Result<SessionDelta, sqlx::Error> 
         add_to_carts: row.try_get("add_to_carts")?,
         checkouts: row.try_get("checkouts")?,
         purchases: row.try_get("purchases")?,
+        revenue: revenue_of(row.try_get("revenue")?)?,
     })
+}
+
+/// A stored session's revenue (`revenue_json`'s text).
+fn revenue_of(text: String) -> Result<BTreeMap<Currency, i64>, sqlx::Error> {
+    let map: BTreeMap<String, i64> =
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    map.into_iter()
+        .map(|(code, minor)| {
+            Currency::parse(&code)
+                .map(|c| (c, minor))
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown currency {code:?}").into()))
+        })
+        .collect()
 }
 
 /// Takes the stored sessions `ids` of `site` out of `session_days` (their

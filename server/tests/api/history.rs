@@ -30,7 +30,7 @@ macro_rules! rows_of {
     };
 }
 
-const TABLES: [(&str, &str); 15] = [
+const TABLES: [(&str, &str); 16] = [
     ("hourly_sales", rows_of!("hourly_sales")),
     ("hourly_customers", rows_of!("hourly_customers")),
     ("product_performance", rows_of!("product_performance")),
@@ -39,6 +39,11 @@ const TABLES: [(&str, &str); 15] = [
     ("customer_activity", rows_of!("customer_activity")),
     ("customer_days", rows_of!("customer_days")),
     ("sessions", rows_of!("sessions")),
+    (
+        "landing_revenue_days",
+        "SELECT (to_jsonb(t) - 'site_id')::text FROM landing_revenue_days t \
+         WHERE site_id = $1 AND revenue <> 0 ORDER BY 1",
+    ),
     (
         "landing_visitor_days",
         "SELECT (to_jsonb(t) - 'site_id')::text FROM landing_visitor_days t \
@@ -399,8 +404,8 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
     assert_eq!(v1_version, 14);
     // Today's fold writes what later migrations add: two `session_days`
     // columns (0021: bounces, engaged sessions), `page_days` (0022) and
-    // the products' refunds (0023) and the landing pages' visitor counts
-    // (0026).
+    // the products' refunds (0023), the landing pages' visitor counts
+    // (0026) and the sessions' and landing pages' revenue (0027).
     // They stand here from the start; those migrations (`IF NOT EXISTS`)
     // fill them again by SQL, and the rows must come out the same.
     for sql in [
@@ -414,6 +419,10 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
         "CREATE TABLE landing_visitor_days (site_id INTEGER NOT NULL, visitor TEXT COLLATE \"C\" NOT NULL, \
                                  path TEXT COLLATE \"C\" NOT NULL, day DATE NOT NULL, \
                                  sessions BIGINT NOT NULL, PRIMARY KEY (site_id, visitor, path, day))",
+        "ALTER TABLE sessions ADD COLUMN revenue JSONB NOT NULL DEFAULT '{}'",
+        "CREATE TABLE landing_revenue_days (site_id INTEGER NOT NULL, day DATE NOT NULL, \
+                                 currency TEXT COLLATE \"C\" NOT NULL, path TEXT COLLATE \"C\" NOT NULL, \
+                                 revenue BIGINT NOT NULL, PRIMARY KEY (site_id, day, currency, path))",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }

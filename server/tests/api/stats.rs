@@ -1315,10 +1315,13 @@ async fn a_comparison_until_now_stops_the_previous_period_at_the_same_time(pool:
 /// equal a recount from the raw events: a visitor who lands on a page
 /// twice counts once, one who lands on it on several days once per range,
 /// and a late page view that moves a session's first page moves its
-/// visitor to the new landing page. A range rebuild leaves them as they
-/// were, and `rollups check` finds the counts and steps exact.
+/// visitor to the new landing page. So does revenue per landing page: a
+/// late page view moves a session's orders to its new landing page, and a
+/// signed report that verifies an order at another amount moves its
+/// session's revenue to that amount. A range rebuild leaves them as they
+/// were, and `rollups check` finds the counts, steps and sums exact.
 #[sqlx::test(migrations = false)]
-async fn visitors_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) {
+async fn visitors_and_revenue_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) {
     use chrono::{Duration, NaiveDate, NaiveTime, Utc};
     use server::store::{
         self,
@@ -1359,6 +1362,13 @@ async fn visitors_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) 
                     at,
                 ));
             }
+            // Every other session buys, a little after its page views.
+            if (visitor + k) % 2 == 0 {
+                let at = (start + Duration::minutes(4)).timestamp_millis();
+                events.push(json!({"id": format!("b-{visitor}-{k}"), "type": "purchase",
+                    "visitor": v.clone(), "session": s.clone(), "ts": at, "currency": "USD",
+                    "value": 10 + visitor * 3 + k, "transaction_id": format!("T-{visitor}-{k}")}));
+            }
             if (visitor + k) % 3 == 0 {
                 let at = (start - Duration::minutes(1)).timestamp_millis();
                 let path = paths[next(4) as usize];
@@ -1392,20 +1402,40 @@ async fn visitors_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) 
         assert_eq!(status, 202, "{answer}");
         assert_eq!(answer["rejected"], json!([]), "{answer}");
     }
+    // The shop's backend confirms two orders at other amounts, without a
+    // session of its own: the orders stay their sessions'.
+    let signed: Vec<Value> = ["T-0-0", "T-2-0"]
+        .iter()
+        .map(|t| {
+            json!({"id": format!("signed-{t}"), "type": "purchase", "visitor": "backend",
+                   "ts": now_ms(), "currency": "USD", "value": 99.5, "transaction_id": t})
+        })
+        .collect();
+    let (status, answer) = app.post_signed(&envelope(signed)).await;
+    assert_eq!(status, 202, "{answer}");
+    let verified: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE verified AND value_minor = 9950")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(verified, 2, "both orders verified at the signed amount");
     let drift = store::drift::rollup_drift(&pool).await.unwrap();
     assert!(drift.is_empty(), "{drift:?}");
 
     // The recount: each session's first page view and start, from the raw
-    // events (the site's zone is UTC).
+    // events (the site's zone is UTC), and the amounts of its purchases
+    // (the stored purchase row of an order carries its amount now).
     let recount = |from: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>| {
         let pool = pool.clone();
         async move {
-            sqlx::query_as::<_, (String, i64, i64)>(
+            sqlx::query_as::<_, (String, i64, i64, i64)>(
                 "WITH s AS (SELECT session_id, min(visitor_id) AS visitor, min(occurred_at) AS started, \
                                    (array_agg(url_path(url) ORDER BY occurred_at) \
-                                      FILTER (WHERE event_type = 'page_view'))[1] AS landing \
-                              FROM events GROUP BY 1) \
-                 SELECT landing, count(DISTINCT visitor), count(*) FROM s \
+                                      FILTER (WHERE event_type = 'page_view'))[1] AS landing, \
+                                   coalesce(sum(value_minor) FILTER (WHERE event_type = 'purchase'), 0) \
+                                     AS revenue \
+                              FROM events WHERE session_id IS NOT NULL GROUP BY 1) \
+                 SELECT landing, count(DISTINCT visitor), count(*), sum(revenue)::int8 FROM s \
                   WHERE started >= $1 AND started < $2 GROUP BY 1 ORDER BY 1",
             )
             .bind(from)
@@ -1416,15 +1446,17 @@ async fn visitors_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) 
         }
     };
     let shown = |pages: &Value| {
-        let mut rows: Vec<(String, i64, i64)> = pages["landing_pages"]
+        let mut rows: Vec<(String, i64, i64, i64)> = pages["landing_pages"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| {
+                let amount = p["revenue"]["amount"].as_str().unwrap().replace('.', "");
                 (
                     p["path"].as_str().unwrap().to_owned(),
                     p["visitors"].as_i64().unwrap(),
                     p["sessions"].as_i64().unwrap(),
+                    amount.parse::<i64>().unwrap(),
                 )
             })
             .collect();
@@ -1474,7 +1506,7 @@ async fn visitors_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) 
                 assert_eq!(status, 200, "{pages}");
                 let want = recount(from, until).await;
                 assert_eq!(shown(&pages), want, "{label}: {query}");
-                twice |= want.iter().any(|(_, v, s)| v < s);
+                twice |= want.iter().any(|(_, v, s, _)| v < s);
             }
             assert!(twice, "{label}: some page had more sessions than visitors");
         }
@@ -1491,6 +1523,15 @@ async fn visitors_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) 
     .await
     .unwrap();
     assert!(moved > 0, "no late page view became a landing page");
+    let moved_revenue: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions s JOIN events e \
+           ON e.site_id = s.site_id AND e.session_id = s.session_id \
+          WHERE e.event_id LIKE '%-late' AND e.occurred_at = s.first_page_at AND s.revenue <> '{}'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(moved_revenue > 0, "no late landing page carried revenue");
 
     // A rebuild of the last three days takes the rebuilt sessions' counts
     // out and folds them again: nothing changes.
