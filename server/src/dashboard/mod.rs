@@ -365,16 +365,20 @@ impl StatsSource for PgStats {
         let scope = self.scope(viewer, query).await?;
         let (pool, w) = (&self.pool, scope.window());
         let days = scope.days();
+        // A cut day's sessions, read once for every table of the page.
+        let cut = sql::cut_sessions(pool, w, days)
+            .await
+            .map_err(unavailable)?;
         let (summary, mut landing, exit, top, revenue) = tokio::try_join!(
-            sql::session_summary(pool, w, days, TOP_SOURCES),
-            sql::pages(pool, w, days, 'l', TOP_PAGES),
-            sql::pages(pool, w, days, 'x', TOP_PAGES),
+            sql::session_summary_of(pool, w, days, TOP_SOURCES, &cut),
+            sql::pages(pool, w, days, 'l', TOP_PAGES, &cut),
+            sql::pages(pool, w, days, 'x', TOP_PAGES, &cut),
             sql::top_pages(pool, w, days, TOP_PAGES),
-            sql::landing_revenue(pool, w, days),
+            sql::landing_revenue(pool, w, days, &cut),
         )
         .map_err(unavailable)?;
         let paths: Vec<String> = landing.iter().map(|row| row.path.clone()).collect();
-        let visitors = sql::landing_visitors(pool, w, days, &paths)
+        let visitors = sql::landing_visitors(pool, w, days, &paths, &cut)
             .await
             .map_err(unavailable)?;
         for row in &mut landing {

@@ -12,7 +12,7 @@ use app::stats::{Bucket, CustomerRow, FunnelStep, HourRow, ProductRow, SessionRo
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
-use crate::aggregate::fold::SessionDay;
+use crate::aggregate::fold::{SessionDay, SessionDelta};
 
 /// One site and half-open UTC span `[start, end)`; money in `currency`.
 #[derive(Clone, Copy, Debug)]
@@ -127,7 +127,19 @@ pub async fn session_summary(
     days: Days,
     limit: usize,
 ) -> Result<SessionSummary, sqlx::Error> {
-    let rows = session_rows(pool, w, days, &['t', 's', 'd', 'b', 'c']).await?;
+    let cut = cut_sessions(pool, w, days).await?;
+    session_summary_of(pool, w, days, limit, &cut).await
+}
+
+/// [`session_summary`] with the cut day's sessions already read.
+pub async fn session_summary_of(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: Days,
+    limit: usize,
+    cut: &[SessionDelta],
+) -> Result<SessionSummary, sqlx::Error> {
+    let rows = session_rows(pool, w, days, &['t', 's', 'd', 'b', 'c'], cut).await?;
     let mut summary = SessionSummary {
         counts: SessionCounts {
             sessions: 0,
@@ -197,16 +209,31 @@ pub async fn session_summary(
     Ok(summary)
 }
 
+/// The sessions that started on the day `days` cuts short, before the
+/// cut (none without a cut): what every session figure of that day is
+/// read from, by the fold's own rules. Read once per report.
+pub async fn cut_sessions(
+    pool: &PgPool,
+    w: Window<'_>,
+    days: Days,
+) -> Result<Vec<SessionDelta>, sqlx::Error> {
+    match days.cut {
+        Some((from, until)) => super::upserts::sessions_started(pool, w.site_id, from, until).await,
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The `session_days` sums of `days` per (dimension, name) for the
 /// dimensions `dims`, rows of no session left out. The whole days come
-/// from `session_days`; a day cut short, from the sessions that started
-/// on it before the cut, through the fold's own
+/// from `session_days`; a day cut short, from `cut` (its sessions,
+/// [`cut_sessions`]), through the fold's own
 /// [`SessionDelta::day_rows`](crate::aggregate::fold::SessionDelta::day_rows).
 async fn session_rows(
     pool: &PgPool,
     w: Window<'_>,
     days: Days,
     dims: &[char],
+    cut: &[SessionDelta],
 ) -> Result<BTreeMap<(char, String), SessionDay>, sqlx::Error> {
     type Row = (String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
     let (first, last) = days.whole();
@@ -254,8 +281,8 @@ async fn session_rows(
         };
         rows.insert((dim, name), values);
     }
-    if let Some((from, until)) = days.cut {
-        for session in super::upserts::sessions_started(pool, w.site_id, from, until).await? {
+    if days.cut.is_some() {
+        for session in cut {
             for (key, values) in session.day_rows() {
                 if dims.contains(&key.0) {
                     rows.entry(key)
@@ -272,15 +299,17 @@ async fn session_rows(
 /// Landing (`dim` 'l') or exit ('x') pages of the sessions that started on
 /// the local days `days`, most sessions first (ties by path), at most
 /// `limit`: sessions, bounces, engaged sessions and sessions that bought.
+/// A cut day comes from `cut` ([`cut_sessions`]).
 pub async fn pages(
     pool: &PgPool,
     w: Window<'_>,
     days: Days,
     dim: char,
     limit: i64,
+    cut: &[SessionDelta],
 ) -> Result<Vec<app::stats::PageRow>, sqlx::Error> {
     if days.cut.is_some() {
-        let mut rows: Vec<app::stats::PageRow> = session_rows(pool, w, days, &[dim])
+        let mut rows: Vec<app::stats::PageRow> = session_rows(pool, w, days, &[dim], cut)
             .await?
             .into_iter()
             .map(|((_, path), v)| app::stats::PageRow {
@@ -337,13 +366,14 @@ pub async fn pages(
 /// path of the session's first page view. Whole days from
 /// `landing_revenue_days`, which the fold keeps from each session's
 /// revenue ([`SessionDelta::revenue_rows`](crate::aggregate::fold::SessionDelta::revenue_rows));
-/// a day cut short from its sessions by the same rule. Orders reach their
-/// session through their first report; a purchase without a session id
-/// belongs to no landing page.
+/// a day cut short from its sessions (`cut`, [`cut_sessions`]) by the same
+/// rule. Orders reach their session through their first report; a
+/// purchase without a session id belongs to no landing page.
 pub async fn landing_revenue(
     pool: &PgPool,
     w: Window<'_>,
     days: Days,
+    cut: &[SessionDelta],
 ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
     let (first, last) = days.whole();
     let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -358,8 +388,8 @@ pub async fn landing_revenue(
     .fetch_all(pool)
     .await?;
     let mut revenue: BTreeMap<String, i64> = rows.into_iter().collect();
-    if let Some((from, until)) = days.cut {
-        for session in super::upserts::sessions_started(pool, w.site_id, from, until).await? {
+    if days.cut.is_some() {
+        for session in cut {
             for ((path, currency), minor) in session.revenue_rows() {
                 if currency.code() == w.currency {
                     *revenue.entry(path).or_default() += minor;
@@ -376,13 +406,15 @@ pub async fn landing_revenue(
 /// and landed on the path. Whole days are read from each path's member
 /// set, 'landing <path>', by the same step arithmetic as the site's
 /// visitors ([`whole_day_members`], migration 0026); a day cut short adds
-/// its sessions' visitors that no whole day of the range already has
-/// (`landing_visitor_days`). Paths without visitors are left out.
+/// its sessions' (`cut`, [`cut_sessions`]) visitors that no whole day of
+/// the range already has (`landing_visitor_days`). Paths without visitors
+/// are left out.
 pub async fn landing_visitors(
     pool: &PgPool,
     w: Window<'_>,
     days: Days,
     paths: &[String],
+    cut: &[SessionDelta],
 ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
     if paths.is_empty() {
         return Ok(BTreeMap::new());
@@ -406,10 +438,10 @@ pub async fn landing_visitors(
     .fetch_all(pool)
     .await?;
     let mut visitors: BTreeMap<String, i64> = whole.into_iter().collect();
-    if let Some((from, until)) = days.cut {
+    if days.cut.is_some() {
         // The cut day's (path, visitor) pairs, by the fold's own rule.
         let mut pairs = std::collections::BTreeSet::new();
-        for session in super::upserts::sessions_started(pool, w.site_id, from, until).await? {
+        for session in cut {
             for ((dim, path), _) in session.day_rows() {
                 if dim == 'l' && paths.contains(&path) {
                     pairs.insert((path, session.visitor_id.clone()));
