@@ -310,8 +310,8 @@ pub struct PageRow {
     /// orders those sessions placed in the range; 0 on exit pages.
     #[serde(default)]
     pub revenue: i64,
-    /// Landing pages: distinct visitors with a session that landed there;
-    /// 0 on exit pages.
+    /// Distinct visitors with a session that landed there (left from
+    /// there, on exit pages).
     #[serde(default)]
     pub visitors: i64,
 }

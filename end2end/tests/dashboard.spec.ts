@@ -105,8 +105,13 @@ test("Pages lists landing and exit pages with bounces, engagement and conversion
   await expect(page.getByTestId("landing-pages").locator("thead th").nth(1)).toHaveText("Visitors");
   expect(await cells(0)).toEqual(["/", "2", "2", "100.0%", "1", "50.0%", "$29.00"]);
   expect(await cells(1)).toEqual(["/p/guide", "1", "1", "100.0%", "1", "100.0%", "$11.00"]);
-  await expect(page.getByTestId("exit-pages").locator("thead th")).toHaveCount(5);
-  await expect(page.getByTestId("exit-pages").locator("tbody tr")).toHaveCount(2);
+  // Exit pages: visitors, sessions, bounces, engaged, conversion; no revenue.
+  await expect(page.getByTestId("exit-pages").locator("thead th")).toHaveCount(6);
+  const exits = page.getByTestId("exit-pages").locator("tbody tr");
+  await expect(exits).toHaveCount(2);
+  expect((await exits.nth(0).locator("th, td").allInnerTexts()).map((t) => t.trim())).toEqual(
+    ["/", "2", "2", "100.0%", "1", "50.0%"],
+  );
   const top = page.getByTestId("top-pages").locator("tbody tr");
   await expect(top).toHaveCount(2);
   expect((await top.nth(0).locator("th, td").allInnerTexts()).map((t) => t.trim())).toEqual(["/", "2"]);

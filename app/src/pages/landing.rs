@@ -71,7 +71,7 @@ fn PagesView(pages: PagesReport, query: RangeQuery) -> impl IntoView {
                 <PageTable rows=pages.exit.clone() testid="exit-pages" empty="No sessions in this range." currency=None/>
             </section>
         </div>
-        <p class="muted small">"Top pages: page views in the range. Landing and exit pages: by the session's first and last page view, for sessions that started in the range. Visitors: distinct visitors with a session that landed there. Revenue: the orders those sessions placed in the range. The 50 largest of each."</p>
+        <p class="muted small">"Top pages: page views in the range. Landing and exit pages: by the session's first and last page view, for sessions that started in the range. Visitors: distinct visitors with a session that landed (or left) there. Revenue: the orders of the sessions that landed there. The 50 largest of each."</p>
     }
 }
 
@@ -80,8 +80,7 @@ fn PageTable(
     rows: Vec<PageRow>,
     testid: &'static str,
     empty: &'static str,
-    /// Landing pages: the site currency, for the revenue column (landing
-    /// pages also show their visitors).
+    /// Landing pages: the site currency, for the revenue column.
     currency: Option<String>,
 ) -> impl IntoView {
     if rows.is_empty() {
@@ -93,7 +92,7 @@ fn PageTable(
             view! {
                 <tr>
                     <th scope="row" class="path" title=r.path.clone()>{r.path.clone()}</th>
-                    {currency.is_some().then(|| view! { <td class="num">{count(r.visitors)}</td> })}
+                    <td class="num">{count(r.visitors)}</td>
                     <td class="num">{count(r.sessions)}</td>
                     <td class="num">{percent(r.bounces, r.sessions)}</td>
                     <td class="num">{count(r.engaged)}</td>
@@ -107,7 +106,7 @@ fn PageTable(
         <table class="numbers" data-testid=testid>
             <thead><tr>
                 <th>"Page"</th>
-                {currency.is_some().then(|| view! { <th class="num">"Visitors"</th> })}
+                <th class="num">"Visitors"</th>
                 <th class="num">"Sessions"</th><th class="num">"Bounce rate"</th>
                 <th class="num">"Engaged"</th><th class="num">"Conversion"</th>
                 {currency.is_some().then(|| view! { <th class="num">"Revenue"</th> })}

@@ -241,7 +241,7 @@ const CLEAR: [&str; 19] = [
     "DELETE FROM member_day_totals WHERE site_id = $1",
     "DELETE FROM customer_days WHERE site_id = $1",
     "DELETE FROM page_days WHERE site_id = $1",
-    "DELETE FROM landing_visitor_days WHERE site_id = $1",
+    "DELETE FROM page_visitor_days WHERE site_id = $1",
     "DELETE FROM landing_revenue_days WHERE site_id = $1",
 ];
 
@@ -369,8 +369,8 @@ const ROLLUPS: [(&str, &str); 19] = [
     ),
     // After sessions, before the steps (the landing sets' come from it).
     (
-        "landing_visitor_days",
-        "INSERT INTO landing_visitor_days SELECT * FROM landing_visitor_days_recomputed($1)",
+        "page_visitor_days",
+        "INSERT INTO page_visitor_days SELECT * FROM page_visitor_days_recomputed($1)",
     ),
     (
         "member_steps",

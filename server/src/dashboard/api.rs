@@ -210,12 +210,12 @@ async fn pages_show(
             "path": p.path, "sessions": p.sessions, "bounces": p.bounces,
             "bounce_rate": rate(p.bounces, p.sessions), "engaged_sessions": p.engaged,
             "converted_sessions": p.converted, "conversion_rate": rate(p.converted, p.sessions),
+            "visitors": p.visitors,
         })
     };
     let landing = |p: &app::stats::PageRow| {
         let mut value = row(p);
         value["revenue"] = amount(p.revenue, &cur);
-        value["visitors"] = json!(p.visitors);
         value
     };
     let numbers = |r: &app::stats::PagesReport| {

@@ -369,7 +369,7 @@ impl StatsSource for PgStats {
         let cut = sql::cut_sessions(pool, w, days)
             .await
             .map_err(unavailable)?;
-        let (summary, mut landing, exit, top, revenue) = tokio::try_join!(
+        let (summary, mut landing, mut exit, top, revenue) = tokio::try_join!(
             sql::session_summary_of(pool, w, days, TOP_SOURCES, &cut),
             sql::pages(pool, w, days, 'l', TOP_PAGES, &cut),
             sql::pages(pool, w, days, 'x', TOP_PAGES, &cut),
@@ -377,13 +377,21 @@ impl StatsSource for PgStats {
             sql::landing_revenue(pool, w, days, &cut),
         )
         .map_err(unavailable)?;
-        let paths: Vec<String> = landing.iter().map(|row| row.path.clone()).collect();
-        let visitors = sql::landing_visitors(pool, w, days, &paths, &cut)
-            .await
-            .map_err(unavailable)?;
+        let paths = |rows: &[app::stats::PageRow]| -> Vec<String> {
+            rows.iter().map(|row| row.path.clone()).collect()
+        };
+        let (landing_paths, exit_paths) = (paths(&landing), paths(&exit));
+        let (landing_visitors, exit_visitors) = tokio::try_join!(
+            sql::page_visitors(pool, w, days, 'l', &landing_paths, &cut),
+            sql::page_visitors(pool, w, days, 'x', &exit_paths, &cut),
+        )
+        .map_err(unavailable)?;
         for row in &mut landing {
             row.revenue = revenue.get(&row.path).copied().unwrap_or(0);
-            row.visitors = visitors.get(&row.path).copied().unwrap_or(0);
+            row.visitors = landing_visitors.get(&row.path).copied().unwrap_or(0);
+        }
+        for row in &mut exit {
+            row.visitors = exit_visitors.get(&row.path).copied().unwrap_or(0);
         }
         let previous = match RangeQuery::previous_of(&scope.period) {
             Some(q) => Some(Box::new(self.pages(viewer, &q).await?)),

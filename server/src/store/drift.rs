@@ -9,8 +9,8 @@ use sqlx::PgPool;
 /// (table, statement counting rows that differ from the recomputation).
 /// `session_days` is checked against `sessions`, the rollup it sums;
 /// `member_days` against events and `hourly_customers`, and its steps and
-/// day totals against `member_days` and `landing_visitor_days` (the
-/// landing pages' sets), that against `sessions`; `product_days` against
+/// day totals against `member_days` and `page_visitor_days` (the landing
+/// and exit pages' sets), that against `sessions`; `product_days` against
 /// `product_performance`; `customer_activity` against orders' purchase
 /// rows and events (`customer_activity_recomputed`, migration 0012), and
 /// `customer_days` against `customer_activity` and `member_days`.
@@ -74,10 +74,10 @@ const CHECKS: [(&str, &str); 16] = [
     (
         // Sessions per visitor, landing path and local day (migration
         // 0026), recounted from `sessions`, which is checked below.
-        "landing_visitor_days",
-        "WITH stored AS (SELECT site_id, visitor, path, day, sessions FROM landing_visitor_days \
+        "page_visitor_days",
+        "WITH stored AS (SELECT site_id, visitor, dim, path, day, sessions FROM page_visitor_days \
                          WHERE sessions <> 0), \
-         fresh AS (SELECT r.* FROM sites s, LATERAL landing_visitor_days_recomputed(s.site_id) r) \
+         fresh AS (SELECT r.* FROM sites s, LATERAL page_visitor_days_recomputed(s.site_id) r) \
          SELECT count(*) FROM ((SELECT * FROM stored EXCEPT SELECT * FROM fresh) \
                                UNION ALL (SELECT * FROM fresh EXCEPT SELECT * FROM stored)) d",
     ),

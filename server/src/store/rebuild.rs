@@ -209,7 +209,7 @@ pub async fn rebuild_in(
 /// in them and every product hour of them is rebuilt, so a damaged day
 /// comes back right. Rebuilt sessions that started on other days take
 /// their day rows back out (by their stored values), and every rebuilt
-/// session its landing count (`landing_visitor_days`). Every visitor and
+/// session its landing and exit counts (`page_visitor_days`). Every visitor and
 /// customer whose events are folded again loses its member days (and
 /// their steps) and its customer days.
 async fn forget_days(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result<(), sqlx::Error> {
@@ -292,7 +292,7 @@ const CLEAR_SITE: [&str; 16] = [
     "DELETE FROM member_day_totals t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM customer_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM page_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
-    "DELETE FROM landing_visitor_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
+    "DELETE FROM page_visitor_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
     "DELETE FROM landing_revenue_days t USING rebuild_scope r WHERE t.site_id = r.site_id",
 ];
 

@@ -401,28 +401,31 @@ pub async fn landing_revenue(
     Ok(revenue)
 }
 
-/// Distinct visitors per landing page (of `paths`) over the local days
-/// `days`: the visitors with a session that started on one of the days
-/// and landed on the path. Whole days are read from each path's member
-/// set, 'landing <path>', by the same step arithmetic as the site's
-/// visitors ([`whole_day_members`], migration 0026); a day cut short adds
-/// its sessions' (`cut`, [`cut_sessions`]) visitors that no whole day of
-/// the range already has (`landing_visitor_days`). Paths without visitors
-/// are left out.
-pub async fn landing_visitors(
+/// Distinct visitors per landing (`dim` 'l') or exit ('x') page of
+/// `paths` over the local days `days`: the visitors with a session that
+/// started on one of the days and landed on (left from) the path. Whole
+/// days are read from each path's member set ('landing <path>', 'exit
+/// <path>') by the same step arithmetic as the site's visitors
+/// ([`whole_day_members`], migration 0026); a day cut short adds its
+/// sessions' (`cut`, [`cut_sessions`]) visitors that no whole day of the
+/// range already has (`page_visitor_days`). Paths without visitors are
+/// left out.
+pub async fn page_visitors(
     pool: &PgPool,
     w: Window<'_>,
     days: Days,
+    dim: char,
     paths: &[String],
     cut: &[SessionDelta],
 ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    use super::upserts::page_member_set;
     if paths.is_empty() {
         return Ok(BTreeMap::new());
     }
     let (first, last) = days.whole();
-    let sets: Vec<String> = paths.iter().map(|p| format!("landing {p}")).collect();
+    let sets: Vec<String> = paths.iter().map(|p| page_member_set(dim, p)).collect();
     let whole: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT substr(t.member_set, 9), (t.members - coalesce(s.members, 0))::int8 \
+        "SELECT t.member_set, (t.members - coalesce(s.members, 0))::int8 \
            FROM (SELECT member_set, sum(members) AS members FROM member_day_totals \
                   WHERE site_id = $1 AND member_set = ANY($2) AND day >= $3 AND day <= $4 \
                   GROUP BY 1) t \
@@ -437,28 +440,35 @@ pub async fn landing_visitors(
     .bind(last)
     .fetch_all(pool)
     .await?;
-    let mut visitors: BTreeMap<String, i64> = whole.into_iter().collect();
+    let by_set: BTreeMap<String, i64> = whole.into_iter().collect();
+    let mut visitors: BTreeMap<String, i64> = paths
+        .iter()
+        .zip(&sets)
+        .filter_map(|(path, set)| by_set.get(set).map(|n| (path.clone(), *n)))
+        .collect();
     if days.cut.is_some() {
         // The cut day's (path, visitor) pairs, by the fold's own rule.
         let mut pairs = std::collections::BTreeSet::new();
         for session in cut {
-            for ((dim, path), _) in session.day_rows() {
-                if dim == 'l' && paths.contains(&path) {
+            for ((d, path), _) in session.day_rows() {
+                if d == dim && paths.contains(&path) {
                     pairs.insert((path, session.visitor_id.clone()));
                 }
             }
         }
         let counted: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT d.path, d.visitor FROM landing_visitor_days d \
+            "SELECT DISTINCT d.path, d.visitor FROM page_visitor_days d \
                JOIN UNNEST($2::text[], $3::text[]) AS k(path, visitor) \
                  ON d.visitor = k.visitor AND d.path = k.path \
-              WHERE d.site_id = $1 AND d.day >= $4 AND d.day <= $5 AND d.sessions > 0",
+              WHERE d.site_id = $1 AND d.dim = $6::\"char\" AND d.day >= $4 AND d.day <= $5 \
+                AND d.sessions > 0",
         )
         .bind(w.site_id)
         .bind(pairs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>())
         .bind(pairs.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>())
         .bind(first)
         .bind(last)
+        .bind(dim.to_string())
         .fetch_all(pool)
         .await?;
         for pair in counted {

@@ -42,7 +42,7 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     )
     .await?;
     let mut days = SessionDays::new();
-    let mut landings = Landings::new();
+    let mut pages = PageVisitors::new();
     let mut revenue = LandingRevenue::new();
     let mut day_rows = |site: i32, session: &SessionDelta, sign: i64| {
         let bucket = bucket_of(session.started_at);
@@ -50,12 +50,8 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
             let total = revenue.entry((site, bucket, path, currency)).or_default();
             *total = total.saturating_add(sign.saturating_mul(minor));
         }
+        add_page_visitors(&mut pages, site, session, sign);
         for ((dim, name), values) in session.day_rows() {
-            if dim == 'l' {
-                *landings
-                    .entry((site, session.visitor_id.clone(), name.clone(), bucket))
-                    .or_default() += sign;
-            }
             days.entry((site, bucket, dim, name))
                 .or_default()
                 .add(&values, sign);
@@ -134,7 +130,7 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     .execute(&mut **tx)
     .await?;
     write_session_days(tx, days).await?;
-    write_landings(tx, landings).await?;
+    write_page_visitors(tx, pages).await?;
     write_landing_revenue(tx, revenue).await?;
     Ok(new)
 }
@@ -179,90 +175,111 @@ async fn write_landing_revenue(
     Ok(())
 }
 
-/// (site, visitor, landing path, quarter hour of the start) → signed
-/// sessions: how a window moves `landing_visitor_days` (migration 0026).
-type Landings = BTreeMap<(i32, String, String, DateTime<Utc>), i64>;
+/// (site, visitor, dim ('l' landing, 'x' exit), path, quarter hour of the
+/// start) → signed sessions: how a window moves `page_visitor_days`
+/// (migration 0026).
+type PageVisitors = BTreeMap<(i32, String, char, String, DateTime<Utc>), i64>;
 
-/// Adds signed landing sessions to `landing_visitor_days`, each on the
-/// local day of its start in the site's zone, and moves the landing sets'
+/// The dimensions of `session_days` whose pages count their visitors.
+pub const PAGE_VISITOR_DIMS: [char; 2] = ['l', 'x'];
+
+/// The member set of a landing ('l') or exit ('x') page (SQL's
+/// `page_member_set`, migration 0026).
+pub fn page_member_set(dim: char, path: &str) -> String {
+    match dim {
+        'l' => format!("landing {path}"),
+        _ => format!("exit {path}"),
+    }
+}
+
+/// Adds a session's landing and exit rows of `day_rows`, times `sign`.
+fn add_page_visitors(pages: &mut PageVisitors, site: i32, session: &SessionDelta, sign: i64) {
+    let bucket = bucket_of(session.started_at);
+    for ((dim, path), _) in session.day_rows() {
+        if PAGE_VISITOR_DIMS.contains(&dim) {
+            *pages
+                .entry((site, session.visitor_id.clone(), dim, path, bucket))
+                .or_default() += sign;
+        }
+    }
+}
+
+/// Adds signed landing and exit sessions to `page_visitor_days`, each on
+/// the local day of its start in the site's zone, and moves the page sets'
 /// steps by the member days that appeared (a count from 0 to above) or
 /// went (back to 0). One statement adds the counts and returns the keys
 /// whose membership changed, each with its member's days before (the
 /// statement's snapshot does not see its own insert); [`step_change`]
 /// turns those into steps. Rows left at 0 are deleted. One writer per site
 /// (the fold lock, or a rebuild's) keeps two windows off the same member.
-async fn write_landings(tx: Tx<'_, '_>, mut landings: Landings) -> Result<(), sqlx::Error> {
-    landings.retain(|_, n| *n != 0);
-    if landings.is_empty() {
+async fn write_page_visitors(tx: Tx<'_, '_>, mut pages: PageVisitors) -> Result<(), sqlx::Error> {
+    pages.retain(|_, n| *n != 0);
+    if pages.is_empty() {
         return Ok(());
     }
-    let k: Vec<_> = landings.iter().collect();
+    let k: Vec<_> = pages.iter().collect();
     let rows = sqlx::query(
         "WITH u AS ( \
-           SELECT u.site_id, u.visitor, u.path, (u.at AT TIME ZONE st.timezone)::date AS day, \
-                  sum(u.n)::int8 AS n \
-             FROM UNNEST($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::int8[]) \
-                  AS u(site_id, visitor, path, at, n) \
+           SELECT u.site_id, u.visitor, u.dim::\"char\" AS dim, u.path, \
+                  (u.at AT TIME ZONE st.timezone)::date AS day, sum(u.n)::int8 AS n \
+             FROM UNNEST($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int8[]) \
+                  AS u(site_id, visitor, dim, path, at, n) \
              JOIN sites st ON st.site_id = u.site_id \
-            GROUP BY 1, 2, 3, 4 HAVING sum(u.n) <> 0), \
+            GROUP BY 1, 2, 3, 4, 5 HAVING sum(u.n) <> 0), \
          up AS ( \
-           INSERT INTO landing_visitor_days AS t (site_id, visitor, path, day, sessions) \
-           SELECT * FROM u ORDER BY 1, 2, 3, 4 \
-           ON CONFLICT (site_id, visitor, path, day) DO UPDATE \
+           INSERT INTO page_visitor_days AS t (site_id, visitor, dim, path, day, sessions) \
+           SELECT * FROM u ORDER BY 1, 2, 3, 4, 5 \
+           ON CONFLICT (site_id, visitor, dim, path, day) DO UPDATE \
               SET sessions = t.sessions + EXCLUDED.sessions \
-           RETURNING t.site_id, t.visitor, t.path, t.day, t.sessions) \
-         SELECT up.site_id, up.visitor, up.path, up.day, up.sessions > 0 AS member, \
-                ARRAY(SELECT o.day FROM landing_visitor_days o \
-                       WHERE o.site_id = up.site_id AND o.visitor = up.visitor \
+           RETURNING t.site_id, t.visitor, t.dim, t.path, t.day, t.sessions) \
+         SELECT up.site_id, up.visitor, up.dim::text AS dim, up.path, up.day, \
+                up.sessions > 0 AS member, \
+                ARRAY(SELECT o.day FROM page_visitor_days o \
+                       WHERE o.site_id = up.site_id AND o.visitor = up.visitor AND o.dim = up.dim \
                          AND o.path = up.path AND o.sessions > 0 ORDER BY o.day) AS before \
-           FROM up JOIN u USING (site_id, visitor, path, day) \
+           FROM up JOIN u USING (site_id, visitor, dim, path, day) \
           WHERE (up.sessions > 0) <> (up.sessions - u.n > 0) \
-          ORDER BY 1, 2, 3, 4",
+          ORDER BY 1, 2, 3, 4, 5",
     )
-    .bind(
-        k.iter()
-            .map(|((site, _, _, _), _)| *site)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        k.iter()
-            .map(|((_, visitor, _, _), _)| visitor.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        k.iter()
-            .map(|((_, _, path, _), _)| path.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(k.iter().map(|((_, _, _, at), _)| *at).collect::<Vec<_>>())
+    .bind(k.iter().map(|((site, ..), _)| *site).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, visitor, ..), _)| visitor.as_str()).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, dim, ..), _)| dim.to_string()).collect::<Vec<_>>())
+    .bind(k.iter().map(|((_, _, _, path, _), _)| path.as_str()).collect::<Vec<_>>())
+    .bind(k.iter().map(|((.., at), _)| *at).collect::<Vec<_>>())
     .bind(k.iter().map(|(_, n)| **n).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
     if rows.is_empty() {
         return Ok(());
     }
-    // Per (site, visitor, path): the days before, and the days gained and lost.
+    // Per (site, visitor, dim, path): the days before, and those gained and lost.
     type Change = (Vec<NaiveDate>, Vec<NaiveDate>, Vec<NaiveDate>);
-    let mut changes: BTreeMap<(i32, String, String), Change> = BTreeMap::new();
-    let mut emptied: Vec<(i32, String, String, NaiveDate)> = Vec::new();
+    let mut changes: BTreeMap<(i32, String, char, String), Change> = BTreeMap::new();
+    let mut emptied: Vec<(i32, String, String, String, NaiveDate)> = Vec::new();
     for row in &rows {
         let site: i32 = row.try_get("site_id")?;
         let visitor: String = row.try_get("visitor")?;
+        let dim: String = row.try_get("dim")?;
         let path: String = row.try_get("path")?;
         let day: NaiveDate = row.try_get("day")?;
         let change = changes
-            .entry((site, visitor.clone(), path.clone()))
+            .entry((
+                site,
+                visitor.clone(),
+                dim.chars().next().unwrap_or('l'),
+                path.clone(),
+            ))
             .or_insert_with(|| (Vec::new(), Vec::new(), Vec::new()));
         change.0 = row.try_get("before")?;
         if row.try_get("member")? {
             change.1.push(day);
         } else {
             change.2.push(day);
-            emptied.push((site, visitor, path, day));
+            emptied.push((site, visitor, dim, path, day));
         }
     }
     let mut steps = Steps::new();
-    for ((site, _, path), (before, gained, lost)) in &changes {
+    for ((site, _, dim, path), (before, gained, lost)) in &changes {
         let mut after: Vec<NaiveDate> = before
             .iter()
             .filter(|day| !lost.contains(day))
@@ -271,31 +288,33 @@ async fn write_landings(tx: Tx<'_, '_>, mut landings: Landings) -> Result<(), sq
             .collect();
         after.sort_unstable();
         after.dedup();
-        let set = format!("landing {path}");
+        let set = page_member_set(*dim, path);
         step_change(before, &after, |prev, day, n| {
             *steps.entry((*site, set.clone(), prev, day)).or_default() += n;
         });
     }
     if !emptied.is_empty() {
         sqlx::query(
-            "DELETE FROM landing_visitor_days t \
-              USING UNNEST($1::int[], $2::text[], $3::text[], $4::date[]) AS u(site_id, visitor, path, day) \
-              WHERE t.site_id = u.site_id AND t.visitor = u.visitor AND t.path = u.path \
-                AND t.day = u.day AND t.sessions = 0",
+            "DELETE FROM page_visitor_days t \
+              USING UNNEST($1::int[], $2::text[], $3::text[], $4::text[], $5::date[]) \
+                    AS u(site_id, visitor, dim, path, day) \
+              WHERE t.site_id = u.site_id AND t.visitor = u.visitor AND t.dim = u.dim::\"char\" \
+                AND t.path = u.path AND t.day = u.day AND t.sessions = 0",
         )
         .bind(emptied.iter().map(|e| e.0).collect::<Vec<_>>())
         .bind(emptied.iter().map(|e| e.1.as_str()).collect::<Vec<_>>())
         .bind(emptied.iter().map(|e| e.2.as_str()).collect::<Vec<_>>())
-        .bind(emptied.iter().map(|e| e.3).collect::<Vec<_>>())
+        .bind(emptied.iter().map(|e| e.3.as_str()).collect::<Vec<_>>())
+        .bind(emptied.iter().map(|e| e.4).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
     write_steps(tx, steps).await
 }
 
-/// Takes the stored sessions `ids` of `site` out of `landing_visitor_days`
-/// and the landing sets' steps (their landing rows, negated, by the same
-/// [`SessionDelta::day_rows`]) and out of `landing_revenue_days` (by
+/// Takes the stored sessions `ids` of `site` out of `page_visitor_days`
+/// and the page sets' steps (their landing and exit rows, negated, by the
+/// same [`SessionDelta::day_rows`]) and out of `landing_revenue_days` (by
 /// [`SessionDelta::revenue_rows`]): a range rebuild, before it deletes and
 /// folds them again.
 pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Result<(), sqlx::Error> {
@@ -305,7 +324,7 @@ pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Resul
         ids.iter().map(String::as_str).collect(),
     )
     .await?;
-    let mut landings = Landings::new();
+    let mut pages = PageVisitors::new();
     let mut revenue = LandingRevenue::new();
     for ((site, _), session) in &stored {
         for ((path, currency), minor) in session.revenue_rows() {
@@ -313,20 +332,9 @@ pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Resul
                 .entry((*site, bucket_of(session.started_at), path, currency))
                 .or_default() -= minor;
         }
-        for ((dim, path), _) in session.day_rows() {
-            if dim == 'l' {
-                *landings
-                    .entry((
-                        *site,
-                        session.visitor_id.clone(),
-                        path,
-                        bucket_of(session.started_at),
-                    ))
-                    .or_default() -= 1;
-            }
-        }
+        add_page_visitors(&mut pages, *site, session, -1);
     }
-    write_landings(tx, landings).await?;
+    write_page_visitors(tx, pages).await?;
     write_landing_revenue(tx, revenue).await
 }
 

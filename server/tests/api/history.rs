@@ -45,8 +45,8 @@ const TABLES: [(&str, &str); 16] = [
          WHERE site_id = $1 AND revenue <> 0 ORDER BY 1",
     ),
     (
-        "landing_visitor_days",
-        "SELECT (to_jsonb(t) - 'site_id')::text FROM landing_visitor_days t \
+        "page_visitor_days",
+        "SELECT (to_jsonb(t) - 'site_id')::text FROM page_visitor_days t \
          WHERE site_id = $1 AND sessions <> 0 ORDER BY 1",
     ),
     // The day tables, which the fold's upserts move: rows that hold
@@ -404,8 +404,8 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
     assert_eq!(v1_version, 14);
     // Today's fold writes what later migrations add: two `session_days`
     // columns (0021: bounces, engaged sessions), `page_days` (0022) and
-    // the products' refunds (0023), the landing pages' visitor counts
-    // (0026) and the sessions' and landing pages' revenue (0027).
+    // the products' refunds (0023), the landing and exit pages' visitor
+    // counts (0026) and the sessions' and landing pages' revenue (0027).
     // They stand here from the start; those migrations (`IF NOT EXISTS`)
     // fill them again by SQL, and the rows must come out the same.
     for sql in [
@@ -416,9 +416,9 @@ async fn a_database_from_before_the_fold_stage_moves_over_unchanged(pool: PgPool
                                  PRIMARY KEY (site_id, day, path))",
         "ALTER TABLE product_performance ADD COLUMN refunds BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE product_days ADD COLUMN refunds BIGINT NOT NULL DEFAULT 0",
-        "CREATE TABLE landing_visitor_days (site_id INTEGER NOT NULL, visitor TEXT COLLATE \"C\" NOT NULL, \
-                                 path TEXT COLLATE \"C\" NOT NULL, day DATE NOT NULL, \
-                                 sessions BIGINT NOT NULL, PRIMARY KEY (site_id, visitor, path, day))",
+        "CREATE TABLE page_visitor_days (site_id INTEGER NOT NULL, visitor TEXT COLLATE \"C\" NOT NULL, \
+                                 dim \"char\" NOT NULL, path TEXT COLLATE \"C\" NOT NULL, day DATE NOT NULL, \
+                                 sessions BIGINT NOT NULL, PRIMARY KEY (site_id, visitor, dim, path, day))",
         "ALTER TABLE sessions ADD COLUMN revenue JSONB NOT NULL DEFAULT '{}'",
         "CREATE TABLE landing_revenue_days (site_id INTEGER NOT NULL, day DATE NOT NULL, \
                                  currency TEXT COLLATE \"C\" NOT NULL, path TEXT COLLATE \"C\" NOT NULL, \

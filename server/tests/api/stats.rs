@@ -1311,7 +1311,7 @@ async fn a_comparison_until_now_stops_the_previous_period_at_the_same_time(pool:
     );
 }
 
-/// Visitors per landing page over any range, whole or cut by `until`,
+/// Visitors per landing and exit page over any range, whole or cut by `until`,
 /// equal a recount from the raw events: a visitor who lands on a page
 /// twice counts once, one who lands on it on several days once per range,
 /// and a late page view that moves a session's first page moves its
@@ -1321,7 +1321,7 @@ async fn a_comparison_until_now_stops_the_previous_period_at_the_same_time(pool:
 /// session's revenue to that amount. A range rebuild leaves them as they
 /// were, and `rollups check` finds the counts, steps and sums exact.
 #[sqlx::test(migrations = false)]
-async fn visitors_and_revenue_per_landing_page_of_every_range_equal_a_recount(pool: PgPool) {
+async fn page_visitors_and_landing_revenue_of_every_range_equal_a_recount(pool: PgPool) {
     use chrono::{Duration, NaiveDate, NaiveTime, Utc};
     use server::store::{
         self,
@@ -1463,6 +1463,41 @@ async fn visitors_and_revenue_per_landing_page_of_every_range_equal_a_recount(po
         rows.sort();
         rows
     };
+    // Exit pages: each session's last page view.
+    let recount_exits = |from: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64, i64)>(
+                "WITH s AS (SELECT session_id, min(visitor_id) AS visitor, min(occurred_at) AS started, \
+                                   (array_agg(url_path(url) ORDER BY occurred_at DESC) \
+                                      FILTER (WHERE event_type = 'page_view'))[1] AS exit \
+                              FROM events WHERE session_id IS NOT NULL GROUP BY 1) \
+                 SELECT exit, count(DISTINCT visitor), count(*) FROM s \
+                  WHERE started >= $1 AND started < $2 GROUP BY 1 ORDER BY 1",
+            )
+            .bind(from)
+            .bind(until)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let shown_exits = |pages: &Value| {
+        let mut rows: Vec<(String, i64, i64)> = pages["exit_pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["path"].as_str().unwrap().to_owned(),
+                    p["visitors"].as_i64().unwrap(),
+                    p["sessions"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
     let midnight = |day: NaiveDate| day.and_time(NaiveTime::MIN).and_utc();
     let today = now.date_naive();
     let noon = (today - Duration::days(2))
@@ -1472,6 +1507,8 @@ async fn visitors_and_revenue_per_landing_page_of_every_range_equal_a_recount(po
     let check = |label: &'static str| {
         let app = &app;
         let recount = &recount;
+        let recount_exits = &recount_exits;
+        let shown_exits = &shown_exits;
         async move {
             let cases = [
                 (
@@ -1506,6 +1543,11 @@ async fn visitors_and_revenue_per_landing_page_of_every_range_equal_a_recount(po
                 assert_eq!(status, 200, "{pages}");
                 let want = recount(from, until).await;
                 assert_eq!(shown(&pages), want, "{label}: {query}");
+                assert_eq!(
+                    shown_exits(&pages),
+                    recount_exits(from, until).await,
+                    "{label}: exit pages, {query}"
+                );
                 twice |= want.iter().any(|(_, v, s, _)| v < s);
             }
             assert!(twice, "{label}: some page had more sessions than visitors");
