@@ -88,3 +88,6 @@ SELECT site_id, member_set, day, sum(members),
        coalesce(sum(members) FILTER (WHERE prev_day = '-infinity'), 0)
   FROM member_steps WHERE member_set LIKE 'landing %' OR member_set LIKE 'exit %'
  GROUP BY 1, 2, 3;
+-- Statistics now, not at the next autovacuum: the cut-day reads probe this
+-- table per (visitor, path), and a plan made without them scans it.
+ANALYZE page_visitor_days;

@@ -61,3 +61,4 @@ UPDATE sessions s SET revenue = r.revenue
 DELETE FROM landing_revenue_days;
 INSERT INTO landing_revenue_days
 SELECT r.* FROM sites s, LATERAL landing_revenue_days_recomputed(s.site_id) r;
+ANALYZE landing_revenue_days, sessions;

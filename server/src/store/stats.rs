@@ -456,12 +456,13 @@ pub async fn page_visitors(
                 }
             }
         }
+        // One index probe per pair (site, visitor, dim, path, days).
         let counted: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT d.path, d.visitor FROM page_visitor_days d \
-               JOIN UNNEST($2::text[], $3::text[]) AS k(path, visitor) \
-                 ON d.visitor = k.visitor AND d.path = k.path \
-              WHERE d.site_id = $1 AND d.dim = $6::\"char\" AND d.day >= $4 AND d.day <= $5 \
-                AND d.sessions > 0",
+            "SELECT k.path, k.visitor FROM UNNEST($2::text[], $3::text[]) AS k(path, visitor) \
+              WHERE EXISTS (SELECT 1 FROM page_visitor_days d \
+                             WHERE d.site_id = $1 AND d.visitor = k.visitor \
+                               AND d.dim = $6::\"char\" AND d.path = k.path \
+                               AND d.day >= $4 AND d.day <= $5 AND d.sessions > 0)",
         )
         .bind(w.site_id)
         .bind(pairs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>())
