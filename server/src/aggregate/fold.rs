@@ -324,10 +324,11 @@ pub struct Deltas {
     pub customer_activity: BTreeMap<(i32, String), CustomerDelta>,
     pub realtime: BTreeMap<(i32, DateTime<Utc>, String, &'static str), i64>,
     pub sessions: BTreeMap<(i32, String), SessionDelta>,
-    /// Changes to a stored session's revenue alone (site, session): a
-    /// signed report that verifies an order of that session at its amount
-    /// (the first report's amount comes off, the signed one goes on).
-    pub session_revenue: BTreeMap<(i32, String), BTreeMap<Currency, i64>>,
+    /// Changes to an order's revenue alone (site, transaction id): a
+    /// signed report that verifies it at its amount (the first report's
+    /// amount comes off, the signed one goes on). The store adds it to the
+    /// session of the order's first report, which it looks up.
+    pub order_revenue: BTreeMap<(i32, String), BTreeMap<Currency, i64>>,
     /// Changes to a visitor's spend alone (site, visitor): a signed report
     /// that confirms an order at another amount than the browser said.
     pub spend: BTreeMap<(i32, String), i64>,
@@ -429,12 +430,12 @@ pub fn fold_one(deltas: &mut Deltas, event: &Event, fate: Fate) -> Result<(), Ov
                 let customer = deltas.customer_activity.entry(key).or_default();
                 add(&mut customer.spend, now - was)?;
             }
-            // The order's session (the first report's, which the event
-            // carries) now holds the signed amount.
-            if let Some(session) = &event.session_id {
+            // The order's session (its first report's) now holds the
+            // signed amount.
+            if let Some(transaction) = &event.transaction_id {
                 let revenue = deltas
-                    .session_revenue
-                    .entry((event.site_id, session.clone()))
+                    .order_revenue
+                    .entry((event.site_id, transaction.clone()))
                     .or_default();
                 add(revenue.entry(currency).or_default(), -old_minor)?;
                 add(revenue.entry(money.currency).or_default(), money.minor)?;

@@ -279,7 +279,7 @@ async fn append_log(
 /// order was already counted: it is removed again from `events` and
 /// answered as a duplicate), and the signed confirmations of orders a
 /// browser reported first, as the fold takes them: with the first report's
-/// visitor, `user_id` and session. Those are removed from `events` too, once the
+/// visitor and `user_id`. Those are removed from `events` too, once the
 /// first report's row took their amount: one purchase row per order.
 async fn decide_orders(
     tx: &mut Transaction<'_, Postgres>,
@@ -339,7 +339,6 @@ async fn decide_orders(
                 let mut confirmation = event.clone();
                 confirmation.visitor_id.clone_from(&order.visitor_id);
                 confirmation.user_id.clone_from(&order.user_id);
-                confirmation.session_id.clone_from(&order.session_id);
                 confirmations.insert(i, confirmation);
             }
             _ => {

@@ -427,7 +427,7 @@ impl Keep {
                 deltas.users.clear();
                 deltas.customer_activity.clear();
                 deltas.sessions.clear();
-                deltas.session_revenue.clear();
+                deltas.order_revenue.clear();
             }
             Self::Visitors(set) => {
                 deltas.sales.clear();
@@ -440,9 +440,11 @@ impl Keep {
                     .customer_activity
                     .retain(|(_, c), _| set.customers.contains(c));
                 deltas.sessions.retain(|(_, s), _| set.sessions.contains(s));
-                deltas
-                    .session_revenue
-                    .retain(|(_, s), _| set.sessions.contains(s));
+                // A refold meets no verification: since migration 0011 an
+                // order keeps one purchase row, its first report's, which
+                // holds the signed amount once verified (its `NewOrder`
+                // brings it).
+                deltas.order_revenue.clear();
             }
         }
     }

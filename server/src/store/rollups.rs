@@ -208,8 +208,6 @@ pub struct Order {
     pub tax_minor: i64,
     pub shipping_minor: i64,
     pub user_id: Option<String>,
-    /// The session of the first report, which holds the order's revenue.
-    pub session_id: Option<String>,
 }
 
 /// Locks and reads the orders the given events refer to.
@@ -227,7 +225,7 @@ pub async fn lock_orders<'e>(
     }
     let rows = sqlx::query(
         "SELECT o.site_id, o.transaction_id, o.hour, o.currency::text AS currency, o.value_minor, o.verified, \
-                o.visitor_id, o.tax_minor, o.shipping_minor, e.user_id, e.session_id \
+                o.visitor_id, o.tax_minor, o.shipping_minor, e.user_id \
          FROM orders o JOIN UNNEST($1::int[], $2::text[]) AS k(site_id, transaction_id) \
            ON o.site_id = k.site_id AND o.transaction_id = k.transaction_id \
          LEFT JOIN events e ON e.site_id = o.site_id AND e.event_id = o.event_id \
@@ -254,7 +252,6 @@ pub async fn lock_orders<'e>(
                 tax_minor: row.try_get("tax_minor")?,
                 shipping_minor: row.try_get("shipping_minor")?,
                 user_id: row.try_get("user_id")?,
-                session_id: row.try_get("session_id")?,
             },
         );
     }

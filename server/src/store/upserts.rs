@@ -29,12 +29,13 @@ fn code(currency: &Currency) -> String {
 /// comes from the site's zone in SQL, like every local day).
 pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::Error> {
     let mut new = NewSessions::new();
-    if d.sessions.is_empty() && d.session_revenue.is_empty() {
+    if d.sessions.is_empty() && d.order_revenue.is_empty() {
         return Ok(new);
     }
+    let session_revenue = sessions_of_orders(tx, &d.order_revenue).await?;
     // The window's sessions, and those whose revenue alone changes.
     let keys: std::collections::BTreeSet<&(i32, String)> =
-        d.sessions.keys().chain(d.session_revenue.keys()).collect();
+        d.sessions.keys().chain(session_revenue.keys()).collect();
     let mut stored = stored_sessions(
         tx,
         keys.iter().map(|(site, _)| *site).collect(),
@@ -76,7 +77,7 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
             // report had a session id no row holds): nowhere to add it.
             (None, None) => continue,
         };
-        if let Some(more) = d.session_revenue.get(key) {
+        if let Some(more) = session_revenue.get(key) {
             session.add_revenue(more);
         }
         day_rows(*site, &session, 1);
@@ -133,6 +134,41 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     write_page_visitors(tx, pages).await?;
     write_landing_revenue(tx, revenue).await?;
     Ok(new)
+}
+
+/// Verified orders' revenue changes by the session of each order's first
+/// report (orders whose first report had no session id belong to none).
+/// Looked up here, not carried by the event: a signed report names its
+/// own session, or none.
+async fn sessions_of_orders(
+    tx: Tx<'_, '_>,
+    orders: &BTreeMap<(i32, String), BTreeMap<Currency, i64>>,
+) -> Result<BTreeMap<(i32, String), BTreeMap<Currency, i64>>, sqlx::Error> {
+    let mut by_session: BTreeMap<(i32, String), BTreeMap<Currency, i64>> = BTreeMap::new();
+    if orders.is_empty() {
+        return Ok(by_session);
+    }
+    let rows: Vec<(i32, String, String)> = sqlx::query_as(
+        "SELECT o.site_id, o.transaction_id, e.session_id \
+           FROM UNNEST($1::int[], $2::text[]) AS k(site_id, transaction_id) \
+           JOIN orders o ON o.site_id = k.site_id AND o.transaction_id = k.transaction_id \
+           JOIN events e ON e.site_id = o.site_id AND e.event_id = o.event_id \
+          WHERE e.session_id IS NOT NULL",
+    )
+    .bind(orders.keys().map(|(site, _)| *site).collect::<Vec<_>>())
+    .bind(orders.keys().map(|(_, t)| t.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    for (site, transaction, session) in rows {
+        if let Some(change) = orders.get(&(site, transaction)) {
+            let revenue = by_session.entry((site, session)).or_default();
+            for (currency, minor) in change {
+                let total = revenue.entry(*currency).or_default();
+                *total = total.saturating_add(*minor);
+            }
+        }
+    }
+    Ok(by_session)
 }
 
 /// A session's revenue as stored: `{"EUR": 2598}`, amounts in minor units.
