@@ -226,7 +226,7 @@ async fn forget_days(tx: &mut Transaction<'_, Postgres>, site_id: i32) -> Result
     let rebuilt: Vec<String> = sqlx::query_scalar("SELECT session_id FROM rebuild_sessions")
         .fetch_all(&mut **tx)
         .await?;
-    super::upserts::forget_landings(tx, site_id, &rebuilt).await?;
+    super::upserts::forget_session_pages(tx, site_id, &rebuilt).await?;
     let elsewhere: Vec<String> = sqlx::query_scalar(
         "SELECT s.session_id FROM sessions s, rebuild_scope r \
          WHERE s.site_id = r.site_id AND s.session_id IN (SELECT session_id FROM rebuild_sessions) \

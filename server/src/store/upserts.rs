@@ -43,16 +43,12 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     )
     .await?;
     let mut days = SessionDays::new();
-    let mut pages = PageVisitors::new();
-    let mut revenue = LandingRevenue::new();
+    let mut pages = PageMoves::default();
     let mut day_rows = |site: i32, session: &SessionDelta, sign: i64| {
         let bucket = bucket_of(session.started_at);
-        for ((path, currency), minor) in session.revenue_rows() {
-            let total = revenue.entry((site, bucket, path, currency)).or_default();
-            *total = total.saturating_add(sign.saturating_mul(minor));
-        }
-        add_page_visitors(&mut pages, site, session, sign);
-        for ((dim, name), values) in session.day_rows() {
+        let rows = session.day_rows();
+        pages.add(site, session, &rows, sign);
+        for ((dim, name), values) in rows {
             days.entry((site, bucket, dim, name))
                 .or_default()
                 .add(&values, sign);
@@ -131,8 +127,7 @@ pub async fn sessions(tx: Tx<'_, '_>, d: &Deltas) -> Result<NewSessions, sqlx::E
     .execute(&mut **tx)
     .await?;
     write_session_days(tx, days).await?;
-    write_page_visitors(tx, pages).await?;
-    write_landing_revenue(tx, revenue).await?;
+    pages.write(tx).await?;
     Ok(new)
 }
 
@@ -228,15 +223,46 @@ pub fn page_member_set(dim: char, path: &str) -> String {
     }
 }
 
-/// Adds a session's landing and exit rows of `day_rows`, times `sign`.
-fn add_page_visitors(pages: &mut PageVisitors, site: i32, session: &SessionDelta, sign: i64) {
-    let bucket = bucket_of(session.started_at);
-    for ((dim, path), _) in session.day_rows() {
-        if PAGE_VISITOR_DIMS.contains(&dim) {
-            *pages
-                .entry((site, session.visitor_id.clone(), dim, path, bucket))
-                .or_default() += sign;
+/// What sessions move besides `session_days`: their landing and exit
+/// pages' visitor counts and their landing pages' revenue.
+#[derive(Default)]
+struct PageMoves {
+    visitors: PageVisitors,
+    revenue: LandingRevenue,
+}
+
+impl PageMoves {
+    /// Adds `session`'s landing and exit rows (`rows`, its
+    /// [`SessionDelta::day_rows`]) and its [`SessionDelta::revenue_rows`],
+    /// times `sign`.
+    fn add(
+        &mut self,
+        site: i32,
+        session: &SessionDelta,
+        rows: &[((char, String), SessionDay)],
+        sign: i64,
+    ) {
+        let bucket = bucket_of(session.started_at);
+        for ((dim, path), _) in rows {
+            if PAGE_VISITOR_DIMS.contains(dim) {
+                *self
+                    .visitors
+                    .entry((site, session.visitor_id.clone(), *dim, path.clone(), bucket))
+                    .or_default() += sign;
+            }
         }
+        for ((path, currency), minor) in session.revenue_rows() {
+            let total = self
+                .revenue
+                .entry((site, bucket, path, currency))
+                .or_default();
+            *total = total.saturating_add(sign.saturating_mul(minor));
+        }
+    }
+
+    async fn write(self, tx: Tx<'_, '_>) -> Result<(), sqlx::Error> {
+        write_page_visitors(tx, self.visitors).await?;
+        write_landing_revenue(tx, self.revenue).await
     }
 }
 
@@ -353,25 +379,22 @@ async fn write_page_visitors(tx: Tx<'_, '_>, mut pages: PageVisitors) -> Result<
 /// same [`SessionDelta::day_rows`]) and out of `landing_revenue_days` (by
 /// [`SessionDelta::revenue_rows`]): a range rebuild, before it deletes and
 /// folds them again.
-pub async fn forget_landings(tx: Tx<'_, '_>, site: i32, ids: &[String]) -> Result<(), sqlx::Error> {
+pub async fn forget_session_pages(
+    tx: Tx<'_, '_>,
+    site: i32,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
     let stored = stored_sessions(
         tx,
         vec![site; ids.len()],
         ids.iter().map(String::as_str).collect(),
     )
     .await?;
-    let mut pages = PageVisitors::new();
-    let mut revenue = LandingRevenue::new();
+    let mut pages = PageMoves::default();
     for ((site, _), session) in &stored {
-        for ((path, currency), minor) in session.revenue_rows() {
-            *revenue
-                .entry((*site, bucket_of(session.started_at), path, currency))
-                .or_default() -= minor;
-        }
-        add_page_visitors(&mut pages, *site, session, -1);
+        pages.add(*site, session, &session.day_rows(), -1);
     }
-    write_page_visitors(tx, pages).await?;
-    write_landing_revenue(tx, revenue).await
+    pages.write(tx).await
 }
 
 /// (site, quarter hour of the start, dim, name) → signed sum of sessions'
